@@ -1,0 +1,5 @@
+import sys
+
+from posevid.cli import main
+
+sys.exit(main())

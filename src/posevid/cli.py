@@ -1,0 +1,70 @@
+"""``posevid`` command line: one entry point, one module per subcommand.
+
+Each subcommand lives in :mod:`posevid.commands` and exposes ``register(subparsers)``; heavy imports
+happen inside the command's ``run`` so ``posevid --help`` is instant. User mistakes arrive here as
+:class:`~posevid.errors.PosevidError` and leave as one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from posevid import __version__
+from posevid.errors import PosevidError
+
+# Order = order in ``posevid --help``.
+COMMANDS = ("generate", "pose", "animate", "prepare", "train", "eval", "app", "make_tiny", "convert")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="posevid",
+        description="Make a video of a character follow a pose sequence (Follow-Your-Pose, DreamPose).",
+        epilog="Run 'posevid COMMAND --help' for the options of each command.",
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"posevid {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"posevid.commands.{name}")
+        except ModuleNotFoundError as exc:  # a command still being built must not break the others
+            if exc.name != f"posevid.commands.{name}":
+                raise
+            continue
+        module.register(sub, _Formatter)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        result = args.func(args)
+    except PosevidError as exc:
+        print(f"posevid {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"posevid {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(f"posevid {args.command}: error: out of memory (try --low-memory, fewer frames or a smaller size)", file=sys.stderr)
+        return 3
+    if os.environ.get("POSEVID_DEBUG_RESULT"):
+        print(result)
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

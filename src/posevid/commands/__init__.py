@@ -1,0 +1,1 @@
+"""One module per ``posevid`` subcommand; each has ``register(subparsers, formatter_class)``."""

@@ -1,0 +1,1 @@
+"""posevid.training"""
