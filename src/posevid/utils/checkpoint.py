@@ -79,7 +79,9 @@ def check_keys(
         )
 
 
-def check_shapes(model_state: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], *, what: str, source: str | os.PathLike) -> None:
+def check_shapes(
+    model_state: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], *, what: str, source: str | os.PathLike
+) -> None:
     """Name the first tensor whose shape differs, instead of torch's multi-line size-mismatch report."""
     for key, tensor in state.items():
         ref = model_state.get(key)
