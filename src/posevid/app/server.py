@@ -1,0 +1,99 @@
+"""Start the posevid web app: offline, local by default, serving files only from its own output folder.
+
+Gradio reads some settings from the environment when it is imported (analytics, its upload/cache
+folder), so :func:`prepare_environment` must run before the first ``import gradio``: it turns analytics
+and version checks off (no outbound request at start-up) and moves Gradio's upload cache inside the
+app's output folder, so everything the server can hand out lives under one folder we control.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("posevid.app")
+
+
+@dataclass
+class AppConfig:
+    """Everything ``posevid app`` was started with."""
+
+    model: str | None = None  # Follow-Your-Pose release folder (text -> video)
+    dreampose_model: str | None = None  # DreamPose checkpoint folder (image -> video)
+    host: str = "127.0.0.1"
+    port: int = 7860
+    output_dir: str = "outputs/app"
+    max_upload_mb: float = 200.0
+    concurrency: int = 1
+    device: str = "cpu"
+    dtype: str = "float32"
+    examples_dir: str | None = None
+    max_queue: int = 64
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 2**20)
+
+    @property
+    def output_path(self) -> Path:
+        return Path(self.output_dir).expanduser().resolve()
+
+    @property
+    def upload_path(self) -> Path:
+        return self.output_path / "_uploads"
+
+
+def prepare_environment(config: AppConfig) -> None:
+    """Environment for Gradio: call before importing it (later imports still see the same values)."""
+    config.output_path.mkdir(parents=True, exist_ok=True)
+    config.upload_path.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ["GRADIO_TEMP_DIR"] = str(config.upload_path)
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(config.upload_path / "examples")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def launch(config: AppConfig, *, block: bool = True):
+    """Build and serve the app; returns ``(demo, url)``. With ``block=False`` the server runs in a thread."""
+    prepare_environment(config)
+    from posevid.app.ui import build_app
+
+    demo = build_app(config)
+    demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
+    _, url, _ = demo.launch(
+        server_name=config.host,
+        server_port=config.port,
+        share=False,
+        inbrowser=False,
+        show_error=False,
+        allowed_paths=[str(config.output_path)],
+        max_file_size=config.max_upload_bytes,
+        ssr_mode=False,
+        mcp_server=False,
+        pwa=False,
+        quiet=True,
+        prevent_thread_lock=True,
+        footer_links=[],
+        theme=_theme(),
+    )
+    url = f"http://{config.host}:{config.port}/"
+    print(f"posevid app running at {url} (outputs in {config.output_path}; Ctrl+C to stop)", flush=True)
+    if block:
+        try:
+            demo.block_thread()
+        except KeyboardInterrupt:  # pragma: no cover - interactive stop
+            pass
+        finally:
+            demo.close()
+    return demo, url
+
+
+def _theme():
+    """The default theme with system fonts: the page then loads nothing from outside the app."""
+    import gradio as gr
+
+    system = ["ui-sans-serif", "system-ui", "sans-serif"]
+    mono = ["ui-monospace", "monospace"]
+    return gr.themes.Default(font=system, font_mono=mono)

@@ -1,0 +1,334 @@
+"""The Gradio Blocks of ``posevid app``: Pose, Text -> video, Image -> video and History tabs.
+
+The UI only collects form values, checks uploads and shows results; the work goes through the job
+queue (:mod:`posevid.app.jobs`) to the back-end functions (:mod:`posevid.app.backend`). Every control
+the form shows reaches the pipeline (the original demo silently dropped frames/stride/crop), and every
+result records the settings that made it, so the History tab can load them back into the form.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from posevid.app import backend
+from posevid.app.jobs import Job, JobCancelled, JobQueue
+from posevid.app.server import AppConfig
+from posevid.app.uploads import check_upload, collect_densepose
+from posevid.errors import PosevidError
+
+log = logging.getLogger("posevid.app")
+
+POSE_STYLES = ["fyp", "mmpose", "openpose"]
+POSE_SIZES = ["source", "512x512", "256x256", "768x768"]
+POSE_TYPES = ["auto", "raw video", "skeleton video", "keypoints"]
+SCHEDULERS = ["ddim", "pndm", "dpm++", "euler"]
+VIDEO_TYPES = [".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv", ".gif"]
+KIND_LABEL = {"pose": "pose", "t2v": "text → video", "i2v": "image → video"}
+HISTORY_HEADERS = ["#", "kind", "time", "settings", "result"]
+
+
+class AppState:
+    """Server-wide state shared by all sessions: the job queue and the model cache."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self.jobs = JobQueue(config.output_path, concurrency=config.concurrency)
+        self.models = backend.ModelCache()
+
+    def fyp_key(self) -> tuple:
+        if not self.config.model:
+            raise PosevidError("no text -> video model loaded", hint="start the app with --model FOLLOWYOURPOSE_DIR")
+        return ("followyourpose", str(Path(self.config.model).expanduser().resolve()), self.config.device, self.config.dtype)
+
+    def dreampose_key(self) -> tuple:
+        if not self.config.dreampose_model:
+            raise PosevidError("no image -> video model loaded", hint="start the app with --dreampose-model DIR")
+        return ("dreampose", str(Path(self.config.dreampose_model).expanduser().resolve()), self.config.device, self.config.dtype)
+
+
+def _owner(request: gr.Request | None) -> str:
+    return (getattr(request, "session_hash", None) or "anon")[:16]
+
+
+def _friendly(fn: Callable) -> Callable:
+    """Show user mistakes as their one-line message and anything else as a short note (logged here)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except JobCancelled:
+            raise gr.Error("Cancelled.", title="Cancelled", print_exception=False) from None
+        except PosevidError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        except Exception as exc:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Internal error ({type(exc).__name__}); the details are in the server log.", print_exception=False) from None
+
+    return wrapper
+
+
+def _wait(state: AppState, job: Job, progress: gr.Progress) -> Any:
+    """Forward the job's progress to Gradio until it ends; re-raise its error here."""
+    while not job.wait(0.2):
+        ahead = state.jobs.position(job)
+        if ahead:
+            progress(None, desc=f"queued ({ahead - 1} ahead)")
+        elif job.total:
+            progress((min(job.step, job.total), job.total), desc=job.desc, unit="steps")
+        else:
+            progress(None, desc=job.desc)
+    if job.error is not None:
+        raise job.error
+    return job.result
+
+
+def _size(text: str) -> tuple[int, int] | None:
+    if text == "source":
+        return None
+    w, h = text.lower().split("x")
+    return int(w), int(h)
+
+
+def _history_rows(history: list[dict]) -> list[list[Any]]:
+    rows = []
+    for entry in history:
+        summary = ", ".join(f"{k}={v}" for k, v in entry["summary"].items())
+        rows.append([entry["n"], KIND_LABEL[entry["kind"]], entry["time"], summary, entry["result"]])
+    return rows
+
+
+def _history_choices(history: list[dict]) -> list[tuple[str, str]]:
+    return [(f"#{e['n']} {KIND_LABEL[e['kind']]} ({e['time']})", str(e["n"])) for e in history]
+
+
+def _add_history(history: list[dict], kind: str, settings: dict, summary: dict, result: Path) -> list[dict]:
+    entry = {"n": len(history) + 1, "kind": kind, "time": time.strftime("%H:%M:%S"), "settings": settings,
+             "summary": summary, "result": str(result)}
+    return [*history, entry]
+
+
+def _examples_dir(config: AppConfig) -> Path | None:
+    candidates = [config.examples_dir] if config.examples_dir else [Path.cwd() / "examples", Path(__file__).resolve().parents[3] / "examples"]
+    for c in candidates:
+        if c and Path(c).is_dir():
+            return Path(c)
+    return None
+
+
+def build_app(config: AppConfig) -> gr.Blocks:
+    """The whole UI. ``config.output_path`` must already be prepared (see ``server.prepare_environment``)."""
+    state = AppState(config)
+    max_bytes = config.max_upload_bytes
+    examples = _examples_dir(config)
+
+    with gr.Blocks(title="posevid", analytics_enabled=False) as demo:
+        demo.posevid_state = state  # reachable from tests and embedding code
+        gr.Markdown("# posevid\nMake a video of a character follow a pose: extract a pose, then animate it from text "
+                    "(Follow-Your-Pose) or from an image (DreamPose).")
+        history = gr.State([])
+        with gr.Tabs(selected="pose", elem_id="tabs") as tabs:
+            # ---------------------------------------------------------------- Pose
+            with gr.Tab("Pose", id="pose", elem_id="tab-pose"):
+                with gr.Row():
+                    with gr.Column():
+                        pose_video = gr.Video(label="Input video", sources=["upload"], include_audio=True, elem_id="pose-video")
+                        if examples is not None:
+                            files = [str(p) for p in sorted(examples.glob("*.mp4"))]
+                            if files:
+                                gr.Examples(examples=[[f] for f in files], inputs=[pose_video], label="Examples")
+                        pose_style = gr.Dropdown(POSE_STYLES, value="fyp", label="Skeleton style",
+                                                 info="fyp: colours the released Follow-Your-Pose model expects", elem_id="pose-style")
+                        pose_smoothing = gr.Checkbox(value=True, label="Smooth keypoints over time", elem_id="pose-smoothing")
+                        pose_stride = gr.Slider(1, 10, value=1, step=1, label="Frame stride", info="keep every N-th frame",
+                                                elem_id="pose-stride")
+                        pose_size = gr.Dropdown(POSE_SIZES, value="source", label="Skeleton video size", elem_id="pose-size")
+                        with gr.Row():
+                            pose_run = gr.Button("Extract pose", variant="primary", elem_id="pose-run")
+                            pose_cancel = gr.Button("Cancel", variant="stop", elem_id="pose-cancel")
+                    with gr.Column():
+                        with gr.Row():
+                            pose_skeleton = gr.Video(label="Skeleton", interactive=False, elem_id="pose-skeleton")
+                            pose_overlay = gr.Video(label="Overlay", interactive=False, elem_id="pose-overlay")
+                        pose_info = gr.Markdown(elem_id="pose-info")
+                        pose_keypoints = gr.File(label="Keypoints (JSON)", interactive=False, elem_id="pose-keypoints")
+                        pose_use = gr.Button("Use this pose for text → video", elem_id="pose-use")
+
+            # ---------------------------------------------------------------- Text -> video
+            with gr.Tab("Text → video", id="t2v", elem_id="tab-t2v"):
+                if not config.model:
+                    gr.Markdown("No Follow-Your-Pose model: start the app with `--model DIR` to generate.")
+                with gr.Row():
+                    with gr.Column():
+                        t2v_prompt = gr.Textbox(label="Prompt", value="Iron man on the beach", elem_id="t2v-prompt")
+                        t2v_negative = gr.Textbox(label="Negative prompt", value="", elem_id="t2v-negative")
+                        t2v_pose = gr.File(label="Pose: raw video, skeleton video or keypoints file",
+                                           file_types=[*VIDEO_TYPES, ".json", ".npz"], elem_id="t2v-pose")
+                        t2v_pose_type = gr.Radio(POSE_TYPES, value="auto", label="Pose input is", elem_id="t2v-pose-type")
+                        with gr.Row():
+                            t2v_frames = gr.Slider(1, 64, value=8, step=1, label="Frames", elem_id="t2v-frames")
+                            t2v_stride = gr.Slider(1, 20, value=5, step=1, label="Pose frame stride", elem_id="t2v-stride")
+                        with gr.Row():
+                            t2v_steps = gr.Slider(1, 100, value=50, step=1, label="Steps", elem_id="t2v-steps")
+                            t2v_guidance = gr.Slider(1, 30, value=12.5, step=0.5, label="Guidance scale", elem_id="t2v-guidance")
+                        with gr.Row():
+                            t2v_scheduler = gr.Dropdown(SCHEDULERS, value="ddim", label="Scheduler", elem_id="t2v-scheduler")
+                            t2v_seed = gr.Number(value=33, precision=0, label="Seed", elem_id="t2v-seed")
+                        with gr.Row():
+                            t2v_width = gr.Slider(64, 1024, value=512, step=8, label="Width", elem_id="t2v-width")
+                            t2v_height = gr.Slider(64, 1024, value=512, step=8, label="Height", elem_id="t2v-height")
+                        with gr.Row():
+                            t2v_run = gr.Button("Generate", variant="primary", elem_id="t2v-run")
+                            t2v_cancel = gr.Button("Cancel", variant="stop", elem_id="t2v-cancel")
+                    with gr.Column():
+                        t2v_video = gr.Video(label="Skeleton | result", interactive=False, elem_id="t2v-video")
+                        t2v_info = gr.Markdown(elem_id="t2v-info")
+                        t2v_files = gr.File(label="Downloads (mp4, gif, settings)", file_count="multiple", interactive=False,
+                                            elem_id="t2v-files")
+
+            # ---------------------------------------------------------------- Image -> video
+            with gr.Tab("Image → video", id="i2v", elem_id="tab-i2v"):
+                if not config.dreampose_model:
+                    gr.Markdown("No DreamPose model: start the app with `--dreampose-model DIR` to animate images.")
+                with gr.Row():
+                    with gr.Column():
+                        i2v_image = gr.Image(label="Reference image", type="filepath", format="png", sources=["upload"],
+                                             elem_id="i2v-image")
+                        i2v_poses = gr.File(label="DensePose poses: a zip of the folder, or frame_N_densepose.npy files",
+                                            file_count="multiple", file_types=[".zip", ".npy"], elem_id="i2v-poses")
+                        with gr.Row():
+                            i2v_s1 = gr.Slider(0, 10, value=0.5, step=0.1, label="s1 (image guidance)", elem_id="i2v-s1")
+                            i2v_s2 = gr.Slider(0, 10, value=0.5, step=0.1, label="s2 (pose guidance)", elem_id="i2v-s2")
+                        with gr.Row():
+                            i2v_steps = gr.Slider(1, 200, value=100, step=1, label="Steps", elem_id="i2v-steps")
+                            i2v_seed = gr.Number(value=0, precision=0, label="Seed", elem_id="i2v-seed")
+                        with gr.Row():
+                            i2v_run = gr.Button("Animate", variant="primary", elem_id="i2v-run")
+                            i2v_cancel = gr.Button("Cancel", variant="stop", elem_id="i2v-cancel")
+                    with gr.Column():
+                        i2v_video = gr.Video(label="Result", interactive=False, elem_id="i2v-video")
+                        i2v_info = gr.Markdown(elem_id="i2v-info")
+                        i2v_files = gr.File(label="Downloads (mp4, gif, settings)", file_count="multiple", interactive=False,
+                                            elem_id="i2v-files")
+
+            # ---------------------------------------------------------------- History
+            with gr.Tab("History", id="history", elem_id="tab-history"):
+                history_table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, wrap=True, elem_id="history-table")
+                with gr.Row():
+                    history_pick = gr.Dropdown([], label="Result", elem_id="history-pick")
+                    history_load = gr.Button("Load its settings into the form", elem_id="history-load")
+
+        pose_inputs = [pose_video, pose_style, pose_smoothing, pose_stride, pose_size]
+        t2v_inputs = [t2v_prompt, t2v_negative, t2v_pose, t2v_pose_type, t2v_frames, t2v_stride, t2v_steps, t2v_guidance,
+                      t2v_scheduler, t2v_seed, t2v_width, t2v_height]
+        i2v_inputs = [i2v_image, i2v_poses, i2v_s1, i2v_s2, i2v_steps, i2v_seed]
+        history_outputs = [history, history_table, history_pick]
+
+        # ------------------------------------------------------------------------ handlers
+        @_friendly
+        def do_pose(video, style, smoothing, stride, size, hist, request: gr.Request, progress=gr.Progress()):
+            video = check_upload(video, "video", max_bytes=max_bytes, what="Input video")
+            settings = dict(zip(["video", "style", "smoothing", "stride", "size"], [str(video), style, smoothing, stride, size], strict=True))
+            job = state.jobs.submit("pose", lambda job: backend.run_pose(
+                video, job.folder, style=style, smoothing=bool(smoothing), stride=int(stride), size=_size(size), progress=job.report),
+                owner=_owner(request))
+            res = _wait(state, job, progress)
+            info = f"**Detection rate:** {res['detection_rate'] * 100:.1f} % of {res['num_frames']} frames"
+            hist = _add_history(hist, "pose", settings, {"video": Path(video).name, "style": style, "stride": stride}, res["skeleton"])
+            return (str(res["skeleton"]), str(res["overlay"]), info, str(res["keypoints"]), hist, _history_rows(hist),
+                    gr.update(choices=_history_choices(hist)))
+
+        @_friendly
+        def do_t2v(prompt, negative, pose, pose_type, frames, stride, steps, guidance, scheduler, seed, width, height, hist,
+                   request: gr.Request, progress=gr.Progress()):
+            key = state.fyp_key()
+            kind = "keypoints" if Path(str(pose)).suffix.lower() in {".json", ".npz"} else "video"
+            pose = check_upload(pose, kind, max_bytes=max_bytes, what="Pose")
+            seed = int(seed if seed is not None else 0)
+            values = [prompt, negative, str(pose), pose_type, frames, stride, steps, guidance, scheduler, seed, width, height]
+            settings = dict(zip([c.elem_id for c in t2v_inputs], values, strict=True))
+
+            def work(job: Job):
+                skeleton = backend.skeleton_from_pose_input(pose, pose_type, job.folder, progress=job.report)
+                job.report(0, int(steps), "loading the model")
+                with state.models.use(key, lambda: backend.load_followyourpose(*key[1:])) as pipe:
+                    return backend.run_text_to_video(
+                        pipe, skeleton=skeleton, out_dir=job.folder, prompt=prompt, negative_prompt=negative, frames=int(frames),
+                        stride=int(stride), steps=int(steps), guidance=float(guidance), scheduler=scheduler, seed=seed,
+                        width=int(width), height=int(height), model=key[1], progress=job.report)
+
+            res = _wait(state, state.jobs.submit("t2v", work, owner=_owner(request)), progress)
+            info = f"{res['num_frames']} frames, seed {seed}, {steps} steps, guidance {guidance}"
+            hist = _add_history(hist, "t2v", settings, {"prompt": prompt, "seed": seed, "steps": steps}, res["mp4"])
+            files = [str(res["mp4"]), str(res["gif"]), str(res["sidecar"])]
+            return (str(res["side_by_side"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
+
+        @_friendly
+        def do_i2v(image, poses, s1, s2, steps, seed, hist, request: gr.Request, progress=gr.Progress()):
+            key = state.dreampose_key()
+            image = check_upload(image, "image", max_bytes=max_bytes, what="Reference image")
+            if not poses:
+                raise PosevidError("DensePose poses: no file given", hint="upload a zip of frame_N_densepose.npy files")
+            poses = [poses] if isinstance(poses, str) else list(poses)
+            seed = int(seed if seed is not None else 0)
+            settings = dict(zip([c.elem_id for c in i2v_inputs], [str(image), [str(p) for p in poses], s1, s2, steps, seed], strict=True))
+
+            def work(job: Job):
+                pose_dir = collect_densepose(poses, job.folder / "poses", max_bytes=max_bytes)
+                job.report(0, int(steps), "loading the model")
+                with state.models.use(key, lambda: backend.load_dreampose(*key[1:])) as pipe:
+                    return backend.run_image_to_video(
+                        pipe, image=image, pose_dir=pose_dir, out_dir=job.folder, s1=float(s1), s2=float(s2), steps=int(steps),
+                        seed=seed, model=key[1], progress=job.report)
+
+            res = _wait(state, state.jobs.submit("i2v", work, owner=_owner(request)), progress)
+            info = f"{res['num_frames']} frames, s1 {s1}, s2 {s2}, {steps} steps, seed {seed}"
+            hist = _add_history(hist, "i2v", settings, {"image": Path(image).name, "s1": s1, "s2": s2, "steps": steps}, res["mp4"])
+            files = [str(res["mp4"]), str(res["gif"]), str(res["sidecar"])]
+            return (str(res["mp4"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
+
+        def cancel(request: gr.Request):
+            count = state.jobs.cancel_owner(_owner(request))
+            if count:
+                gr.Info(f"Cancelling {count} job(s).")
+
+        def use_pose(skeleton):
+            if not skeleton:
+                raise gr.Error("Extract a pose first.", print_exception=False)
+            return skeleton, "skeleton video", gr.Tabs(selected="t2v")
+
+        def load_settings(choice, hist):
+            entry = next((e for e in hist if str(e["n"]) == str(choice)), None)
+            if entry is None:
+                raise gr.Error("Pick a result from the list first.", print_exception=False)
+            s = entry["settings"]
+            keep = [gr.update()] * (len(pose_inputs) + len(t2v_inputs) + len(i2v_inputs))
+            if entry["kind"] == "pose":
+                keep[: len(pose_inputs)] = [s["video"], s["style"], s["smoothing"], s["stride"], s["size"]]
+            elif entry["kind"] == "t2v":
+                keep[len(pose_inputs): len(pose_inputs) + len(t2v_inputs)] = [s[c.elem_id] for c in t2v_inputs]
+            else:
+                keep[len(pose_inputs) + len(t2v_inputs):] = [s[c.elem_id] for c in i2v_inputs]
+            return [*keep, gr.Tabs(selected=entry["kind"])]
+
+        common = {"concurrency_id": "posevid-jobs", "concurrency_limit": config.concurrency}
+        pose_event = pose_run.click(do_pose, [*pose_inputs, history],
+                                    [pose_skeleton, pose_overlay, pose_info, pose_keypoints, *history_outputs], api_name="pose", **common)
+        t2v_event = t2v_run.click(do_t2v, [*t2v_inputs, history], [t2v_video, t2v_info, t2v_files, *history_outputs],
+                                  api_name="text_to_video", **common)
+        i2v_event = i2v_run.click(do_i2v, [*i2v_inputs, history], [i2v_video, i2v_info, i2v_files, *history_outputs],
+                                  api_name="image_to_video", **common)
+        for button, event in ((pose_cancel, pose_event), (t2v_cancel, t2v_event), (i2v_cancel, i2v_event)):
+            button.click(cancel, None, None, cancels=[event], queue=False, api_name=False)
+        pose_use.click(use_pose, [pose_skeleton], [t2v_pose, t2v_pose_type, tabs], api_name=False)
+        history_load.click(load_settings, [history_pick, history], [*pose_inputs, *t2v_inputs, *i2v_inputs, tabs], api_name=False)
+    return demo

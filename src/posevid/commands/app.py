@@ -1,0 +1,55 @@
+"""``posevid app``: the local web app (pose extraction, text -> video, image -> video, history)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from posevid.errors import InputError
+
+
+def register(subparsers, formatter_class) -> None:
+    p = subparsers.add_parser(
+        "app",
+        help="start the web app (Gradio) in your browser",
+        description="Start the posevid web app: extract poses, generate videos from text (Follow-Your-Pose) or from an "
+        "image (DreamPose), and browse/re-run this session's results. Works offline; serves on 127.0.0.1 by default.",
+        formatter_class=formatter_class,
+    )
+    p.add_argument("--model", metavar="FYP_DIR", default=None,
+                   help="Follow-Your-Pose release folder (or hub id) for the text -> video tab; loaded once, on first use")
+    p.add_argument("--dreampose-model", metavar="DIR", default=None,
+                   help="DreamPose checkpoint folder for the image -> video tab; loaded once, on first use")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; 0.0.0.0 exposes the app to your network (there is no login)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on")
+    p.add_argument("--output-dir", default="outputs/app", type=Path,
+                   help="folder for uploads and results (one sub-folder per session and request); the only folder the app serves files from")
+    p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest accepted upload, in MB")
+    p.add_argument("--concurrency", type=int, default=1,
+                   help="how many jobs run at the same time; the others wait in a first-come first-served queue")
+    p.add_argument("--device", default="cpu", help="torch device for the models (cpu, cuda, cuda:1, mps)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="model weights precision")
+    p.add_argument("--examples-dir", default=None, type=Path, help="folder of example videos shown in the pose tab (default: ./examples)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from posevid.app.server import AppConfig, launch
+
+    if args.concurrency < 1:
+        raise InputError(f"--concurrency must be at least 1, got {args.concurrency}")
+    if args.max_upload_mb <= 0:
+        raise InputError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    if not 0 <= args.port < 65536:
+        raise InputError(f"--port must be between 0 and 65535, got {args.port}")
+    for flag, value in (("--model", args.model), ("--dreampose-model", args.dreampose_model)):
+        if value and not Path(value).expanduser().exists() and "/" not in str(value).strip("/"):
+            raise InputError(f"{flag}: folder not found: {value}", hint="pass the folder of the downloaded model")
+    config = AppConfig(
+        model=args.model, dreampose_model=args.dreampose_model, host=args.host, port=args.port, output_dir=str(args.output_dir),
+        max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=args.device, dtype=args.dtype,
+        examples_dir=str(args.examples_dir) if args.examples_dir else None,
+    )
+    launch(config, block=True)
+    return 0
