@@ -101,7 +101,19 @@ def load_followyourpose(model: str, device: str, dtype: str):
 def load_dreampose(model: str, device: str, dtype: str):
     from posevid.pipelines.dreampose import DreamPosePipeline
 
-    return DreamPosePipeline.from_release(model=model, device=device, dtype=_torch_dtype(dtype))
+    return DreamPosePipeline.from_pretrained(model, device=device, dtype=_torch_dtype(dtype))
+
+
+def scheduler_names(kind: str) -> list[str]:
+    """Scheduler choices of a pipeline, the reference's first."""
+    try:
+        if kind == "followyourpose":
+            from posevid.pipelines.followyourpose import SCHEDULERS
+        else:
+            from posevid.pipelines.dreampose import SCHEDULERS
+        return list(SCHEDULERS)
+    except ImportError:  # the pipeline module is not installed: the tab will say so on use
+        return ["ddim"] if kind == "followyourpose" else ["pndm"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -117,6 +129,9 @@ def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _detection_rate(seq: Any) -> float:
+    meta = getattr(seq, "meta", None) or {}
+    if "detection_rate" in meta:
+        return float(meta["detection_rate"])
     for name in ("detection_rate", "detected_fraction"):
         value = getattr(seq, name, None)
         if value is not None:
@@ -131,7 +146,8 @@ def _detection_rate(seq: Any) -> float:
 def run_pose(video: Path, out_dir: Path, *, style: str = "fyp", smoothing: bool = True, stride: int = 1,
              size: tuple[int, int] | None = None, progress: ProgressFn = _no_progress) -> dict[str, Any]:
     """Keypoints + skeleton video + overlay video for one uploaded clip (files in ``out_dir``)."""
-    from posevid.pose import extract_keypoints, overlay, render_sequence
+    from posevid.pose.extract import extract_keypoints
+    from posevid.pose.render import overlay, render_sequence
     from posevid.video import iter_frames, probe_video, write_video
 
     info = probe_video(video)
@@ -163,7 +179,8 @@ def run_pose(video: Path, out_dir: Path, *, style: str = "fyp", smoothing: bool 
 def skeleton_from_pose_input(pose_file: Path, pose_type: str, out_dir: Path, *, style: str = "fyp",
                              progress: ProgressFn = _no_progress) -> Path:
     """Turn what the user gave as pose (raw video, skeleton video, keypoints file) into a skeleton video."""
-    from posevid.pose import extract_keypoints, render_sequence
+    from posevid.pose.extract import extract_keypoints
+    from posevid.pose.render import render_sequence
     from posevid.video import probe_video, write_video
 
     suffix = pose_file.suffix.lower()
@@ -184,7 +201,7 @@ def skeleton_from_pose_input(pose_file: Path, pose_type: str, out_dir: Path, *, 
 
 
 def _load_keypoints(path: Path):
-    from posevid.pose import KeypointSequence
+    from posevid.pose.sequence import KeypointSequence
 
     return KeypointSequence.load(path)
 
@@ -291,28 +308,34 @@ def run_text_to_video(pipe: Any, *, skeleton: Path, out_dir: Path, prompt: str, 
 
 
 def run_image_to_video(pipe: Any, *, image: Path, pose_dir: Path, out_dir: Path, s1: float, s2: float, steps: int,
-                       seed: int, model: str, progress: ProgressFn = _no_progress) -> dict[str, Any]:
-    """DreamPose reference image + DensePose folder -> mp4, gif and sidecar in ``out_dir``."""
-    import torch
-    from PIL import Image
+                       seed: int, model: str, scheduler: str | None = None, progress: ProgressFn = _no_progress) -> dict[str, Any]:
+    """DreamPose reference image + DensePose folder -> mp4, gif and sidecar in ``out_dir``.
 
+    DreamPose generates one frame per pose, so progress counts frames. The frames shown are the
+    min-max stretched ones, as the reference ``test.py`` writes them.
+    """
+    import torch
+
+    from posevid.data.densepose import DensePoseSequence
     from posevid.video import write_gif, write_video
 
-    try:
-        with Image.open(image) as im:
-            reference = im.convert("RGB")
-    except Exception:
-        raise InputError(f"cannot read the reference image '{Path(image).name}'", hint="upload a PNG or JPEG") from None
+    poses = DensePoseSequence.from_folder(pose_dir)
+    total = len(poses)
+    if scheduler:
+        pipe.set_scheduler(scheduler)
+    progress(0, total, "generating frames")
     generator = torch.Generator().manual_seed(int(seed))
-    result = pipe(
-        image=reference, poses=str(pose_dir), s1=float(s1), s2=float(s2), num_inference_steps=int(steps), generator=generator,
-        output_type="uint8", callback_on_step_end=_step_callback(progress, steps, "denoising"),
-    )
-    video = _as_video_array(result)
+
+    def on_frame(i: int, number: int, raw: np.ndarray, stretched: np.ndarray) -> None:
+        progress(i + 1, total, f"frame {i + 1}/{total}")
+
+    result = pipe(str(image), poses, s1=float(s1), s2=float(s2), num_inference_steps=int(steps), generator=generator,
+                  frame_callback=on_frame, show_progress=False)
+    video = np.asarray(result.frames_stretched, dtype=np.uint8)
     fps = 8.0
     mp4 = Path(write_video(out_dir / "result.mp4", video, fps=fps))
     gif = Path(write_gif(out_dir / "result.gif", list(video), fps=fps))
-    settings = {"image": Path(image).name, "poses": sorted(p.name for p in Path(pose_dir).glob("*.npy")), "s1": s1, "s2": s2,
-                "num_inference_steps": steps, "seed": seed, "model": model, "fps": fps}
+    settings = {"image": Path(image).name, "frames": list(result.frame_numbers), "s1": s1, "s2": s2, "num_inference_steps": steps,
+                "seed": seed, "scheduler": scheduler or "pndm", "model": model, "fps": fps, "notes": list(getattr(pipe, "notes", []))}
     sidecar = write_sidecar(mp4, settings, kind="dreampose")
     return {"mp4": mp4, "gif": gif, "sidecar": sidecar, "num_frames": len(video)}

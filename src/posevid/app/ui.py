@@ -28,7 +28,6 @@ log = logging.getLogger("posevid.app")
 POSE_STYLES = ["fyp", "mmpose", "openpose"]
 POSE_SIZES = ["source", "512x512", "256x256", "768x768"]
 POSE_TYPES = ["auto", "raw video", "skeleton video", "keypoints"]
-SCHEDULERS = ["ddim", "pndm", "dpm++", "euler"]
 VIDEO_TYPES = [".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv", ".gif"]
 KIND_LABEL = {"pose": "pose", "t2v": "text → video", "i2v": "image → video"}
 HISTORY_HEADERS = ["#", "kind", "time", "settings", "result"]
@@ -118,7 +117,8 @@ def _add_history(history: list[dict], kind: str, settings: dict, summary: dict, 
 
 
 def _examples_dir(config: AppConfig) -> Path | None:
-    candidates = [config.examples_dir] if config.examples_dir else [Path.cwd() / "examples", Path(__file__).resolve().parents[3] / "examples"]
+    repo_examples = Path(__file__).resolve().parents[3] / "examples"
+    candidates = [config.examples_dir] if config.examples_dir else [Path.cwd() / "examples", repo_examples]
     for c in candidates:
         if c and Path(c).is_dir():
             return Path(c)
@@ -138,30 +138,29 @@ def build_app(config: AppConfig) -> gr.Blocks:
         history = gr.State([])
         with gr.Tabs(selected="pose", elem_id="tabs") as tabs:
             # ---------------------------------------------------------------- Pose
-            with gr.Tab("Pose", id="pose", elem_id="tab-pose"):
-                with gr.Row():
-                    with gr.Column():
-                        pose_video = gr.Video(label="Input video", sources=["upload"], include_audio=True, elem_id="pose-video")
-                        if examples is not None:
-                            files = [str(p) for p in sorted(examples.glob("*.mp4"))]
-                            if files:
-                                gr.Examples(examples=[[f] for f in files], inputs=[pose_video], label="Examples")
-                        pose_style = gr.Dropdown(POSE_STYLES, value="fyp", label="Skeleton style",
-                                                 info="fyp: colours the released Follow-Your-Pose model expects", elem_id="pose-style")
-                        pose_smoothing = gr.Checkbox(value=True, label="Smooth keypoints over time", elem_id="pose-smoothing")
-                        pose_stride = gr.Slider(1, 10, value=1, step=1, label="Frame stride", info="keep every N-th frame",
-                                                elem_id="pose-stride")
-                        pose_size = gr.Dropdown(POSE_SIZES, value="source", label="Skeleton video size", elem_id="pose-size")
-                        with gr.Row():
-                            pose_run = gr.Button("Extract pose", variant="primary", elem_id="pose-run")
-                            pose_cancel = gr.Button("Cancel", variant="stop", elem_id="pose-cancel")
-                    with gr.Column():
-                        with gr.Row():
-                            pose_skeleton = gr.Video(label="Skeleton", interactive=False, elem_id="pose-skeleton")
-                            pose_overlay = gr.Video(label="Overlay", interactive=False, elem_id="pose-overlay")
-                        pose_info = gr.Markdown(elem_id="pose-info")
-                        pose_keypoints = gr.File(label="Keypoints (JSON)", interactive=False, elem_id="pose-keypoints")
-                        pose_use = gr.Button("Use this pose for text → video", elem_id="pose-use")
+            with gr.Tab("Pose", id="pose", elem_id="tab-pose"), gr.Row():
+                with gr.Column():
+                    pose_video = gr.Video(label="Input video", sources=["upload"], include_audio=True, elem_id="pose-video")
+                    if examples is not None:
+                        files = [str(p) for p in sorted(examples.glob("*.mp4"))]
+                        if files:
+                            gr.Examples(examples=[[f] for f in files], inputs=[pose_video], label="Examples")
+                    pose_style = gr.Dropdown(POSE_STYLES, value="fyp", label="Skeleton style",
+                                             info="fyp: colours the released Follow-Your-Pose model expects", elem_id="pose-style")
+                    pose_smoothing = gr.Checkbox(value=True, label="Smooth keypoints over time", elem_id="pose-smoothing")
+                    pose_stride = gr.Slider(1, 10, value=1, step=1, label="Frame stride", info="keep every N-th frame",
+                                            elem_id="pose-stride")
+                    pose_size = gr.Dropdown(POSE_SIZES, value="source", label="Skeleton video size", elem_id="pose-size")
+                    with gr.Row():
+                        pose_run = gr.Button("Extract pose", variant="primary", elem_id="pose-run")
+                        pose_cancel = gr.Button("Cancel", variant="stop", elem_id="pose-cancel")
+                with gr.Column():
+                    with gr.Row():
+                        pose_skeleton = gr.Video(label="Skeleton", interactive=False, elem_id="pose-skeleton")
+                        pose_overlay = gr.Video(label="Overlay", interactive=False, elem_id="pose-overlay")
+                    pose_info = gr.Markdown(elem_id="pose-info")
+                    pose_keypoints = gr.File(label="Keypoints (JSON)", interactive=False, elem_id="pose-keypoints")
+                    pose_use = gr.Button("Use this pose for text → video", elem_id="pose-use")
 
             # ---------------------------------------------------------------- Text -> video
             with gr.Tab("Text → video", id="t2v", elem_id="tab-t2v"):
@@ -181,11 +180,12 @@ def build_app(config: AppConfig) -> gr.Blocks:
                             t2v_steps = gr.Slider(1, 100, value=50, step=1, label="Steps", elem_id="t2v-steps")
                             t2v_guidance = gr.Slider(1, 30, value=12.5, step=0.5, label="Guidance scale", elem_id="t2v-guidance")
                         with gr.Row():
-                            t2v_scheduler = gr.Dropdown(SCHEDULERS, value="ddim", label="Scheduler", elem_id="t2v-scheduler")
+                            t2v_scheduler = gr.Dropdown(backend.scheduler_names("followyourpose"), value="ddim", label="Scheduler",
+                                                        elem_id="t2v-scheduler")
                             t2v_seed = gr.Number(value=33, precision=0, label="Seed", elem_id="t2v-seed")
                         with gr.Row():
-                            t2v_width = gr.Slider(64, 1024, value=512, step=8, label="Width", elem_id="t2v-width")
-                            t2v_height = gr.Slider(64, 1024, value=512, step=8, label="Height", elem_id="t2v-height")
+                            t2v_width = gr.Slider(64, 1024, value=512, step=64, label="Width", elem_id="t2v-width")
+                            t2v_height = gr.Slider(64, 1024, value=512, step=64, label="Height", elem_id="t2v-height")
                         with gr.Row():
                             t2v_run = gr.Button("Generate", variant="primary", elem_id="t2v-run")
                             t2v_cancel = gr.Button("Cancel", variant="stop", elem_id="t2v-cancel")
@@ -211,6 +211,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                         with gr.Row():
                             i2v_steps = gr.Slider(1, 200, value=100, step=1, label="Steps", elem_id="i2v-steps")
                             i2v_seed = gr.Number(value=0, precision=0, label="Seed", elem_id="i2v-seed")
+                        i2v_scheduler = gr.Dropdown(backend.scheduler_names("dreampose"), value="pndm", label="Scheduler",
+                                                    elem_id="i2v-scheduler")
                         with gr.Row():
                             i2v_run = gr.Button("Animate", variant="primary", elem_id="i2v-run")
                             i2v_cancel = gr.Button("Cancel", variant="stop", elem_id="i2v-cancel")
@@ -230,14 +232,14 @@ def build_app(config: AppConfig) -> gr.Blocks:
         pose_inputs = [pose_video, pose_style, pose_smoothing, pose_stride, pose_size]
         t2v_inputs = [t2v_prompt, t2v_negative, t2v_pose, t2v_pose_type, t2v_frames, t2v_stride, t2v_steps, t2v_guidance,
                       t2v_scheduler, t2v_seed, t2v_width, t2v_height]
-        i2v_inputs = [i2v_image, i2v_poses, i2v_s1, i2v_s2, i2v_steps, i2v_seed]
+        i2v_inputs = [i2v_image, i2v_poses, i2v_s1, i2v_s2, i2v_steps, i2v_seed, i2v_scheduler]
         history_outputs = [history, history_table, history_pick]
 
         # ------------------------------------------------------------------------ handlers
         @_friendly
         def do_pose(video, style, smoothing, stride, size, hist, request: gr.Request, progress=gr.Progress()):
             video = check_upload(video, "video", max_bytes=max_bytes, what="Input video")
-            settings = dict(zip(["video", "style", "smoothing", "stride", "size"], [str(video), style, smoothing, stride, size], strict=True))
+            settings = {"video": str(video), "style": style, "smoothing": smoothing, "stride": stride, "size": size}
             job = state.jobs.submit("pose", lambda job: backend.run_pose(
                 video, job.folder, style=style, smoothing=bool(smoothing), stride=int(stride), size=_size(size), progress=job.report),
                 owner=_owner(request))
@@ -273,14 +275,15 @@ def build_app(config: AppConfig) -> gr.Blocks:
             return (str(res["side_by_side"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
 
         @_friendly
-        def do_i2v(image, poses, s1, s2, steps, seed, hist, request: gr.Request, progress=gr.Progress()):
+        def do_i2v(image, poses, s1, s2, steps, seed, scheduler, hist, request: gr.Request, progress=gr.Progress()):
             key = state.dreampose_key()
             image = check_upload(image, "image", max_bytes=max_bytes, what="Reference image")
             if not poses:
                 raise PosevidError("DensePose poses: no file given", hint="upload a zip of frame_N_densepose.npy files")
             poses = [poses] if isinstance(poses, str) else list(poses)
             seed = int(seed if seed is not None else 0)
-            settings = dict(zip([c.elem_id for c in i2v_inputs], [str(image), [str(p) for p in poses], s1, s2, steps, seed], strict=True))
+            settings = dict(zip([c.elem_id for c in i2v_inputs], [str(image), [str(p) for p in poses], s1, s2, steps, seed, scheduler],
+                                strict=True))
 
             def work(job: Job):
                 pose_dir = collect_densepose(poses, job.folder / "poses", max_bytes=max_bytes)
@@ -288,7 +291,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 with state.models.use(key, lambda: backend.load_dreampose(*key[1:])) as pipe:
                     return backend.run_image_to_video(
                         pipe, image=image, pose_dir=pose_dir, out_dir=job.folder, s1=float(s1), s2=float(s2), steps=int(steps),
-                        seed=seed, model=key[1], progress=job.report)
+                        seed=seed, model=key[1], scheduler=scheduler, progress=job.report)
 
             res = _wait(state, state.jobs.submit("i2v", work, owner=_owner(request)), progress)
             info = f"{res['num_frames']} frames, s1 {s1}, s2 {s2}, {steps} steps, seed {seed}"

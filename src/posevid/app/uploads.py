@@ -81,12 +81,13 @@ def check_upload(path: str | Path | None, kind: str, *, max_bytes: int, what: st
     if size == 0:
         raise InputError(f"{what}: '{path.name}' is empty", hint="upload a non-empty file")
     if size > max_bytes:
-        raise InputError(f"{what}: '{path.name}' is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit", hint="use a shorter or smaller file")
+        limit = f"{max_bytes / 2**20:.0f} MB"
+        raise InputError(f"{what}: '{path.name}' is {size / 2**20:.1f} MB, over the {limit} limit", hint="use a shorter or smaller file")
     with path.open("rb") as fh:
         head = fh.read(64)
     found = _sniff(head)
     if found not in _EXPECTED[suffix]:
-        raise InputError(f"{what}: '{path.name}' does not contain {suffix[1:]} data", hint="the file is corrupt or renamed; upload the real file")
+        raise InputError(f"{what}: '{path.name}' does not contain {suffix[1:]} data", hint="the file is corrupt or renamed")
     if found == "json":
         try:
             json.loads(path.read_text(encoding="utf-8"))
@@ -113,7 +114,7 @@ def collect_densepose(files: list[str | Path], dest: Path, *, max_bytes: int, ma
         if item.suffix.lower() == ".npy":
             name = Path(item).name
             if not _DENSEPOSE_NAME.match(name):
-                raise InputError(f"DensePose poses: '{name}' is not named frame_<N>_densepose.npy", hint="rename the files or upload the folder as a zip")
+                raise InputError(f"DensePose poses: '{name}' is not named frame_<N>_densepose.npy", hint="rename it or upload a zip")
             data = item.read_bytes()
             written += len(data)
             count += 1
@@ -128,7 +129,8 @@ def collect_densepose(files: list[str | Path], dest: Path, *, max_bytes: int, ma
                     count += 1
                     written += info.file_size
                     if count > max_members or written > max_bytes:
-                        raise InputError("DensePose poses: the archive is too large", hint=f"at most {max_members} frames and {max_bytes / 2**20:.0f} MB unpacked")
+                        limit = f"at most {max_members} frames and {max_bytes / 2**20:.0f} MB unpacked"
+                        raise InputError("DensePose poses: the archive is too large", hint=limit)
                     with archive.open(info) as src:
                         data = src.read(info.file_size + 1)
                     if len(data) != info.file_size:
@@ -137,7 +139,7 @@ def collect_densepose(files: list[str | Path], dest: Path, *, max_bytes: int, ma
         except zipfile.BadZipFile:
             raise InputError(f"DensePose poses: '{Path(item).name}' is not a readable zip archive", hint="re-create the zip") from None
     if count == 0:
-        raise InputError("DensePose poses: no frame_<N>_densepose.npy files found", hint="zip the DensePose folder (files named frame_0_densepose.npy, ...)")
+        raise InputError("DensePose poses: no frame_<N>_densepose.npy files found", hint="zip the folder of frame_0_densepose.npy, ...")
     return dest
 
 

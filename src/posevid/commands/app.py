@@ -24,7 +24,7 @@ def register(subparsers, formatter_class) -> None:
                    help="address to listen on; 0.0.0.0 exposes the app to your network (there is no login)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on")
     p.add_argument("--output-dir", default="outputs/app", type=Path,
-                   help="folder for uploads and results (one sub-folder per session and request); the only folder the app serves files from")
+                   help="folder for uploads and results (a sub-folder per session and request); the only folder the app serves files from")
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest accepted upload, in MB")
     p.add_argument("--concurrency", type=int, default=1,
                    help="how many jobs run at the same time; the others wait in a first-come first-served queue")
