@@ -1,0 +1,243 @@
+"""Optional multi-person estimator: YOLOX person detector + RTMPose / DWPose on onnxruntime.
+
+Why our own pre/post-processing instead of ``rtmlib``: rtmlib pulls numpy 2 and OpenCV 5, which break
+mediapipe. The pipeline is small: letterbox -> YOLOX -> (grid decoding + NMS, unless the graph already has
+NMS) -> per box a top-down affine crop -> RTMPose -> SimCC arg-max decoding -> back to frame pixels.
+
+Model files: ``det_model=`` / ``pose_model=`` (CLI ``--det-model`` / ``--pose-model``), else the environment
+variables ``POSEVID_DET_MODEL`` / ``POSEVID_POSE_MODEL``, else the cache ``<POSEVID_CACHE>/models/``; when
+missing and online, they are downloaded once from their public URLs. Whole-body models (DWPose, 133
+joints) are reduced to their first 17 joints, which are COCO-17.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from posevid.errors import CheckpointError, InputError
+from posevid.pose.cache import cache_root, offline
+from posevid.pose.estimators.base import EstimatorBase
+
+MODELS = {
+    "dwpose": {
+        "det": "https://huggingface.co/yzd-v/DWPose/resolve/main/yolox_l.onnx",
+        "pose": "https://huggingface.co/yzd-v/DWPose/resolve/main/dw-ll_ucoco_384.onnx",
+    },
+    "rtmpose": {
+        "det": "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk/yolox_m_8xb8-300e_humanart-c2c7a14a.zip",
+        "pose": "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk/"
+        "rtmpose-m_simcc-body7_pt-body7_420e-256x192-e48f03d0_20230504.zip",
+    },
+}
+MEAN = np.array([123.675, 116.28, 103.53], np.float32)  # ImageNet RGB, as in the RTMPose configs
+STD = np.array([58.395, 57.12, 57.375], np.float32)
+
+
+def resolve_model_file(given: str | os.PathLike | None, *, env: str, url: str, what: str) -> Path:
+    """Local ONNX file for a model: explicit path, env var, cache, or a one-time download."""
+    given = given or os.environ.get(env)
+    if given:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise CheckpointError(f"{what} model not found: {path}", hint=f"pass an existing .onnx file (or set {env})")
+        return path
+    name = url.rsplit("/", 1)[-1]
+    cached = cache_root() / "models" / (name[:-4] + ".onnx" if name.endswith(".zip") else name)
+    if cached.is_file():
+        return cached
+    if offline():
+        raise CheckpointError(
+            f"{what} model is not available offline", hint=f"download {url} and put it at {cached}, or pass its path (or set {env})"
+        )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as fh:  # noqa: S310 - fixed https URLs
+            shutil.copyfileobj(response, fh)
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(tmp) as zf:
+                member = next((m for m in zf.namelist() if m.endswith(".onnx")), None)
+                if member is None:
+                    raise CheckpointError(f"{url} holds no .onnx file")
+                cached.write_bytes(zf.read(member))
+            tmp.unlink()
+        else:
+            os.replace(tmp, cached)
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        hint = f"download {url} by hand and put it at {cached}"
+        raise CheckpointError(f"cannot download the {what} model ({reason})", hint=hint) from None
+    return cached
+
+
+def _session(path: Path, what: str, threads: int | None):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise InputError(f"the {what} estimator needs onnxruntime", hint="pip install 'posevid[dwpose]'") from None
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise CheckpointError(f"cannot load ONNX model {path}: {reason}", hint="the file is corrupt or not ONNX") from None
+
+
+def letterbox(rgb: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """YOLOX input: BGR, resized to fit ``size`` (h, w) keeping aspect, top-left, padded with 114; CHW float32."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    ratio = min(size[0] / h, size[1] / w)
+    resized = cv2.resize(rgb[..., ::-1], (max(1, int(w * ratio)), max(1, int(h * ratio))), interpolation=cv2.INTER_LINEAR)
+    out = np.full((size[0], size[1], 3), 114, np.uint8)
+    out[: resized.shape[0], : resized.shape[1]] = resized
+    return np.ascontiguousarray(out.transpose(2, 0, 1)[None], dtype=np.float32), ratio
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; returns kept indices by decreasing score."""
+    order = np.argsort(-scores)
+    keep: list[int] = []
+    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    while order.size:
+        i = order[0]
+        keep.append(int(i))
+        rest = order[1:]
+        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
+        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
+        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.array(keep, dtype=np.int64)
+
+
+def decode_yolox(raw: np.ndarray, input_size: tuple[int, int], strides=(8, 16, 32)) -> tuple[np.ndarray, np.ndarray]:
+    """Raw YOLOX head ``(N, 5 + C)`` per anchor -> person boxes (xyxy, input pixels) and scores."""
+    grids, expanded = [], []
+    for s in strides:
+        hs, ws = input_size[0] // s, input_size[1] // s
+        yv, xv = np.meshgrid(np.arange(hs), np.arange(ws), indexing="ij")
+        grids.append(np.stack((xv, yv), -1).reshape(-1, 2))
+        expanded.append(np.full((hs * ws, 1), s))
+    grid = np.concatenate(grids).astype(np.float32)
+    stride = np.concatenate(expanded).astype(np.float32)
+    if len(grid) != len(raw):
+        raise CheckpointError(f"detector output has {len(raw)} anchors, expected {len(grid)} for input {input_size}")
+    xy = (raw[:, :2] + grid) * stride
+    wh = np.exp(np.clip(raw[:, 2:4], -10, 10)) * stride
+    boxes = np.concatenate([xy - wh / 2, xy + wh / 2], axis=1)
+    scores = raw[:, 4] * raw[:, 5]  # objectness x person-class probability
+    return boxes, scores
+
+
+def box_to_affine(box: np.ndarray, out_wh: tuple[int, int], padding: float = 1.25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-down crop: center/scale of the padded box at the model's aspect, and the 2x3 warp matrix."""
+    x1, y1, x2, y2 = box[:4]
+    center = np.array([(x1 + x2) / 2, (y1 + y2) / 2], np.float32)
+    w, h = (x2 - x1) * padding, (y2 - y1) * padding
+    aspect = out_wh[0] / out_wh[1]
+    if w > h * aspect:
+        h = w / aspect
+    else:
+        w = h * aspect
+    scale = np.array([max(w, 1.0), max(h, 1.0)], np.float32)
+    s = out_wh[0] / scale[0]
+    matrix = np.array([[s, 0, out_wh[0] / 2 - s * center[0]], [0, s, out_wh[1] / 2 - s * center[1]]], np.float32)
+    return center, scale, matrix
+
+
+def decode_simcc(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = 2.0) -> np.ndarray:
+    """SimCC arg-max: ``(K, Wx)``, ``(K, Hy)`` -> ``(K, 3)`` (x, y in model-input pixels, score = min of maxima)."""
+    x = np.argmax(simcc_x, axis=-1).astype(np.float32) / split_ratio
+    y = np.argmax(simcc_y, axis=-1).astype(np.float32) / split_ratio
+    score = np.minimum(simcc_x.max(axis=-1), simcc_y.max(axis=-1))
+    return np.stack([x, y, np.clip(score, 0.0, 1.0)], axis=-1).astype(np.float32)
+
+
+class RTMPoseEstimator(EstimatorBase):
+    """YOLOX + RTMPose (or DWPose) top-down estimator; returns COCO-17 for every detected person."""
+
+    keypoint_format = "coco17"
+
+    def __init__(
+        self,
+        *,
+        name: str = "rtmpose",
+        det_model: str | os.PathLike | None = None,
+        pose_model: str | os.PathLike | None = None,
+        det_threshold: float = 0.3,
+        nms_threshold: float = 0.45,
+        max_persons: int = 10,
+        threads: int | None = None,
+    ) -> None:
+        urls = MODELS.get(name, MODELS["rtmpose"])
+        self.name = name
+        det_path = resolve_model_file(det_model, env="POSEVID_DET_MODEL", url=urls["det"], what=f"{name} detector")
+        pose_path = resolve_model_file(pose_model, env="POSEVID_POSE_MODEL", url=urls["pose"], what=f"{name} pose")
+        self.det = _session(det_path, name, threads)
+        self.pose = _session(pose_path, name, threads)
+        dshape = self.det.get_inputs()[0].shape
+        self.det_size = (_dim(dshape[2], 640), _dim(dshape[3], 640))
+        pshape = self.pose.get_inputs()[0].shape
+        self.pose_wh = (_dim(pshape[3], 192), _dim(pshape[2], 256))
+        self.det_threshold, self.nms_threshold, self.max_persons = det_threshold, nms_threshold, max_persons
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        """Person boxes ``(N, 5)`` = x1, y1, x2, y2, score in frame pixels."""
+        blob, ratio = letterbox(rgb, self.det_size)
+        outputs = self.det.run(None, {self.det.get_inputs()[0].name: blob})
+        if len(outputs) >= 2 and outputs[0].ndim == 3 and outputs[0].shape[-1] == 5:  # graph with NMS: dets + labels
+            dets, labels = outputs[0][0], outputs[1][0]
+            dets = dets[(labels == 0) & (dets[:, 4] > self.det_threshold)]
+            boxes, scores = dets[:, :4] / ratio, dets[:, 4]
+        else:
+            boxes, scores = decode_yolox(outputs[0][0], self.det_size)
+            keep = scores > self.det_threshold
+            boxes, scores = boxes[keep] / ratio, scores[keep]
+            order = nms(boxes, scores, self.nms_threshold)
+            boxes, scores = boxes[order], scores[order]
+        h, w = rgb.shape[:2]
+        boxes = np.clip(boxes, 0, [w, h, w, h])
+        return np.concatenate([boxes, scores[:, None]], axis=1)[: self.max_persons].astype(np.float32)
+
+    def __call__(self, rgb_frame: np.ndarray) -> np.ndarray:
+        import cv2
+
+        people = []
+        for box in self.detect(rgb_frame):
+            center, scale, matrix = box_to_affine(box, self.pose_wh)
+            crop = cv2.warpAffine(rgb_frame, matrix, self.pose_wh, flags=cv2.INTER_LINEAR)
+            blob = ((crop.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1)[None]
+            simcc_x, simcc_y = self.pose.run(None, {self.pose.get_inputs()[0].name: np.ascontiguousarray(blob)})[:2]
+            ratio = simcc_x.shape[-1] / self.pose_wh[0]
+            kp = decode_simcc(simcc_x[0], simcc_y[0], ratio)[:17]
+            kp[:, :2] = kp[:, :2] / np.array(self.pose_wh, np.float32) * scale + center - scale / 2
+            people.append(kp)
+        return np.stack(people) if people else np.zeros((0, 17, 3), np.float32)
+
+
+def _dim(value, default: int) -> int:
+    return int(value) if isinstance(value, int) and value > 0 else default
+
+
+def make_dwpose(**opts) -> RTMPoseEstimator:
+    return RTMPoseEstimator(name="dwpose", **opts)
+
+
+def make_rtmpose(**opts) -> RTMPoseEstimator:
+    return RTMPoseEstimator(name="rtmpose", **opts)

@@ -1,0 +1,105 @@
+"""Whatever the user passes as ``--pose``, get a skeleton video for it.
+
+* a skeleton video (black frames with thin coloured lines) is used as is: :func:`is_skeleton_video` looks at
+  a handful of early frames only, so it costs a few milliseconds;
+* a keypoints file (``.json`` / ``.npz`` from ``posevid pose``) is rendered;
+* any other video is run through pose extraction and rendered.
+
+Rendered results are cached under ``<POSEVID_CACHE or ~/.cache/posevid>/pose/`` keyed by a hash of the
+input's bytes and the settings, so asking twice costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from posevid.errors import InputError
+from posevid.pose.cache import cache_root
+
+KEYPOINT_SUFFIXES = (".json", ".npz")
+_PROBE_INDICES = (0, 6, 12, 18, 24, 30, 45, 60)
+
+
+def frame_is_skeleton(frame: np.ndarray) -> bool | None:
+    """True / False for a frame that looks / does not look like a skeleton render; None when all black.
+
+    A skeleton render is mostly pure black and its lit pixels are saturated colours; photos and footage,
+    even dark ones, have grey-ish lit pixels and a noisy background.
+    """
+    f = frame.astype(np.int16)
+    mx, mn = f.max(axis=2), f.min(axis=2)
+    lit = mx > 60
+    lit_frac = float(lit.mean())
+    if lit_frac < 1e-4:
+        return None if float((mx < 24).mean()) > 0.99 else False
+    dark_frac = float((mx < 24).mean())
+    saturated = ((mx[lit] - mn[lit]) / np.maximum(mx[lit], 1)) > 0.45
+    return bool(dark_frac > 0.8 and lit_frac < 0.2 and saturated.mean() > 0.6)
+
+
+def is_skeleton_video(path: str | os.PathLike) -> bool:
+    """Cheap test on up to 8 early frames: all non-black ones must look like skeleton renders."""
+    from posevid.video import iter_frames
+
+    verdicts = [frame_is_skeleton(f) for f in iter_frames(path, indices=_PROBE_INDICES)]
+    decided = [v for v in verdicts if v is not None]
+    return bool(decided) and all(decided)
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def skeleton_video_for(
+    path: str | os.PathLike,
+    *,
+    style: str = "fyp",
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    estimator: str = "mediapipe",
+    size: tuple[int, int] | None = None,
+    fit: str = "crop",
+) -> Path:
+    """Path of a skeleton video for ``path`` (a skeleton video, a keypoints file, or a raw video).
+
+    Raises :class:`~posevid.errors.InputError` for unreadable inputs and
+    :class:`~posevid.errors.NoPersonError` when a raw video shows nobody.
+    """
+    from posevid.pose.extract import extract_keypoints, fit_sequence
+    from posevid.pose.render import STYLES, render_sequence
+    from posevid.pose.sequence import KeypointSequence
+    from posevid.utils.outputs import write_sidecar
+    from posevid.video import write_video
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"pose input not found: {path}", hint="pass a skeleton video, a raw video or a keypoints .json/.npz")
+    if style not in STYLES:
+        raise InputError(f"unknown skeleton style '{style}'", hint=f"use one of {', '.join(STYLES)}")
+    is_keypoints = path.suffix.lower() in KEYPOINT_SUFFIXES
+    if not is_keypoints and is_skeleton_video(path):
+        return path
+    settings = {"style": style, "estimator": estimator, "size": list(size) if size else None, "fit": fit, "v": 1}
+    key = hashlib.sha256((_file_hash(path) + json.dumps(settings, sort_keys=True)).encode()).hexdigest()[:20]
+    root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "pose"
+    out = root / f"{path.stem}-{key}.mp4"
+    if out.is_file():
+        return out
+    if is_keypoints:
+        seq = KeypointSequence.load(path)
+    else:
+        seq = extract_keypoints(path, estimator=estimator, progress=progress)
+        seq.save(out.with_suffix(".keypoints.npz"))
+    seq = fit_sequence(seq, size, fit)
+    write_video(out, render_sequence(seq, style=style), fps=seq.fps)
+    write_sidecar(out, {"input": str(path), **settings, "detection_rate": seq.meta.get("detection_rate")}, kind="skeleton")
+    return out
