@@ -159,9 +159,9 @@ class FollowYourPoseUNet(UNet2DConditionModel):
             raise InputError(f"got {len(features)} pose feature maps but the UNet has {len(self.down_blocks)} down blocks")
         if tuple(features[0].shape[-2:]) != latent_hw:
             h, w = features[0].shape[-2:]
-            s = self.config.pose_encoder_downscale_factor
+            s = self.config.pose_encoder_downscale_factor  # feature map 0 is at 1/s of the pose resolution
             raise InputError(
-                f"pose frames give {h}x{w} feature maps but the latents are {latent_hw[0]}x{latent_hw[1]}",
+                f"pose frames of {h * s}x{w * s} pixels do not fit latents of {latent_hw[0]}x{latent_hw[1]}",
                 hint=f"the pose video must be resized to {latent_hw[0] * s}x{latent_hw[1] * s} pixels (H x W)",
             )
         folded = []
