@@ -1,0 +1,380 @@
+"""``posevid prepare``: turn raw clips / images / UBC frames into a resumable, validated training folder.
+
+Layout written under ``OUT``::
+
+    OUT/meta.json            kind, source, settings (written first; checked again on resume)
+    OUT/manifest.jsonl       one line per finished or skipped item (see :mod:`posevid.data.manifest`)
+    OUT/poses/<id>.npz       cached keypoints (posevid.pose KeypointSequence), when poses are extracted
+    OUT/skeletons/<id>.mp4   skeleton video rendered in the official FYP style (video kinds)
+    OUT/pairs/<id>.png       image and OUT/skeletons/<id>.png skeleton (image-pose kind)
+
+Source videos are referenced, not copied (HD-VILA is terabytes). Every unreadable or unusable item is
+skipped with its reason logged and recorded in the manifest; when nothing usable remains the command
+fails with one line. Rerunning the same command continues where an interrupted run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posevid.data.captions import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ClipRecord, clip_path, read_captions_csv
+from posevid.data.manifest import Manifest
+from posevid.errors import InputError, PosevidError
+from posevid.utils.outputs import atomic_path
+
+log = logging.getLogger(__name__)
+
+KINDS = ("charades", "hdvila", "image-pose", "ubc")
+
+
+@dataclass
+class PrepareResult:
+    out: Path
+    ok: int
+    skipped: int
+    reused: int
+
+    def summary(self) -> str:
+        return f"{self.ok} usable item(s) in {self.out} ({self.reused} from an earlier run, {self.skipped} skipped)"
+
+
+def _safe_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "item"
+
+
+def _write_meta(out: Path, meta: dict[str, Any]) -> None:
+    path = out / "meta.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old.get("kind") != meta["kind"]:
+            raise InputError(
+                f"{out} already holds data of kind {old.get('kind')!r}, not {meta['kind']!r}",
+                hint="use another --out folder or the same --kind",
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
+
+
+# ------------------------------------------------------------------------------------------------
+# pose back end (posevid.pose); imported lazily so data-only preparation needs no mediapipe
+# ------------------------------------------------------------------------------------------------
+def _pose_api():
+    """``(extract_keypoints, extract_keypoints_from_frames, render_sequence, KeypointSequence)`` of posevid.pose."""
+    try:
+        from posevid.pose.extract import extract_keypoints, extract_keypoints_from_frames
+        from posevid.pose.render import render_sequence
+        from posevid.pose.sequence import KeypointSequence
+    except ImportError as exc:  # pragma: no cover - the package ships posevid.pose
+        raise PosevidError(f"pose extraction is unavailable ({exc})", hint="prepare with --no-poses") from None
+    return extract_keypoints, extract_keypoints_from_frames, render_sequence, KeypointSequence
+
+
+def _extract_and_render(video: Path, out: Path, item_id: str, manifest: Manifest) -> dict[str, Any]:
+    """Keypoints (cached) and an official-style skeleton video for one clip."""
+    from posevid.video import probe_video, write_video
+
+    extract_keypoints, _, render_sequence, KeypointSequence = _pose_api()
+    kp_path = out / "poses" / f"{item_id}.npz"
+    sk_path = out / "skeletons" / f"{item_id}.mp4"
+    kp_path.parent.mkdir(parents=True, exist_ok=True)
+    if kp_path.is_file():  # cached by an interrupted earlier run
+        seq = KeypointSequence.load(kp_path)
+    else:
+        seq = extract_keypoints(video, progress=False)
+        seq.save(kp_path)  # atomic
+    if not sk_path.is_file():
+        info = probe_video(video)
+        frames = render_sequence(seq, style="fyp", size=(info.width, info.height))
+        write_video(sk_path, frames, fps=info.fps or 25.0)
+    return {"keypoints": manifest.rel(kp_path), "skeleton": manifest.rel(sk_path)}
+
+
+# ------------------------------------------------------------------------------------------------
+# video clips (Charades / HD-VILA)
+# ------------------------------------------------------------------------------------------------
+def _check_video(path: Path) -> dict[str, Any]:
+    """Probe a clip and decode its first frame; raises InputError when it is unreadable."""
+    from posevid.video import iter_frames, probe_video
+
+    info = probe_video(path)
+    next(iter(iter_frames(path, max_frames=1)))
+    return {"num_frames": info.num_frames, "fps": info.fps, "width": info.width, "height": info.height}
+
+
+def _prepare_clips(src: Path, captions: Path, out: Path, kind: str, *, poses: bool, min_frames: int, progress: bool) -> PrepareResult:
+    records = read_captions_csv(captions, require_part_id=(kind == "hdvila"))
+    if not records:
+        raise InputError(f"caption CSV {captions} has no rows", hint="add part_id, clip_id, caption rows")
+    manifest = Manifest(out)
+    manifest.repair()
+    done = manifest.done_ids()
+    ok = reused = skipped = 0
+
+    def item_id(rec: ClipRecord) -> str:
+        stem = Path(rec.clip_id).stem if Path(rec.clip_id).suffix.lower() in VIDEO_SUFFIXES else rec.clip_id
+        return _safe_id(f"{rec.part_id}_{stem}" if kind == "hdvila" else stem)
+
+    for rec in _progress(records, progress, desc="prepare"):
+        iid = item_id(rec)
+        if iid in done:
+            reused += 1
+            continue
+        entry: dict[str, Any] = {"id": iid, "clip_id": rec.clip_id, "part_id": rec.part_id, "captions": rec.captions}
+        path = clip_path(src, rec, kind)
+        reason = None
+        if path is None:
+            where = f"{src}/part_{rec.part_id}/video_clips/{rec.clip_id}" if kind == "hdvila" else f"{src}/{rec.clip_id}[.mp4]"
+            reason = f"video not found ({where})"
+        elif not rec.captions:
+            reason = "no caption in the CSV"
+        else:
+            try:
+                entry.update(_check_video(path))
+            except PosevidError as exc:
+                reason = f"unreadable video: {exc}"
+            else:
+                if entry["num_frames"] < min_frames:
+                    reason = f"only {entry['num_frames']} frame(s), fewer than --min-frames {min_frames}"
+        if reason is None and poses:
+            try:
+                entry.update(_extract_and_render(path, out, iid, manifest))
+            except PosevidError as exc:
+                reason = f"pose extraction failed: {exc}"
+        if reason is not None:
+            log.warning("prepare: skipping clip %s: %s", rec.clip_id, reason)
+            manifest.append({"id": iid, "status": "skipped", "reason": reason, "clip_id": rec.clip_id})
+            skipped += 1
+            continue
+        entry["video"] = manifest.rel(path)
+        entry["status"] = "ok"
+        manifest.append(entry)
+        ok += 1
+    return PrepareResult(out, ok + reused, skipped, reused)
+
+
+# ------------------------------------------------------------------------------------------------
+# image-pose pairs (FYP stage 1)
+# ------------------------------------------------------------------------------------------------
+def _image_captions(captions: Path | None) -> dict[str, str]:
+    if captions is None:
+        return {}
+    table: dict[str, str] = {}
+    for rec in read_captions_csv(captions):
+        if rec.captions:
+            table[rec.clip_id] = rec.captions[0]
+            table.setdefault(Path(rec.clip_id).stem, rec.captions[0])
+    return table
+
+
+def _iter_image_sources(src: Path, frames_per_video: int) -> Iterable[tuple[str, Path, Callable[[], np.ndarray]]]:
+    """``(id, source file, load)`` for every image, and ``frames_per_video`` evenly spaced frames per video."""
+    from posevid.video import probe_video, read_frames
+
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+    for path in files:
+        rel = _safe_id(str(path.relative_to(src).with_suffix("")))
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            yield rel, path, lambda p=path: _read_image(p)
+            continue
+        try:
+            n = probe_video(path).num_frames
+        except PosevidError as exc:
+            yield rel, path, lambda exc=exc: (_ for _ in ()).throw(exc)
+            continue
+        picks = sorted({int(round(x)) for x in np.linspace(0, max(n - 1, 0), num=max(1, frames_per_video))})
+        for idx in picks:
+            yield f"{rel}_f{idx}", path, lambda p=path, i=idx: read_frames(p, indices=[i])[0]
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(f"cannot read image {path}: {exc}", hint="the file is corrupt or not an image") from None
+
+
+def _write_png(path: Path, array: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG")
+
+
+def _prepare_image_pose(src: Path, captions: Path | None, out: Path, *, frames_per_video: int, progress: bool) -> PrepareResult:
+    _, extract_from_frames, render_sequence, _ = _pose_api()
+    table = _image_captions(captions)
+    manifest = Manifest(out)
+    manifest.repair()
+    done = manifest.done_ids()
+    ok = reused = skipped = 0
+    for iid, path, load in _progress(list(_iter_image_sources(src, frames_per_video)), progress, desc="prepare"):
+        if iid in done:
+            reused += 1
+            continue
+        reason = None
+        try:
+            image = load()
+            h, w = image.shape[:2]
+            seq = extract_from_frames([image], w, h, smoothing=False, source=str(path))
+        except PosevidError as exc:
+            reason = str(exc)
+        if reason is not None:
+            log.warning("prepare: skipping %s: %s", iid, reason)
+            manifest.append({"id": iid, "status": "skipped", "reason": reason, "source": str(path)})
+            skipped += 1
+            continue
+        skeleton = np.asarray(next(iter(render_sequence(seq, style="fyp", size=(w, h)))))
+        img_path, sk_path, kp_path = out / "pairs" / f"{iid}.png", out / "skeletons" / f"{iid}.png", out / "poses" / f"{iid}.npz"
+        _write_png(img_path, image)
+        _write_png(sk_path, skeleton)
+        kp_path.parent.mkdir(parents=True, exist_ok=True)
+        seq.save(kp_path)
+        caption = table.get(path.name) or table.get(path.stem) or table.get(iid, "")
+        manifest.append(
+            {
+                "id": iid,
+                "status": "ok",
+                "image": manifest.rel(img_path),
+                "skeleton": manifest.rel(sk_path),
+                "keypoints": manifest.rel(kp_path),
+                "caption": caption,
+                "source": str(path),
+                "width": w,
+                "height": h,
+            }
+        )
+        ok += 1
+    return PrepareResult(out, ok + reused, skipped, reused)
+
+
+# ------------------------------------------------------------------------------------------------
+# UBC-Fashion-style frames with DensePose (DreamPose)
+# ------------------------------------------------------------------------------------------------
+_FRAME_RE = re.compile(r"^frame_(\d+)\.png$")
+
+
+def _check_densepose(path: Path, image_size: tuple[int, int]) -> str | None:
+    try:
+        uv = np.load(path, allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError/OSError/EOFError/... for damaged files
+        return f"unreadable DensePose file {path.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    if uv.ndim != 3 or uv.shape[0] != 2:
+        return f"DensePose {path.name} has shape {tuple(uv.shape)}, expected (2, H, W)"
+    if not np.isfinite(uv).all():
+        return f"DensePose {path.name} holds NaN/inf"
+    return None
+
+
+def _prepare_ubc(src: Path, out: Path, *, progress: bool) -> PrepareResult:
+    from PIL import Image
+
+    manifest = Manifest(out)
+    manifest.repair()
+    done = manifest.done_ids()
+    ok = reused = skipped = 0
+    frames = sorted(
+        (p for p in src.rglob("frame_*.png") if _FRAME_RE.match(p.name)), key=lambda p: (str(p.parent), int(_FRAME_RE.match(p.name)[1]))
+    )
+    for path in _progress(frames, progress, desc="prepare"):
+        group = str(path.parent.relative_to(src)) if path.parent != src else "."
+        iid = _safe_id(f"{group}/{path.stem}" if group != "." else path.stem)
+        if iid in done:
+            reused += 1
+            continue
+        dp = path.with_name(f"{path.stem}_densepose.npy")
+        reason = None
+        size = (0, 0)
+        try:
+            with Image.open(path) as im:
+                im.verify()
+            with Image.open(path) as im:
+                size = im.size
+        except Exception as exc:
+            reason = f"unreadable image: {type(exc).__name__}"
+        if reason is None:
+            reason = f"no DensePose file {dp.name}" if not dp.is_file() else _check_densepose(dp, size)
+        if reason is not None:
+            log.warning("prepare: skipping %s: %s", path, reason)
+            manifest.append({"id": iid, "status": "skipped", "reason": reason, "image": str(path)})
+            skipped += 1
+            continue
+        manifest.append(
+            {
+                "id": iid,
+                "status": "ok",
+                "group": group,
+                "frame": int(_FRAME_RE.match(path.name)[1]),
+                "image": manifest.rel(path),
+                "densepose": manifest.rel(dp),
+                "width": size[0],
+                "height": size[1],
+            }
+        )
+        ok += 1
+    return PrepareResult(out, ok + reused, skipped, reused)
+
+
+def _progress(items, enabled: bool, desc: str):
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="item")
+
+
+def prepare_dataset(
+    src: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    kind: str = "charades",
+    captions: str | os.PathLike | None = None,
+    poses: bool | None = None,
+    min_frames: int = 1,
+    frames_per_video: int = 4,
+    progress: bool = True,
+) -> PrepareResult:
+    """Prepare ``src`` into ``out`` (resumable). ``poses=None`` means: extract for image-pose only."""
+    src, out = Path(src), Path(out)
+    if kind not in KINDS:
+        raise InputError(f"unknown --kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
+    if not src.is_dir():
+        raise InputError(f"source folder not found: {src}", hint="pass the folder that holds the clips / images / frames")
+    if kind in ("charades", "hdvila") and captions is None:
+        raise InputError(f"--captions is required for --kind {kind}", hint="pass a CSV with part_id, clip_id, caption")
+    if poses is None:
+        poses = kind == "image-pose"
+    settings = {
+        "kind": kind,
+        "source": str(src.resolve()),
+        "captions": str(captions) if captions else None,
+        "poses": bool(poses),
+        "min_frames": min_frames,
+        "frames_per_video": frames_per_video,
+    }
+    _write_meta(out, settings)
+    if kind in ("charades", "hdvila"):
+        result = _prepare_clips(src, Path(captions), out, kind, poses=bool(poses), min_frames=min_frames, progress=progress)
+    elif kind == "image-pose":
+        result = _prepare_image_pose(src, Path(captions) if captions else None, out, frames_per_video=frames_per_video, progress=progress)
+    else:
+        result = _prepare_ubc(src, out, progress=progress)
+    if result.ok == 0:
+        raise InputError(
+            f"nothing usable in {src} for --kind {kind} ({result.skipped} item(s) skipped; reasons in {out / 'manifest.jsonl'})",
+            hint="check the paths in the caption CSV and the --kind layout",
+        )
+    return result

@@ -1,0 +1,351 @@
+"""The accelerate training loop shared by every recipe.
+
+One process or many (``accelerate launch`` / ``torchrun``), DeepSpeed or FSDP through accelerate's own
+config (no code here), fp16/bf16 autocast, gradient accumulation, gradient checkpointing (in the recipe),
+8-bit AdamW (bitsandbytes), EMA (diffusers ``EMAModel``), diffusers LR schedules, TensorBoard, validation
+samples every N steps, atomic checkpoints every N steps with keep-last-K, and ``--resume latest|PATH``.
+
+Exact resume: the data order and every random draw of a sample (frames, crops, noise, timestep) are pure
+functions of ``(seed, epoch, position)`` (see :mod:`posevid.training.sampler`), and the optimizer, LR
+schedule, EMA and the process RNG states are restored from the checkpoint, so a killed-and-resumed run ends
+with the same weights as an uninterrupted one. The LR schedule is stepped once per optimizer step by us (not
+by accelerate's wrapper, which steps it once per process), so schedules do not depend on the world size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from posevid.errors import InputError, PosevidError
+from posevid.training import checkpointing as ck
+from posevid.training.recipe import Recipe
+from posevid.training.sampler import ResumableSampler
+
+log = logging.getLogger("posevid.training")
+
+
+def _weight_dtype(mixed_precision: str) -> torch.dtype:
+    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision, torch.float32)
+
+
+def build_optimizer(cfg: dict[str, Any], params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    kwargs = dict(lr=lr, betas=(cfg["adam_beta1"], cfg["adam_beta2"]), weight_decay=cfg["adam_weight_decay"], eps=cfg["adam_epsilon"])
+    if cfg.get("use_8bit_adam"):
+        try:
+            import bitsandbytes as bnb
+        except ImportError:
+            raise PosevidError(
+                "use_8bit_adam needs the bitsandbytes package, which is not installed",
+                hint="pip install bitsandbytes (CUDA machines), or drop --use-8bit-adam",
+            ) from None
+        return bnb.optim.AdamW8bit(params, **kwargs)
+    return torch.optim.AdamW(params, **kwargs)
+
+
+class _JsonLog:
+    """``train_log.jsonl`` in the run folder (main process): step, loss, lr - handy for scripts and tests."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path, self.enabled = path, enabled
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.enabled:
+            with open(self.path, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+
+def _test_kill(var: str, step: int) -> None:
+    """Test hook: SIGKILL this process at a precise point (``POSEVID_TRAIN_KILL_*=<step>``)."""
+    if os.environ.get(var) == str(step):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Trainer:
+    def __init__(self, recipe: Recipe, cfg: dict[str, Any]) -> None:
+        self.recipe, self.cfg = recipe, cfg
+        self.output_dir = Path(cfg["output_dir"])
+
+    # ------------------------------------------------------------------------------------------
+    def _accelerator(self):
+        from accelerate import Accelerator
+        from accelerate.utils import ProjectConfiguration
+
+        report = self.cfg.get("report_to") or "none"
+        log_with = None
+        if report not in ("none", None):
+            log_with = report
+            if report == "tensorboard":
+                try:
+                    import tensorboard  # noqa: F401
+                except ImportError:
+                    log.warning("tensorboard is not installed; logging to train_log.jsonl only")
+                    log_with = None
+        logging_dir = self.output_dir / "logs" / (self.cfg.get("run_name") or "")
+        return Accelerator(
+            gradient_accumulation_steps=int(self.cfg["gradient_accumulation_steps"]),
+            mixed_precision=self.cfg["mixed_precision"],
+            log_with=log_with,
+            project_config=ProjectConfiguration(project_dir=str(self.output_dir), logging_dir=str(logging_dir)),
+        )
+
+    def run(self) -> dict[str, Any]:
+        cfg, recipe = self.cfg, self.recipe
+        accelerator = self._accelerator()
+        self.accelerator = accelerator
+        main = accelerator.is_main_process
+        if main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            removed = ck.clean_stale(self.output_dir)
+            for p in removed:
+                log.warning("removed an unfinished checkpoint folder left by a killed run: %s", p.name)
+        accelerator.wait_for_everyone()
+        if cfg.get("enable_xformers_memory_efficient_attention"):
+            log.info("enable_xformers_memory_efficient_attention is ignored: PyTorch SDPA is used")
+        if cfg.get("revision"):
+            log.info("revision=%s is ignored: the model folder is used as given", cfg["revision"])
+
+        torch.manual_seed(int(cfg["seed"]))
+        weight_dtype = _weight_dtype(cfg["mixed_precision"])
+        recipe.setup(accelerator, weight_dtype)
+
+        dataset = recipe.dataset()
+        world, rank = accelerator.num_processes, accelerator.process_index
+        batch = int(cfg["train_batch_size"])
+        ga = int(cfg["gradient_accumulation_steps"])
+        sampler = ResumableSampler(len(dataset), batch, world_size=world, rank=rank, seed=int(cfg["seed"]))
+        steps_per_epoch = max(1, sampler.micro_per_epoch // ga)
+        if cfg.get("max_train_steps"):
+            max_steps = int(cfg["max_train_steps"])
+        else:
+            max_steps = int(cfg["num_train_epochs"]) * math.ceil(sampler.micro_per_epoch / ga)
+        lr = float(cfg["learning_rate"])
+        if cfg.get("scale_lr"):
+            lr *= ga * batch * world
+
+        params = recipe.trainable_parameters()
+        if not params:
+            raise InputError(f"recipe {recipe.name} has nothing to train", hint="check trainable_modules in the config")
+        optimizer = build_optimizer(cfg, params, lr)
+        from diffusers.optimization import get_scheduler
+
+        lr_scheduler = get_scheduler(
+            cfg["lr_scheduler"], optimizer=optimizer, num_warmup_steps=int(cfg["lr_warmup_steps"]), num_training_steps=max_steps
+        )
+        clip_params = recipe.clip_parameters() if hasattr(recipe, "clip_parameters") else params
+        modules = recipe.trainable_modules()
+        prepared = accelerator.prepare(*modules, optimizer)
+        recipe.set_prepared(list(prepared[:-1]))
+        optimizer = prepared[-1]
+
+        ema = None
+        if cfg.get("use_ema"):
+            from diffusers.training_utils import EMAModel
+
+            ema = EMAModel(recipe.trainable_parameters(), decay=float(cfg["ema_decay"]))
+            ema.to(accelerator.device)
+
+        global_step = 0
+        resume_path = ck.resolve_resume(cfg.get("resume"), self.output_dir)
+        if cfg.get("resume") and resume_path is None:
+            log.info("resume=%s: no checkpoint in %s yet, starting from scratch", cfg["resume"], self.output_dir)
+        if resume_path is not None:
+            global_step = self._load_checkpoint(resume_path, optimizer, lr_scheduler, ema)
+            accelerator.print(f"resumed from {resume_path} at step {global_step}")
+
+        if accelerator.is_main_process and accelerator.trackers == [] and accelerator.log_with:
+            flat = {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, bool))}
+            accelerator.init_trackers(f"posevid-{recipe.name}", config=flat)
+        jlog = _JsonLog(self.output_dir / "train_log.jsonl", main)
+        jlog.write(
+            {
+                "event": "start",
+                "step": global_step,
+                "world_size": world,
+                "max_train_steps": max_steps,
+                "steps_per_epoch": steps_per_epoch,
+                "dataset_size": len(dataset),
+                "resumed_from": str(resume_path or ""),
+            }
+        )
+
+        from torch.utils.data import DataLoader
+
+        from posevid.data.datasets import collate_dicts
+
+        start_micro = global_step * ga
+        batches = list(sampler.iterate(start_micro, max_steps * ga))
+        loader = DataLoader(
+            dataset, batch_sampler=batches, collate_fn=collate_dicts, num_workers=int(cfg.get("dataloader_num_workers") or 0)
+        )
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=max_steps, initial=global_step, desc=f"train {recipe.name}", disable=not main, unit="step")
+        models = list(prepared[:-1])
+        for m in models:
+            m.train()
+        micro = start_micro
+        accum_loss = 0.0
+        t0 = time.time()
+        last_saved = -1
+        for mb, batch_data in zip(batches, loader, strict=True):
+            keys = [k for _, k in mb]
+            with accelerator.accumulate(*models):
+                with accelerator.autocast():
+                    loss = recipe.loss(batch_data, keys, micro)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and cfg.get("max_grad_norm"):
+                    accelerator.clip_grad_norm_(clip_params, float(cfg["max_grad_norm"]))
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            micro += 1
+            accum_loss += float(accelerator.reduce(loss.detach().float(), reduction="mean")) / ga
+            if not accelerator.sync_gradients:
+                continue
+            lr_scheduler.step()
+            global_step += 1
+            if ema is not None:
+                ema.step(recipe.trainable_parameters())
+            record = {
+                "step": global_step,
+                "loss": accum_loss,
+                "lr": lr_scheduler.get_last_lr()[0],
+                "epoch": (micro - 1) // sampler.micro_per_epoch,
+            }
+            accum_loss = 0.0
+            accelerator.log({"train_loss": record["loss"], "lr": record["lr"]}, step=global_step)
+            jlog.write(record)
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            if cfg.get("checkpointing_steps") and global_step % int(cfg["checkpointing_steps"]) == 0:
+                self._save_checkpoint(global_step, micro, optimizer, lr_scheduler, ema, world)
+                last_saved = global_step
+                _test_kill("POSEVID_TRAIN_KILL_AFTER_CHECKPOINT", global_step)
+            vs = cfg.get("validation_steps")
+            if vs and global_step % int(vs) == 0 and main:
+                self._validate(global_step, ema)
+        bar.close()
+        if last_saved != global_step:
+            self._save_checkpoint(global_step, micro, optimizer, lr_scheduler, ema, world)
+        accelerator.wait_for_everyone()
+        exported: list[Path] = []
+        if main:
+            exported = self._export(global_step, max(0, micro - 1) // sampler.micro_per_epoch, ema)
+        accelerator.wait_for_everyone()
+        jlog.write(
+            {"event": "end", "step": global_step, "seconds": time.time() - t0, "world_size": world, "exported": [str(p) for p in exported]}
+        )
+        accelerator.end_training()
+        return {"global_step": global_step, "world_size": world, "output_dir": str(self.output_dir), "exported": exported}
+
+    # ------------------------------------------------------------------------------------------
+    def _with_ema(self, ema, fn):
+        """Run ``fn`` with the EMA weights swapped in (diffusers' store/copy_to/restore)."""
+        if ema is None:
+            return fn()
+        params = self.recipe.trainable_parameters()
+        ema.store(params)
+        ema.copy_to(params)
+        try:
+            return fn()
+        finally:
+            ema.restore(params)
+
+    def _validate(self, step: int, ema) -> None:
+        out = self.output_dir / "samples" / f"step-{step}"
+        with torch.random.fork_rng(devices=[]):
+            try:
+                paths = self._with_ema(ema, lambda: self.recipe.validate(out, step))
+            except PosevidError as exc:
+                log.warning("validation at step %d skipped: %s", step, exc)
+                return
+        if paths:
+            log.info("validation samples: %s", ", ".join(str(p) for p in paths))
+
+    def _export(self, step: int, epoch: int, ema) -> list[Path]:
+        return self._with_ema(ema, lambda: self.recipe.export(self.output_dir, step, epoch))
+
+    def _save_checkpoint(self, step: int, micro: int, optimizer, lr_scheduler, ema, world: int) -> None:
+        acc = self.accelerator
+        tmp, final = ck.temp_dir(self.output_dir, step), ck.final_dir(self.output_dir, step)
+        if acc.is_main_process:
+            if tmp.exists():
+                import shutil
+
+                shutil.rmtree(tmp)
+            tmp.mkdir(parents=True)
+        acc.wait_for_everyone()
+        tensors, meta = ck.rng_state()
+        ck.save_tensors(tmp / f"rng_rank{acc.process_index}.safetensors", tensors)
+        ck.write_json(tmp / f"rng_rank{acc.process_index}.json", meta)
+        if acc.is_main_process:
+            ck.save_tensors(tmp / "trainable.safetensors", self.recipe.trainable_state_dict())
+            _test_kill("POSEVID_TRAIN_KILL_DURING_CHECKPOINT", step)
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+            ck.write_json(tmp / "lr_scheduler.json", lr_scheduler.state_dict())
+            if ema is not None:
+                sd = ema.state_dict()
+                shadow = sd.pop("shadow_params")
+                ck.save_tensors(tmp / "ema.safetensors", {f"shadow.{i}": t for i, t in enumerate(shadow)})
+                ck.write_json(tmp / "ema.json", sd)
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            ck.write_json(
+                tmp / ck.STATE_FILE,
+                {
+                    "global_step": step,
+                    "micro_step": micro,
+                    "world_size": world,
+                    "recipe": self.recipe.name,
+                    "seed": self.cfg["seed"],
+                    "train_batch_size": self.cfg["train_batch_size"],
+                    "gradient_accumulation_steps": self.cfg["gradient_accumulation_steps"],
+                },
+            )
+            ck.commit(tmp, final)
+            ck.prune(self.output_dir, self.cfg.get("checkpoints_total_limit"))
+            if self.cfg.get("export_every_checkpoint"):
+                self._export(step, 0, ema)
+        acc.wait_for_everyone()
+
+    def _load_checkpoint(self, path: Path, optimizer, lr_scheduler, ema) -> int:
+        acc = self.accelerator
+        state = json.loads((path / ck.STATE_FILE).read_text())
+        if state.get("recipe") not in (None, self.recipe.name):
+            raise InputError(f"{path} is a {state.get('recipe')} checkpoint, not {self.recipe.name}", hint="resume with the same recipe")
+        for k in ("train_batch_size", "gradient_accumulation_steps", "seed"):
+            if k in state and str(state[k]) != str(self.cfg[k]):
+                log.warning("resume: %s was %s in the checkpoint, now %s: the data order will differ", k, state[k], self.cfg[k])
+        self.recipe.load_trainable_state_dict(ck.load_tensors(path / "trainable.safetensors"))
+        opt_state = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+        optimizer.load_state_dict(opt_state)
+        lr_scheduler.load_state_dict(json.loads((path / "lr_scheduler.json").read_text()))
+        if ema is not None and (path / "ema.safetensors").is_file():
+            sd = json.loads((path / "ema.json").read_text())
+            shadow = ck.load_tensors(path / "ema.safetensors")
+            sd["shadow_params"] = [shadow[f"shadow.{i}"].to(acc.device) for i in range(len(shadow))]
+            ema.load_state_dict(sd)
+        rng_t, rng_j = path / f"rng_rank{acc.process_index}.safetensors", path / f"rng_rank{acc.process_index}.json"
+        if state.get("world_size") == acc.num_processes and rng_t.is_file():
+            ck.set_rng_state(ck.load_tensors(rng_t), json.loads(rng_j.read_text()))
+        else:
+            log.warning(
+                "resume: world size changed (%s -> %s); process RNG states not restored", state.get("world_size"), acc.num_processes
+            )
+        return int(state["global_step"])
+
+
+def train(recipe_name: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Build the recipe named ``recipe_name`` and run it with the merged ``cfg``."""
+    from posevid.training.recipes import get_recipe
+
+    recipe = get_recipe(recipe_name)(cfg)
+    return Trainer(recipe, cfg).run()
