@@ -189,16 +189,49 @@ def clip_vision_match_model(state: State, expected_keys: Iterable[str]) -> dict[
 
     Pass ``model.state_dict().keys()`` of the installed transformers' ``CLIPVisionModel``; this makes
     a checkpoint from either transformers major version load without knowing which one is installed.
+    A stored ``position_ids`` buffer (4.x) is dropped when the model does not expect it.
     """
-    expected = list(expected_keys)
-    want_prefix = any(k.startswith(CLIP_VISION_PREFIX) for k in expected)
-    return clip_vision_add_prefix(state) if want_prefix else clip_vision_strip_prefix(state)
+    return _match_prefix(state, expected_keys, CLIP_VISION_PREFIX)
+
+
+# --------------------------------------------------------------------------------------------------
+# CLIP text encoder (same story: transformers 4.x ``text_model.`` prefix + persistent position_ids)
+# --------------------------------------------------------------------------------------------------
+CLIP_TEXT_PREFIX = "text_model."
+
+
+def clip_text_match_model(state: State, expected_keys: Iterable[str]) -> dict[str, torch.Tensor]:
+    """Add or strip ``text_model.`` (and drop an unexpected ``position_ids``) to fit ``expected_keys``."""
+    return _match_prefix(state, expected_keys, CLIP_TEXT_PREFIX)
+
+
+def clip_text_to_reference(state: State, max_position_embeddings: int | None = None) -> dict[str, torch.Tensor]:
+    """transformers 5.x ``CLIPTextModel`` state -> the 4.x layout (``text_model.`` prefix, position_ids buffer)."""
+    out = clip_vision_add_prefix(state, CLIP_TEXT_PREFIX)
+    key = CLIP_TEXT_PREFIX + "embeddings.position_ids"
+    if max_position_embeddings is None:
+        emb = out.get(CLIP_TEXT_PREFIX + "embeddings.position_embedding.weight")
+        max_position_embeddings = emb.shape[0] if emb is not None else None
+    if key not in out and max_position_embeddings is not None:
+        out[key] = torch.arange(max_position_embeddings).unsqueeze(0)
+    return out
+
+
+def _match_prefix(state: State, expected_keys: Iterable[str], prefix: str) -> dict[str, torch.Tensor]:
+    expected = set(expected_keys)
+    want_prefix = any(k.startswith(prefix) for k in expected)
+    out = clip_vision_add_prefix(state, prefix) if want_prefix else strip_module_prefix(state, prefix)
+    return {k: v for k, v in out.items() if not (k.endswith("embeddings.position_ids") and k not in expected)}
 
 
 __all__ = [
     "POSEVID_ADAPTER_PREFIX",
     "REFERENCE_ADAPTER_PREFIX",
     "TEMPORAL_KEY_PARTS",
+    "CLIP_TEXT_PREFIX",
+    "CLIP_VISION_PREFIX",
+    "clip_text_match_model",
+    "clip_text_to_reference",
     "clip_vision_add_prefix",
     "clip_vision_match_model",
     "clip_vision_strip_prefix",
