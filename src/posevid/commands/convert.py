@@ -1,0 +1,50 @@
+"""``posevid convert``: rewrite a Follow-Your-Pose model between the official layout and posevid's format."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers, formatter_class) -> None:
+    p = subparsers.add_parser(
+        "convert",
+        help="convert a Follow-Your-Pose model: official release <-> posevid's safetensors format",
+        description=(
+            "Load a Follow-Your-Pose model (official release folder, its checkpoints/ folder, a hub id, or a posevid folder) "
+            "strictly and pickle-free, and write it again: by default in posevid's format (model_index.json + one safetensors "
+            "folder per component; loads faster and never needs pickle), or with --to-reference in the official release "
+            "layout (checkpoints/{stable-diffusion-v1-4, followyourpose_checkpoint-1000/pytorch_model.bin, pose_encoder.pth}) "
+            "that the original Follow-Your-Pose code loads."
+        ),
+        formatter_class=formatter_class,
+    )
+    p.add_argument("--model", required=True, metavar="DIR",
+                   help="model to read: official release folder (with checkpoints/), the checkpoints/ folder itself, or a posevid folder")
+    p.add_argument("--out", required=True, type=Path, metavar="OUT_DIR", help="folder to write (must not exist or be empty)")
+    p.add_argument("--to-reference", action="store_true",
+                   help="write the official release layout (reference-loadable .bin/.pth tensor files) instead of posevid's format")
+    p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32",
+                   help="precision of the written weights (the official release is fp32)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it already exists and is not empty")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from posevid.errors import InputError
+    from posevid.models.loading import load_followyourpose_components, save_followyourpose, save_followyourpose_reference
+
+    out: Path = args.out.expanduser()
+    if out.exists() and (out.is_file() or any(out.iterdir())) and not args.overwrite:
+        raise InputError(f"--out folder {out} already exists and is not empty", hint="choose another --out or pass --overwrite")
+    if out.resolve() == Path(args.model).expanduser().resolve():
+        raise InputError("--out must differ from --model")
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
+    components = load_followyourpose_components(args.model, dtype=dtype)
+    save = save_followyourpose_reference if args.to_reference else save_followyourpose
+    path = save(components, out, overwrite=args.overwrite)
+    layout = "official release layout" if args.to_reference else "posevid format"
+    print(f"wrote {path} ({layout}, {args.dtype}); load it with --model {path}")
+    return 0

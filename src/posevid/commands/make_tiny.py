@@ -1,0 +1,51 @@
+"""``posevid make-tiny``: write a tiny random model in the official release layout (offline smoke test)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers, formatter_class) -> None:
+    p = subparsers.add_parser(
+        "make-tiny",
+        help="write a tiny random model in the official release layout (smoke-test an install offline)",
+        description=(
+            "Write a tiny model with RANDOM weights in the same folder layout and file formats as the official release, "
+            "so the whole toolchain (loading, generate, animate, app) can be tried offline in seconds. "
+            "Its videos are noise: it checks that things run, not that they look good. "
+            "Example: posevid make-tiny tiny/ && posevid generate --model tiny/ --prompt 'a man' --pose examples/dance_skeleton.mp4"
+        ),
+        formatter_class=formatter_class,
+    )
+    p.add_argument("out", type=Path, metavar="OUT", help="folder to create (FYP: OUT/checkpoints/...; pass OUT as --model)")
+    p.add_argument("--kind", choices=("fyp", "dreampose"), default="fyp",
+                   help="fyp = Follow-Your-Pose (text + pose, for 'generate'); dreampose = DreamPose (image + pose, for 'animate')")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the weights (same seed, same files)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it already exists and is not empty")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from posevid.errors import InputError, PosevidError
+
+    out: Path = args.out.expanduser()
+    if out.exists() and (out.is_file() or any(out.iterdir())) and not args.overwrite:
+        raise InputError(f"output folder {out} already exists and is not empty", hint="choose another OUT or pass --overwrite")
+    if args.kind == "fyp":
+        from posevid.models.tiny import write_tiny_followyourpose
+
+        path = write_tiny_followyourpose(out, seed=args.seed, overwrite=args.overwrite)
+        print(f"wrote a tiny random Follow-Your-Pose model to {path} (use: --model {path})")
+        return 0
+    try:
+        from posevid.models.tiny_dreampose import write_tiny_dreampose
+    except ImportError as exc:
+        raise PosevidError(f"make-tiny --kind dreampose is not available in this build ({exc})") from None
+    if args.overwrite and out.exists():
+        import shutil
+
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    path = write_tiny_dreampose(out, seed=args.seed)
+    print(f"wrote a tiny random DreamPose model to {path}")
+    return 0
