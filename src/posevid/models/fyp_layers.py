@@ -190,8 +190,9 @@ class FollowYourPoseTransformerBlock(BasicTransformerBlock):
 
     def has_video_processors(self) -> bool:
         """False when something (``set_attn_processor``, xformers, fused QKV, slicing) replaced ours."""
-        ok = type(self.attn1.processor) is SparseCausalAttnProcessor and type(self.attn_temp.processor) is FrameAwareAttnProcessor
-        return ok and (self.attn2 is None or type(self.attn2.processor) is FrameAwareAttnProcessor)
+        # isinstance: subclasses (posevid.models.attention_fast: chunked/math back-ends, window anchors) are ours too.
+        ok = isinstance(self.attn1.processor, SparseCausalAttnProcessor) and isinstance(self.attn_temp.processor, FrameAwareAttnProcessor)
+        return ok and (self.attn2 is None or isinstance(self.attn2.processor, FrameAwareAttnProcessor))
 
     def forward(
         self,
