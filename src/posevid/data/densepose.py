@@ -111,8 +111,8 @@ def load_uv(path: str | os.PathLike, pose_format: str = "npy") -> np.ndarray:
     if pose_format == "npy":
         try:
             arr = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            msg = str(exc).splitlines()[0][:120]
+        except (ValueError, EOFError) as exc:
+            msg = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
             raise InputError(f"cannot read {path}: {msg}", hint="pose .npy files must hold plain arrays") from None
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc}") from None
@@ -303,8 +303,15 @@ class RestrictedUnpickler(pickle.Unpickler):
     _allowed: dict[tuple[str, str], Any] | None = None
 
     def find_class(self, module: str, name: str) -> Any:
+        import _compat_pickle
+
         if RestrictedUnpickler._allowed is None:
             RestrictedUnpickler._allowed = _allowed_globals()
+        # protocol-2 pickles (torch.save's default) spell Python 3 modules the Python 2 way: map them back
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        else:
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         try:
             return RestrictedUnpickler._allowed[(module, name)]
         except KeyError:
