@@ -38,8 +38,8 @@ def load_state_dict_file(path: str | os.PathLike, map_location: str | torch.devi
         try:
             state = torch.load(str(path), map_location=map_location, weights_only=True)
         except Exception as exc:
-            msg = _first_line(exc)
-            if "weights_only" in msg or "Unsupported global" in msg or "Unpickler" in msg:
+            msg, full = _first_line(exc), str(exc)  # torch puts the reason ("Unsupported global") deep in the message
+            if any(s in full for s in ("Weights only load failed", "weights_only", "Unsupported global", "Unpickler")):
                 raise CheckpointError(
                     f"refusing to load {path}: it contains Python objects, not only tensors",
                     hint="posevid never unpickles arbitrary code; convert it to safetensors with a trusted tool",
