@@ -98,10 +98,10 @@ def load_followyourpose(model: str, device: str, dtype: str):
     return FollowYourPosePipeline.from_release(model=model, device=device, dtype=_torch_dtype(dtype))
 
 
-def load_dreampose(model: str, device: str, dtype: str):
+def load_dreampose(model: str, device: str, dtype: str, epoch: int | None = None, custom_vae: str | None = None):
     from posevid.pipelines.dreampose import DreamPosePipeline
 
-    return DreamPosePipeline.from_pretrained(model, device=device, dtype=_torch_dtype(dtype))
+    return DreamPosePipeline.from_pretrained(model, epoch=epoch, custom_vae=custom_vae, device=device, dtype=_torch_dtype(dtype))
 
 
 def scheduler_names(kind: str) -> list[str]:

@@ -22,6 +22,8 @@ class AppConfig:
 
     model: str | None = None  # Follow-Your-Pose release folder (text -> video)
     dreampose_model: str | None = None  # DreamPose checkpoint folder (image -> video)
+    dreampose_epoch: int | None = None  # which unet_epoch_N.pth (default: the loader's choice)
+    dreampose_vae: str | None = None  # finetuned VAE state dict (the README's --custom_vae)
     host: str = "127.0.0.1"
     port: int = 7860
     output_dir: str = "outputs/app"

@@ -49,7 +49,8 @@ class AppState:
     def dreampose_key(self) -> tuple:
         if not self.config.dreampose_model:
             raise PosevidError("no image -> video model loaded", hint="start the app with --dreampose-model DIR")
-        return ("dreampose", str(Path(self.config.dreampose_model).expanduser().resolve()), self.config.device, self.config.dtype)
+        c = self.config
+        return ("dreampose", str(Path(c.dreampose_model).expanduser().resolve()), c.device, c.dtype, c.dreampose_epoch, c.dreampose_vae)
 
 
 def _owner(request: gr.Request | None) -> str:
@@ -156,10 +157,10 @@ def build_app(config: AppConfig) -> gr.Blocks:
                         pose_cancel = gr.Button("Cancel", variant="stop", elem_id="pose-cancel")
                 with gr.Column():
                     with gr.Row():
-                        pose_skeleton = gr.Video(label="Skeleton", interactive=False, elem_id="pose-skeleton")
-                        pose_overlay = gr.Video(label="Overlay", interactive=False, elem_id="pose-overlay")
+                        pose_skeleton = gr.Video(label="Skeleton", interactive=False, height=360, elem_id="pose-skeleton")
+                        pose_overlay = gr.Video(label="Overlay", interactive=False, height=360, elem_id="pose-overlay")
                     pose_info = gr.Markdown(elem_id="pose-info")
-                    pose_keypoints = gr.File(label="Keypoints (JSON)", interactive=False, elem_id="pose-keypoints")
+                    pose_keypoints = gr.File(label="Keypoints (JSON)", interactive=False, height=90, elem_id="pose-keypoints")
                     pose_use = gr.Button("Use this pose for text → video", elem_id="pose-use")
 
             # ---------------------------------------------------------------- Text -> video
@@ -190,7 +191,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                             t2v_run = gr.Button("Generate", variant="primary", elem_id="t2v-run")
                             t2v_cancel = gr.Button("Cancel", variant="stop", elem_id="t2v-cancel")
                     with gr.Column():
-                        t2v_video = gr.Video(label="Skeleton | result", interactive=False, elem_id="t2v-video")
+                        t2v_video = gr.Video(label="Skeleton | result", interactive=False, height=360, elem_id="t2v-video")
                         t2v_info = gr.Markdown(elem_id="t2v-info")
                         t2v_files = gr.File(label="Downloads (mp4, gif, settings)", file_count="multiple", interactive=False,
                                             elem_id="t2v-files")
@@ -206,8 +207,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                         i2v_poses = gr.File(label="DensePose poses: a zip of the folder, or frame_N_densepose.npy files",
                                             file_count="multiple", file_types=[".zip", ".npy"], elem_id="i2v-poses")
                         with gr.Row():
-                            i2v_s1 = gr.Slider(0, 10, value=0.5, step=0.1, label="s1 (image guidance)", elem_id="i2v-s1")
-                            i2v_s2 = gr.Slider(0, 10, value=0.5, step=0.1, label="s2 (pose guidance)", elem_id="i2v-s2")
+                            i2v_s1 = gr.Slider(0, 20, value=8.0, step=0.5, label="s1 (image guidance)", elem_id="i2v-s1")
+                            i2v_s2 = gr.Slider(0, 20, value=3.0, step=0.5, label="s2 (pose guidance)", elem_id="i2v-s2")
                         with gr.Row():
                             i2v_steps = gr.Slider(1, 200, value=100, step=1, label="Steps", elem_id="i2v-steps")
                             i2v_seed = gr.Number(value=0, precision=0, label="Seed", elem_id="i2v-seed")
@@ -217,7 +218,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                             i2v_run = gr.Button("Animate", variant="primary", elem_id="i2v-run")
                             i2v_cancel = gr.Button("Cancel", variant="stop", elem_id="i2v-cancel")
                     with gr.Column():
-                        i2v_video = gr.Video(label="Result", interactive=False, elem_id="i2v-video")
+                        i2v_video = gr.Video(label="Result", interactive=False, height=360, elem_id="i2v-video")
                         i2v_info = gr.Markdown(elem_id="i2v-info")
                         i2v_files = gr.File(label="Downloads (mp4, gif, settings)", file_count="multiple", interactive=False,
                                             elem_id="i2v-files")

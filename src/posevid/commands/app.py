@@ -20,6 +20,8 @@ def register(subparsers, formatter_class) -> None:
                    help="Follow-Your-Pose release folder (or hub id) for the text -> video tab; loaded once, on first use")
     p.add_argument("--dreampose-model", metavar="DIR", default=None,
                    help="DreamPose checkpoint folder for the image -> video tab; loaded once, on first use")
+    p.add_argument("--dreampose-epoch", type=int, default=None, help="epoch N of unet_epoch_N.pth in the DreamPose folder (default latest)")
+    p.add_argument("--dreampose-vae", default=None, help="finetuned DreamPose VAE weights (as test.py --custom_vae)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0 exposes the app to your network (there is no login)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on")
@@ -47,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         if value and not Path(value).expanduser().exists() and "/" not in str(value).strip("/"):
             raise InputError(f"{flag}: folder not found: {value}", hint="pass the folder of the downloaded model")
     config = AppConfig(
-        model=args.model, dreampose_model=args.dreampose_model, host=args.host, port=args.port, output_dir=str(args.output_dir),
+        model=args.model, dreampose_model=args.dreampose_model, dreampose_epoch=args.dreampose_epoch, dreampose_vae=args.dreampose_vae,
+        host=args.host, port=args.port, output_dir=str(args.output_dir),
         max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=args.device, dtype=args.dtype,
         examples_dir=str(args.examples_dir) if args.examples_dir else None,
     )

@@ -1,0 +1,99 @@
+"""Fixtures for the web app: a real ``posevid app`` server process on tiny random models.
+
+The server is started once per test session as a subprocess (``python -m posevid app ...``) on a free
+port of 127.0.0.1, exactly as a user starts it, with a 2 MB upload limit so the size check is cheap to
+exercise. Its log is kept so tests can check what happened server-side (e.g. that a model loaded once).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+UPLOAD_LIMIT_MB = 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class AppServer:
+    url: str
+    output_dir: Path
+    process: subprocess.Popen
+    log_lines: list[str] = field(default_factory=list)
+    upload_limit_mb: int = UPLOAD_LIMIT_MB
+
+    def log(self) -> str:
+        return "".join(self.log_lines)
+
+
+def _pump(stream, sink: list[str]) -> None:
+    for line in iter(stream.readline, ""):
+        sink.append(line)
+
+
+@pytest.fixture(scope="session")
+def app_clip(fixtures_dir: Path) -> Path:
+    """A real Charades clip (3IPI3), 32 frames, 144x256: small enough to upload and extract in a second."""
+    return fixtures_dir / "app" / "charades_3IPI3_cut.mp4"
+
+
+@pytest.fixture(scope="session")
+def app_densepose_zip(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The golden DensePose frames zipped in a sub-folder, as a user uploads a pose folder."""
+    import zipfile
+
+    src = fixtures_dir / "dreampose_tiny_pipeline" / "poses"
+    out = tmp_path_factory.mktemp("app_poses") / "poses.zip"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for npy in sorted(src.glob("frame_*_densepose.npy")):
+            zf.write(npy, f"poses/{npy.name}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def app_server(fyp_release_fixture: Path, tiny_dreampose_release: Path, tmp_path_factory: pytest.TempPathFactory):
+    tiny_fyp_release = fyp_release_fixture  # the reference-made miniature release (official layout)
+    """``posevid app`` with the tiny Follow-Your-Pose and DreamPose models; yields an :class:`AppServer`."""
+    out = tmp_path_factory.mktemp("app_outputs")
+    port = free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "posevid", "app", "--model", str(tiny_fyp_release), "--dreampose-model", str(tiny_dreampose_release),
+           "--port", str(port), "--output-dir", str(out), "--max-upload-mb", str(UPLOAD_LIMIT_MB), "--concurrency", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    server = AppServer(url=f"http://127.0.0.1:{port}/", output_dir=out, process=proc)
+    threading.Thread(target=_pump, args=(proc.stdout, server.log_lines), daemon=True).start()
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"posevid app exited with {proc.returncode}:\n{server.log()[-3000:]}")
+        if "posevid app running at" in server.log():
+            try:
+                with urllib.request.urlopen(server.url, timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"posevid app did not start in 90 s:\n{server.log()[-3000:]}")
+        time.sleep(0.2)
+    yield server
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()

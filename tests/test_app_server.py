@@ -1,0 +1,132 @@
+"""The running ``posevid app`` over HTTP (no browser): safety, uploads, concurrency, pose results.
+
+All tests share one server process (fixture ``app_server`` in tests/plugins/app.py) on tiny models.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+
+
+def _get(url: str) -> tuple[int, bytes, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read(), r.headers.get("content-type", "")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), e.headers.get("content-type", "")
+
+
+def _client(server):
+    return gradio_client.Client(server.url, verbose=False, download_files=False)
+
+
+def _pose(client, video: Path, **kw):
+    return client.predict(gradio_client.handle_file(str(video)), kw.get("style", "fyp"), True, kw.get("stride", 1), "source",
+                          api_name="/pose")
+
+
+def _file_url(server, value) -> str:
+    """URL of a file output as the page gets it (``{'url': ...}`` dict or ``{'video': {...}}``)."""
+    if isinstance(value, dict) and "video" in value:
+        value = value["video"]
+    return value["url"] if isinstance(value, dict) else urllib.parse.urljoin(server.url, f"gradio_api/file={value}")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "gradio_api/file=../../../../etc/passwd",
+        "gradio_api/file=..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "gradio_api/file=/etc/passwd",
+        "gradio_api/file=%2Fetc%2Fpasswd",
+        "gradio_api/file={out}/../../../../etc/passwd",
+        "gradio_api/file={out}/_uploads/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "gradio_api/file={src}",
+        "file=/etc/passwd",
+        "gradio_api/file=~/.bashrc",
+    ],
+)
+def test_path_traversal_is_refused(app_server, path):
+    src = Path(__file__).resolve()  # a real file outside the output folder
+    url = app_server.url + path.format(out=app_server.output_dir, src=src)
+    status, body, _ = _get(url)
+    assert status in (400, 403, 404), f"{url} -> {status}"
+    assert b"root:" not in body and b"import" not in body
+
+
+def test_pose_tab_end_to_end_and_results_are_served_from_the_output_folder(app_server, app_clip):
+    result = _pose(_client(app_server), app_clip)
+    skeleton, overlay, info, keypoints = result[:4]
+    assert "Detection rate" in info
+    rate = float(info.split("**")[2].split("%")[0])
+    assert rate >= 90.0, info  # a person is visible in every frame of this Charades cut
+    for value, kind in ((skeleton, "video/mp4"), (overlay, "video/mp4")):
+        status, body, ctype = _get(_file_url(app_server, value))
+        assert status == 200 and ctype.startswith(kind) and len(body) > 1000
+    status, body, _ = _get(_file_url(app_server, keypoints))
+    assert status == 200
+    data = json.loads(body)
+    assert data["kind"] == "posevid.keypoints" and data["num_frames"] == 32
+    # outputs live in a per-request folder under the app's own output folder, with a sidecar
+    sidecars = list(app_server.output_dir.glob("*/*-pose-*/skeleton.json"))
+    assert sidecars and json.loads(sidecars[0].read_text())["settings"]["style"] == "fyp"
+
+
+def test_oversized_upload_is_refused(app_server, tmp_path):
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0\0\0\x18ftypmp42" + b"\0" * (app_server.upload_limit_mb * 2**20 + 1000))
+    boundary = "posevidboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.mp4\"\r\n"
+            f"Content-Type: video/mp4\r\n\r\n").encode() + big.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(app_server.url + "gradio_api/upload", data=body, method="POST",
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status = r.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    assert status == 413
+    assert not any(p.name == "big.mp4" for p in app_server.output_dir.rglob("big.mp4"))
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("notes.txt", b"just text", "not an accepted file type"),
+        ("renamed.mp4", b"#!/bin/sh\necho this is not a video\n" * 3, "does not contain mp4 data"),
+    ],
+)
+def test_wrong_file_type_is_refused_with_a_readable_message(app_server, tmp_path, name, content, message):
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    with pytest.raises(Exception) as err:
+        _pose(_client(app_server), bad)
+    text = str(err.value)
+    assert message in text and "Traceback" not in text
+
+
+def test_ten_requests_at_once_all_complete_none_lost(app_server, app_clip):
+    before = set(app_server.output_dir.glob("*/*-pose-*"))
+
+    def one(i: int):
+        client = _client(app_server)  # one browser session each
+        return _pose(client, app_clip, stride=2 + i % 3)
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(one, range(10)))
+    assert len(results) == 10
+    folders = {Path(r[4]["data"][0][4]).parent for r in results}  # history row -> the request's own folder
+    assert len(folders) == 10  # no two requests shared (or overwrote) a folder
+    assert set(app_server.output_dir.glob("*/*-pose-*")) - before == folders
+    for i, r in enumerate(results):  # each answer is its own request's: stride 2 + i % 3 -> frame count
+        expected = -(-32 // (2 + i % 3))
+        assert f"of {expected} frames" in r[2], (i, r[2])
