@@ -132,7 +132,7 @@ def fill_missing(keypoints: np.ndarray, mode: str = "interpolate") -> tuple[np.n
 class OneEuroFilter:
     """Vectorised One-Euro filter over arrays of values sampled at (possibly irregular) times."""
 
-    def __init__(self, min_cutoff: float = 1.0, beta: float = 20.0, d_cutoff: float = 1.0) -> None:
+    def __init__(self, min_cutoff: float = 2.0, beta: float = 50.0, d_cutoff: float = 1.0) -> None:
         if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
             raise InputError("One-Euro parameters must be min_cutoff > 0, d_cutoff > 0, beta >= 0")
         self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
@@ -164,7 +164,7 @@ class OneEuroFilter:
 
 
 def smooth(
-    keypoints: np.ndarray, times: np.ndarray, *, scale: float, min_cutoff: float = 1.0, beta: float = 20.0,
+    keypoints: np.ndarray, times: np.ndarray, *, scale: float, min_cutoff: float = 2.0, beta: float = 50.0,
     d_cutoff: float = 1.0, threshold: float = 0.3,
 ) -> np.ndarray:  # fmt: skip
     """One-Euro smoothing of ``(T, P, K, 3)`` pixel keypoints at ``times`` (seconds); scores unchanged.

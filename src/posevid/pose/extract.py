@@ -20,7 +20,7 @@ from posevid.pose.formats import num_keypoints
 from posevid.pose.geometry import FitTransform
 from posevid.pose.sequence import KeypointSequence
 
-DEFAULT_SMOOTHING = {"min_cutoff": 1.0, "beta": 20.0, "d_cutoff": 1.0}
+DEFAULT_SMOOTHING = {"min_cutoff": 2.0, "beta": 50.0, "d_cutoff": 1.0}
 
 
 def _progress(iterable, total: int | None, enabled: bool, desc: str):

@@ -8,11 +8,36 @@ One person per frame; 33 landmarks; score = landmark visibility.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 
 import numpy as np
 
 from posevid.pose.estimators.base import EstimatorBase
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Hide the C++ start-up warnings mediapipe prints straight to fd 2 (they are harmless and alarming)."""
+    if os.environ.get("POSEVID_DEBUG"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class MediaPipePose(EstimatorBase):
@@ -38,12 +63,19 @@ class MediaPipePose(EstimatorBase):
             min_detection_confidence=min_detection_confidence,
             min_tracking_confidence=min_tracking_confidence,
         )
-        self._pose = mp.solutions.pose.Pose(**self._opts)
+        with _quiet_native_stderr():
+            self._pose = mp.solutions.pose.Pose(**self._opts)
+        self._quiet_calls = 5  # the graph's threads log during the first few frames
 
     def __call__(self, rgb_frame: np.ndarray) -> np.ndarray:
         frame = np.ascontiguousarray(rgb_frame, dtype=np.uint8)  # mediapipe needs C-contiguous input
         h, w = frame.shape[:2]
-        result = self._pose.process(frame)
+        if self._quiet_calls <= 0:
+            result = self._pose.process(frame)
+        else:  # the first calls build the graph and log its warnings
+            with _quiet_native_stderr():
+                result = self._pose.process(frame)
+            self._quiet_calls -= 1
         if result.pose_landmarks is None:
             return np.zeros((0, 33, 3), np.float32)
         lm = result.pose_landmarks.landmark
@@ -52,9 +84,12 @@ class MediaPipePose(EstimatorBase):
         return out[None]
 
     def reset(self) -> None:
-        self._pose.reset()
+        with _quiet_native_stderr():
+            self._pose.reset()
+        self._quiet_calls = 5
 
     def close(self) -> None:
         if self._pose is not None:
-            self._pose.close()
+            with _quiet_native_stderr():
+                self._pose.close()
             self._pose = None
