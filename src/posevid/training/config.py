@@ -46,6 +46,7 @@ COMMON: dict[str, Any] = {
     "report_to": "tensorboard",
     "dataloader_num_workers": 0,
     "init_checkpoint": None,
+    "export": True,  # write the reference-layout and posevid exports at the end
     "export_every_checkpoint": False,
     "run_name": None,
     "revision": None,

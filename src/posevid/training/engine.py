@@ -51,6 +51,14 @@ def build_optimizer(cfg: dict[str, Any], params: list[torch.nn.Parameter], lr: f
     return torch.optim.AdamW(params, **kwargs)
 
 
+def _cpu_only() -> bool:
+    """True on a machine without an accelerator: accelerate then needs ``cpu=True`` to form gloo ranks under torchrun."""
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
+        return True
+    has_xpu = hasattr(torch, "xpu") and torch.xpu.is_available()
+    return not (torch.cuda.is_available() or has_xpu or torch.backends.mps.is_available())
+
+
 class _JsonLog:
     """``train_log.jsonl`` in the run folder (main process): step, loss, lr - handy for scripts and tests."""
 
@@ -91,6 +99,7 @@ class Trainer:
                     log_with = None
         logging_dir = self.output_dir / "logs" / (self.cfg.get("run_name") or "")
         return Accelerator(
+            cpu=_cpu_only(),
             gradient_accumulation_steps=int(self.cfg["gradient_accumulation_steps"]),
             mixed_precision=self.cfg["mixed_precision"],
             log_with=log_with,
@@ -237,7 +246,7 @@ class Trainer:
             self._save_checkpoint(global_step, micro, optimizer, lr_scheduler, ema, world)
         accelerator.wait_for_everyone()
         exported: list[Path] = []
-        if main:
+        if main and cfg.get("export", True):
             exported = self._export(global_step, max(0, micro - 1) // sampler.micro_per_epoch, ema)
         accelerator.wait_for_everyone()
         jlog.write(

@@ -290,7 +290,7 @@ def validate_dreampose(recipe: _DreamPoseBase, out_dir: Path) -> list[Path]:
         recipe.unet.train(states[0])
         recipe.adapter.train(states[1])
     out_dir.mkdir(parents=True, exist_ok=True)
-    frames = getattr(out, "frames", None) or getattr(out, "images", None)
+    frames = out.frames
     path = out_dir / "pred_#0.png"
     Image.fromarray(np.asarray(frames[0])).save(path)
     return [path]

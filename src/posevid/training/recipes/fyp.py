@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,31 +36,6 @@ def load_fyp_components(path: str | os.PathLike, device, dtype=torch.float32) ->
     from posevid.models.loading import load_followyourpose_components
 
     return load_followyourpose_components(path, device=device, dtype=dtype)
-
-
-def sd_folder_of(path: str | os.PathLike) -> Path | None:
-    """The SD-1.x folder inside an official release layout, if the base model is one."""
-    p = Path(path)
-    for cand in (p / "checkpoints" / "stable-diffusion-v1-4", p / "stable-diffusion-v1-4"):
-        if (cand / "unet").is_dir() and (cand / "vae").is_dir():
-            return cand
-    return None
-
-
-def _link_tree(src: Path, dst: Path) -> None:
-    """Hard-link (fallback: copy) a folder: exports reuse the multi-GB SD weights without duplicating them."""
-    for f in src.rglob("*"):
-        target = dst / f.relative_to(src)
-        if f.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            continue
-        try:
-            os.link(f, target)
-        except OSError:
-            shutil.copy2(f, target)
 
 
 class _FYPBase(Recipe):
@@ -264,70 +238,31 @@ def _slug(text: str) -> str:
 
 
 def export_fyp_release(recipe: _FYPBase, out_dir: Path, step: int) -> list[Path]:
-    """``out/release/checkpoints/{stable-diffusion-v1-4, pose_encoder.pth, followyourpose_checkpoint-N/pytorch_model.bin}``
-    (the official layout, loadable by the reference and by ``posevid generate --model out/release``) and
-    ``out/posevid/`` (our safetensors pipeline folder) plus ``out/temporal.safetensors``."""
+    """``out/release/checkpoints/...`` (the official layout: loadable by the reference code and by
+    ``posevid generate --model out/release``), ``out/posevid/`` (our safetensors folder) and
+    ``out/temporal.safetensors`` (the temporal layers alone)."""
     from safetensors.torch import save_file
 
-    from posevid.models.convert import fyp_posevid_to_reference, pose_encoder_posevid_to_reference
+    from posevid.models.loading import save_followyourpose, save_followyourpose_reference
     from posevid.utils.outputs import atomic_path, write_sidecar
 
-    unet = recipe.unet
-    state = {k: v.detach().float().cpu().contiguous() for k, v in unet.state_dict().items()}
-    ckpts = out_dir / "release" / "checkpoints"
-    ckpts.mkdir(parents=True, exist_ok=True)
-    sd_dst = ckpts / "stable-diffusion-v1-4"
-    sd_src = sd_folder_of(recipe.cfg["pretrained_model_path"])
-    if sd_src is not None:
-        _link_tree(sd_src, sd_dst)
-    else:
-        _save_sd_folder(recipe, sd_dst)
-    ref_state = fyp_posevid_to_reference(state)
-    fyp_dir = ckpts / f"followyourpose_checkpoint-{step}"
-    fyp_dir.mkdir(parents=True, exist_ok=True)
-    for old in ckpts.glob("followyourpose_checkpoint-*"):
-        if old != fyp_dir:
-            shutil.rmtree(old, ignore_errors=True)  # one checkpoint per release folder: loaders pick it unambiguously
-    with atomic_path(fyp_dir / "pytorch_model.bin") as tmp:
-        torch.save(ref_state, tmp)
-    pose_state = pose_encoder_posevid_to_reference(
-        {k[len("pose_encoder.") :]: v for k, v in state.items() if k.startswith("pose_encoder.")}
-    )
-    with atomic_path(ckpts / "pose_encoder.pth") as tmp:
-        torch.save(pose_state, tmp)
-    ours = out_dir / "posevid"
-    recipe.pipeline().save_pretrained(ours, safe_serialization=True)
-    temporal = {k: v for k, v in state.items() if unet.is_temporal_key(k)}
+    out_dir = Path(out_dir)
+    comps = {"vae": recipe.vae, "text_encoder": recipe.text_encoder, "tokenizer": recipe.tokenizer, "unet": recipe.unet,
+             "scheduler": recipe.scheduler}  # fmt: skip
+    dtypes = {k: comps[k].dtype for k in ("vae", "text_encoder")}
+    for k in dtypes:
+        comps[k].float()  # frozen models may sit in fp16/bf16 during training; exports are fp32 like the release
+    try:
+        release = save_followyourpose_reference(comps, out_dir / "release", overwrite=True)
+        ours = save_followyourpose(comps, out_dir / "posevid", overwrite=True)
+    finally:
+        for k, dt in dtypes.items():
+            comps[k].to(dt)
+    temporal = {k: v.detach().float().cpu().contiguous() for k, v in recipe.unet.temporal_state_dict().items()}
     with atomic_path(out_dir / "temporal.safetensors") as tmp:
         save_file(temporal, str(tmp))
-    write_sidecar(out_dir / "release.json", {"recipe": recipe.name, "step": step, "config": recipe.cfg}, kind="training-export")
-    return [out_dir / "release", ours, out_dir / "temporal.safetensors"]
-
-
-def _save_sd_folder(recipe: _FYPBase, dst: Path) -> None:
-    """An SD-1.x folder from the loaded components (2-D UNet = the spatial subset of the FYP UNet)."""
-    import json
-
-    from diffusers import UNet2DConditionModel
-
-    from posevid.models.convert import split_fyp_state
-
-    spatial, _, _ = split_fyp_state(recipe.unet.state_dict())
-    cfg = {
-        k: v
-        for k, v in recipe.unet.config.items()
-        if not k.startswith("_") and not k.startswith("pose_encoder") and k != "temporal_conv_rank"
-    }
-    unet2d = UNet2DConditionModel(**cfg)
-    unet2d.load_state_dict(spatial, strict=True)
-    unet2d.save_pretrained(dst / "unet", safe_serialization=False)  # the reference only reads diffusion_pytorch_model.bin
-    conf = json.loads((dst / "unet" / "config.json").read_text())
-    conf.pop("mid_block_type", None)  # the reference's from_pretrained_2d raises on a 2-D mid-block type name
-    (dst / "unet" / "config.json").write_text(json.dumps(conf, indent=2))
-    recipe.vae.save_pretrained(dst / "vae")
-    recipe.text_encoder.save_pretrained(dst / "text_encoder")
-    recipe.tokenizer.save_pretrained(dst / "tokenizer")
-    recipe.scheduler.save_pretrained(dst / "scheduler")
+    write_sidecar(out_dir / "export.json", {"recipe": recipe.name, "step": step, "config": recipe.cfg}, kind="training-export")
+    return [release, ours, out_dir / "temporal.safetensors"]
 
 
 # ================================================================================================
