@@ -47,9 +47,9 @@ def fit_keypoints(kp: np.ndarray, src_wh: tuple[int, int], dst_wh: tuple[int, in
         out[..., 0] *= dw / sw
         out[..., 1] *= dh / sh
     elif mode in ("center-crop", "pad"):
-        s = max(dw / sw, dh / sh) if mode == "center-crop" else min(dw / sw, dh / sh)
-        out[..., 0] = out[..., 0] * s + (dw - sw * s) / 2
-        out[..., 1] = out[..., 1] * s + (dh - sh * s) / 2
+        from posevid.pose.geometry import FitTransform  # the exact (integer-rounded) transform the pipelines apply to frames
+
+        out = FitTransform((sw, sh), (dw, dh), "crop" if mode == "center-crop" else "pad").keypoints(out).astype(np.float64)
     else:
         raise ValueError(f"unknown fit mode {mode!r}; use one of {FIT_MODES}")
     outside = (out[..., 0] < 0) | (out[..., 0] > dw) | (out[..., 1] < 0) | (out[..., 1] > dh)

@@ -42,6 +42,17 @@ def _vgg_layers() -> list[tuple]:
     return layers
 
 
+class _NetLin(nn.Module):
+    """1x1 conv weighting each channel's squared difference (``lin{i}.model.1.weight`` in the LPIPS files)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.model = nn.Sequential(nn.Dropout(), nn.Conv2d(channels, 1, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
 class LPIPS(nn.Module):
     """Perceptual distance; ``forward(a, b)`` takes ``(N, 3, H, W)`` in [-1, 1] and returns ``(N,)``."""
 
@@ -67,7 +78,7 @@ class LPIPS(nn.Module):
                 modules.append(nn.MaxPool2d(3, 2) if kind == "M3" else nn.MaxPool2d(2, 2))
         self.features = nn.Sequential(*modules)
         for i, ch in enumerate(tap_channels):
-            setattr(self, f"lin{i}", nn.Sequential(nn.Dropout(), nn.Conv2d(ch, 1, 1, bias=False)))
+            setattr(self, f"lin{i}", _NetLin(ch))
         self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1), persistent=False)
 
