@@ -172,15 +172,19 @@ class FollowYourPoseTransformerBlock(BasicTransformerBlock):
     def inflate(cls, block: BasicTransformerBlock, temporal_conv_rank: int = 160) -> FollowYourPoseTransformerBlock:
         """Turn a stock block into an FYP block in place (adds ``norm_temp``, ``attn_temp``, ``conv_temporal``)."""
         block.__class__ = cls
-        dim = block.dim
-        # heads and dim_head as attn1 (the reference reuses them); LayerNorm eps 1e-5; q/k/v without bias.
-        block.norm_temp = nn.LayerNorm(dim, eps=1e-5)
-        block.attn_temp = Attention(
-            query_dim=dim, heads=block.num_attention_heads, dim_head=block.attention_head_dim, bias=block.attention_bias
-        )
-        block.conv_temporal = TemporalConv(dim, temporal_conv_rank)
-        block.set_video_processors()
+        block.build_temporal_layers(temporal_conv_rank)
         return block
+
+    def build_temporal_layers(self, temporal_conv_rank: int = 160) -> None:
+        """(Re)create ``norm_temp``, ``attn_temp``, ``conv_temporal`` with the reference's initialisation."""
+        dim = self.dim
+        # heads and dim_head as attn1 (the reference reuses them); LayerNorm eps 1e-5; q/k/v without bias.
+        self.norm_temp = nn.LayerNorm(dim, eps=1e-5)
+        self.attn_temp = Attention(
+            query_dim=dim, heads=self.num_attention_heads, dim_head=self.attention_head_dim, bias=self.attention_bias
+        )
+        self.conv_temporal = TemporalConv(dim, temporal_conv_rank)
+        self.set_video_processors()
 
     def set_video_processors(self) -> None:
         self.attn1.set_processor(SparseCausalAttnProcessor())

@@ -235,6 +235,14 @@ class FollowYourPoseUNet(UNet2DConditionModel):
     # ------------------------------------------------------------------------------------------------
     # temporal weights and training helpers
     # ------------------------------------------------------------------------------------------------
+    def reset_temporal_layers(self) -> None:
+        """Fresh temporal layers (identity ``conv_temporal``), e.g. to inflate an image model; 2-D weights are kept."""
+        device = self.conv_in.weight.device if self.conv_in.weight.device.type != "meta" else None
+        for block in self._video_blocks:
+            block.build_temporal_layers(self.config.temporal_conv_rank)
+        if device is not None:
+            self.to(device)
+
     @staticmethod
     def is_temporal_key(key: str) -> bool:
         return any(f".{name}." in f".{key}" for name in TEMPORAL_MODULE_NAMES)

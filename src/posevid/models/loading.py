@@ -215,9 +215,10 @@ def load_followyourpose_unet(layout: FollowYourPoseLayout) -> FollowYourPoseUNet
         layout.source,
         layout.pose_encoder,
     )
-    unet = FollowYourPoseUNet(**config)  # real init: the temporal layers keep it (conv_temporal.up = 0 => identity)
     pose = pose_encoder_reference_to_posevid(load_state_dict_file(layout.pose_encoder), config.get("pose_encoder_num_res_blocks", 2))
     pose = {"pose_encoder." + k: v for k, v in pose.items()}
+    with torch.device("meta"):
+        unet = _guard("UNet config", unet_dir, lambda: FollowYourPoseUNet(**config))
     expected = {k: v for k, v in unet.state_dict().items() if not unet.is_temporal_key(k)}
     check_keys(
         (k for k in expected if k.startswith("pose_encoder.")), pose, what="pose encoder of the FYP UNet", source=layout.pose_encoder
@@ -225,8 +226,10 @@ def load_followyourpose_unet(layout: FollowYourPoseLayout) -> FollowYourPoseUNet
     check_keys((k for k in expected if not k.startswith("pose_encoder.")), spatial, what="SD UNet of the FYP model", source=weights)
     both = {**spatial, **pose}
     check_shapes(expected, both, what="FYP UNet", source=f"{weights} + {layout.pose_encoder}")
-    missing = unet.load_state_dict(both, strict=False).missing_keys
+    missing = unet.load_state_dict(both, strict=False, assign=True).missing_keys
     assert all(unet.is_temporal_key(k) for k in missing), missing
+    unet.reset_temporal_layers()  # real init as the reference: conv_temporal.up = 0 => identity
+    _check_materialised(unet)
     return unet
 
 
@@ -249,10 +252,14 @@ def _unet_from_state(config: dict[str, Any], state: Mapping[str, torch.Tensor], 
     check_keys(expected.keys(), state.keys(), what="Follow-Your-Pose UNet built from its config", source=source)
     check_shapes(expected, state, what="Follow-Your-Pose UNet built from its config", source=source)
     unet.load_state_dict(dict(state), strict=True, assign=True)
+    _check_materialised(unet)
+    return unet
+
+
+def _check_materialised(unet: torch.nn.Module) -> None:
     leftover = [n for n, t in [*unet.named_parameters(), *unet.named_buffers()] if t.is_meta]
     if leftover:  # pragma: no cover - would be a posevid bug (a non-persistent buffer)
         raise RuntimeError(f"FollowYourPoseUNet tensors left uninitialised: {leftover[:3]}")
-    return unet
 
 
 def load_vae(folder: Path):
