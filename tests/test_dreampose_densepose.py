@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-from plugins.dreampose import write_synthetic_densepose
 
+from plugins.dreampose import write_synthetic_densepose
 from posevid.data.densepose import (
     DensePoseSequence,
     UnsafePickleError,
@@ -145,14 +145,27 @@ def fake_densepose_modules():
 def _entries(cls):
     uv0 = torch.rand(2, 5, 4) * 0.9 + 0.1
     uv1 = torch.rand(2, 6, 6) * 0.9 + 0.1
-    return [
-        {"file_name": "/nowhere/frame_7.png", "scores": torch.tensor([0.99, 0.5]),
-         "pred_boxes_XYXY": torch.tensor([[2.7, 3.2, 6.9, 8.1], [0.0, 0.0, 3.0, 3.0]]),
-         "pred_densepose": [cls(torch.ones(5, 4, dtype=torch.uint8), uv0), cls(torch.ones(3, 3, dtype=torch.uint8), torch.rand(2, 3, 3))]},
-        {"file_name": "/nowhere/frame_8.png", "scores": torch.tensor([0.9]),
-         "pred_boxes_XYXY": torch.tensor([[9.5, 6.0, 16.0, 12.0]]),  # reaches past the 12-wide image: clipped
-         "pred_densepose": [cls(torch.ones(6, 6, dtype=torch.uint8), uv1)]},
-    ], uv0, uv1
+    return (
+        [
+            {
+                "file_name": "/nowhere/frame_7.png",
+                "scores": torch.tensor([0.99, 0.5]),
+                "pred_boxes_XYXY": torch.tensor([[2.7, 3.2, 6.9, 8.1], [0.0, 0.0, 3.0, 3.0]]),
+                "pred_densepose": [
+                    cls(torch.ones(5, 4, dtype=torch.uint8), uv0),
+                    cls(torch.ones(3, 3, dtype=torch.uint8), torch.rand(2, 3, 3)),
+                ],
+            },
+            {
+                "file_name": "/nowhere/frame_8.png",
+                "scores": torch.tensor([0.9]),
+                "pred_boxes_XYXY": torch.tensor([[9.5, 6.0, 16.0, 12.0]]),  # reaches past the 12-wide image: clipped
+                "pred_densepose": [cls(torch.ones(6, 6, dtype=torch.uint8), uv1)],
+            },
+        ],
+        uv0,
+        uv1,
+    )
 
 
 @pytest.mark.parametrize("flavour", ["pickle", "torch"])

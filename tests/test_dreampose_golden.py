@@ -35,7 +35,9 @@ def test_adapter_and_unet_match_reference(golden_components, fixtures_dir):
         ctx = adapter(inputs["clip_last_hidden_state"], inputs["vae_latent"])
         sample = torch.cat([inputs["noisy_latents"], inputs["pose"]], dim=1)
         out = unet(sample, inputs["timesteps"], encoder_hidden_states=ctx).sample
-        no_pose = unet(torch.cat([inputs["noisy_latents"], torch.zeros_like(inputs["pose"])], 1), inputs["timesteps"], encoder_hidden_states=ctx)
+        no_pose = unet(
+            torch.cat([inputs["noisy_latents"], torch.zeros_like(inputs["pose"])], 1), inputs["timesteps"], encoder_hidden_states=ctx
+        )
     torch.testing.assert_close(tokens, outputs["adapter_vae_tokens"], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(ctx, outputs["encoder_hidden_states"], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out, outputs["unet_out"], atol=1e-4, rtol=1e-4)
@@ -80,8 +82,17 @@ def test_pipeline_matches_reference_three_frames(golden_components, fixtures_dir
 
     pipe.denoise = spy
     eps = [{k: t[f"f{i}.vae_eps_{k}"] for k in ("cond", "uncond", "init")} for i in range(3)]
-    out = pipe(gp / "key_frame.png", seq, s1=8.0, s2=3.0, num_inference_steps=3, fixed_noise=t["fixed_noise"], vae_eps=eps,
-               return_latents=True, show_progress=False)
+    out = pipe(
+        gp / "key_frame.png",
+        seq,
+        s1=8.0,
+        s2=3.0,
+        num_inference_steps=3,
+        fixed_noise=t["fixed_noise"],
+        vae_eps=eps,
+        return_latents=True,
+        show_progress=False,
+    )
     assert pipe.scheduler.timesteps.tolist() == [667, 334, 334, 1]
     torch.testing.assert_close(seen["init"], t["f0.init_latents"], atol=1e-4, rtol=0)
     torch.testing.assert_close(seen["pose_latent"], t["f0.pose_latent"], atol=1e-5, rtol=0)
@@ -89,7 +100,9 @@ def test_pipeline_matches_reference_three_frames(golden_components, fixtures_dir
     for i in range(3):
         ref = t[f"f{i}.final_latents"]
         assert ((out.latents[i] - ref).abs().max() / ref.abs().max()).item() <= 1e-4, f"frame {i} final latents"
-        for mine, theirs in ((out.frames[i], t[f"f{i}.output_pil_uint8"].numpy()),
-                             (out.frames_stretched[i], np.asarray(Image.open(gp / f"pred_#{i}.png")))):
+        for mine, theirs in (
+            (out.frames[i], t[f"f{i}.output_pil_uint8"].numpy()),
+            (out.frames_stretched[i], np.asarray(Image.open(gp / f"pred_#{i}.png"))),
+        ):
             diff = np.abs(mine.astype(int) - theirs.astype(int))
             assert diff.max() <= 1 and (diff > 0).mean() <= 0.001, f"frame {i}: max {diff.max()}, {(diff > 0).mean():.4%} differ"

@@ -45,7 +45,9 @@ def register(subparsers, formatter_class) -> None:
         formatter_class=formatter_class,
     )
     g = p.add_argument_group("inputs")
-    g.add_argument("--image", "--key_frame_path", dest="image", metavar="IMG", help="reference image of the person (PNG/JPEG; RGBA/grey converted)")
+    g.add_argument(
+        "--image", "--key_frame_path", dest="image", metavar="IMG", help="reference image of the person (PNG/JPEG; RGBA/grey converted)"
+    )
     g.add_argument(
         "--densepose",
         "--pose_folder",
@@ -61,22 +63,42 @@ def register(subparsers, formatter_class) -> None:
         default="reference",
         help="missing neighbour in the t-2..t+2 window: centre pose (reference) or nearest existing frame",
     )
-    g.add_argument("--frames", metavar="A:B", help="generate only these frames: a slice A:B[:S] of the sorted frame list, or one frame number")
+    g.add_argument(
+        "--frames", metavar="A:B", help="generate only these frames: a slice A:B[:S] of the sorted frame list, or one frame number"
+    )
     g.add_argument("--densepose-size", metavar="WxH", help="image size for a dump .pkl whose images are not at hand")
     g.add_argument("--densepose-images", metavar="DIR", help="folder of the images a dump .pkl was made from (their size sets the canvas)")
-    g.add_argument("--densepose-empty", choices=("error", "zeros"), default="error", help="dump frames without a person: stop, or use an empty pose")
+    g.add_argument(
+        "--densepose-empty", choices=("error", "zeros"), default="error", help="dump frames without a person: stop, or use an empty pose"
+    )
     g.add_argument("--densepose-out", metavar="DIR", help="keep the .npy files converted from a dump .pkl in DIR")
 
     m = p.add_argument_group("model")
-    m.add_argument("--model", "--folder", dest="model", metavar="DIR", help="DreamPose release folder (unet_epoch_N.pth ...) or posevid folder")
+    m.add_argument(
+        "--model", "--folder", dest="model", metavar="DIR", help="DreamPose release folder (unet_epoch_N.pth ...) or posevid folder"
+    )
     m.add_argument("--epoch", type=int, help="checkpoint epoch N of unet_epoch_N.pth / adapter_N.pth / checkpoint-N (needed if several)")
     m.add_argument("--custom-vae", "--custom_vae", dest="custom_vae", metavar="PATH", help="finetuned VAE state dict (e.g. vae_1499.pth)")
-    m.add_argument("--clip", metavar="ID_OR_DIR", help="CLIP ViT-B/32 image encoder (default: MODEL/clip if present, else openai/clip-vit-base-patch32)")
     m.add_argument(
-        "--scheduler", "--sampler", dest="scheduler", default="pndm", type=str.lower, help="pndm (reference), ddim, dpm++, euler, euler-a, unipc, lms, ddpm"
+        "--clip",
+        metavar="ID_OR_DIR",
+        help="CLIP ViT-B/32 image encoder (default: MODEL/clip if present, else openai/clip-vit-base-patch32)",
+    )
+    m.add_argument(
+        "--scheduler",
+        "--sampler",
+        dest="scheduler",
+        default="pndm",
+        type=str.lower,
+        help="pndm (reference), ddim, dpm++, euler, euler-a, unipc, lms, ddpm",
     )
     m.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="where to run (auto: cuda > mps > cpu)")
-    m.add_argument("--dtype", choices=("auto", "fp32", "fp16", "bf16"), default="auto", help="precision (auto: fp16 on GPU, fp32 on CPU; CLIP stays fp32)")
+    m.add_argument(
+        "--dtype",
+        choices=("auto", "fp32", "fp16", "bf16"),
+        default="auto",
+        help="precision (auto: fp16 on GPU, fp32 on CPU; CLIP stays fp32)",
+    )
 
     s = p.add_argument_group("sampling")
     s.add_argument("--s1", type=float, default=8.0, help="image guidance scale (README demo 8; test.py default 0.5)")
@@ -86,9 +108,13 @@ def register(subparsers, formatter_class) -> None:
 
     o = p.add_argument_group("outputs")
     o.add_argument("--out", metavar="OUT.mp4", help="output video; also writes OUT.gif, OUT.json and OUT_frames/frame_N.png")
-    o.add_argument("--output_dir", "--output-dir", dest="output_dir", metavar="DIR", help="test.py layout: DIR/pred_#N.png plus DIR/dreampose.mp4")
+    o.add_argument(
+        "--output_dir", "--output-dir", dest="output_dir", metavar="DIR", help="test.py layout: DIR/pred_#N.png plus DIR/dreampose.mp4"
+    )
     o.add_argument("--fps", type=float, default=30.0, help="frame rate of the mp4/gif")
-    o.add_argument("--no-stretch", action="store_true", help="write the decoder output as is, not the reference's per-frame min-max stretch")
+    o.add_argument(
+        "--no-stretch", action="store_true", help="write the decoder output as is, not the reference's per-frame min-max stretch"
+    )
     o.add_argument("--no-gif", action="store_true", help="do not write the GIF")
     o.add_argument("--quiet", action="store_true", help="no progress bars")
 
