@@ -211,3 +211,18 @@ def test_save_pretrained_round_trip(fyp_golden_unet, fyp_golden, tmp_path):
     assert loaded.config.temporal_conv_rank == 160 and loaded.config.block_out_channels == unet.config.block_out_channels
     assert isinstance(loaded.conv_norm_out, ClipGroupNorm)
     torch.testing.assert_close(_run(loaded, fyp_golden["io"]), fyp_golden["io"]["out_sample_mode"], **TOL)
+
+
+def test_full_size_state_dict_matches_reference_key_list(fixtures_dir):
+    """At SD-1.4 size (built on the meta device, no memory), every reference key and shape is reproduced:
+    868 keys, 998,470,084 parameters (tests/fixtures/fyp_full_keys is the reference model's key list)."""
+    import json
+
+    ref = json.loads((fixtures_dir / "fyp_full_keys" / "fyp_state_dict_keys.json").read_text())
+    with torch.device("meta"):
+        unet = FollowYourPoseUNet(**unet_config_from_reference(ref["unet_config_3d"]))
+    ours = {k: list(v.shape) for k, v in fyp_posevid_to_reference(unet.state_dict()).items()}
+    assert ours == dict(ref["keys"])
+    assert sum(v.numel() for v in unet.state_dict().values()) == ref["total_params"]
+    trainable = unet.trainable_modules()
+    assert (len(trainable), sum(p.numel() for p in trainable)) == (144, 86_335_680)  # spec §e, the yaml's trainable_modules
