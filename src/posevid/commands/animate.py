@@ -82,7 +82,7 @@ def register(subparsers, formatter_class) -> None:
     m.add_argument(
         "--clip",
         metavar="ID_OR_DIR",
-        help="CLIP ViT-B/32 image encoder (default: MODEL/clip if present, else openai/clip-vit-base-patch32)",
+        help="CLIP ViT-B/32 image encoder, hub id or folder; unset: MODEL/clip if present, else openai/clip-vit-base-patch32",
     )
     m.add_argument(
         "--scheduler",
