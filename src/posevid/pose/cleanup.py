@@ -139,6 +139,7 @@ class OneEuroFilter:
         self.x: np.ndarray | None = None
         self.dx: np.ndarray | None = None
         self.t: float | None = None
+        self.fresh: np.ndarray | None = None  # elements whose state must restart at the next valid value
 
     @staticmethod
     def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
@@ -150,15 +151,18 @@ class OneEuroFilter:
         valid = np.ones(x.shape, bool) if valid is None else np.broadcast_to(valid, x.shape)
         if self.x is None or self.t is None or t <= self.t:
             self.x, self.dx, self.t = x.copy(), np.zeros_like(x), t
+            self.fresh = ~valid
             return x.copy()
         dt = t - self.t
         dx = (x - self.x) / dt
         dx_hat = self.dx + self._alpha(self.d_cutoff, dt) * (dx - self.dx)
         cutoff = self.min_cutoff + self.beta * np.abs(dx_hat)
         x_hat = self.x + self._alpha(cutoff, dt) * (x - self.x)
-        # invalid points: pass through and restart their state from the raw value
-        self.x = np.where(valid, x_hat, x)
-        self.dx = np.where(valid, dx_hat, 0.0)
+        # points invalid now, or invalid last time (restarting), take the raw value and a zero speed
+        restart = ~valid | self.fresh
+        self.x = np.where(restart, x, x_hat)
+        self.dx = np.where(restart, 0.0, dx_hat)
+        self.fresh = ~valid
         self.t = t
         return self.x.copy()
 
