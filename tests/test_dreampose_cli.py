@@ -116,3 +116,31 @@ def test_rgba_and_grey_images_are_converted_with_a_note(tmp_path, tiny_dreampose
     assert code == 0, err
     assert f"reference image mode {mode} converted to RGB" in err
     assert probe_video(out).num_frames == 1 and not (tmp_path / "o.gif").exists()
+
+
+def test_animate_from_a_densepose_dump(tmp_path, tiny_dreampose_release, examples_dir, fake_densepose_modules, capsys):
+    import pickle
+
+    import torch
+
+    cls = fake_densepose_modules
+    images = tmp_path / "frames"
+    images.mkdir()
+    entries = []
+    for n in (3, 4):
+        Image.new("RGB", (36, 45)).save(images / f"frame_{n}.png")
+        box = torch.tensor([[4.6 + n, 5.2, 30.0, 40.0]])
+        entries.append({"file_name": f"/elsewhere/frame_{n}.png", "pred_boxes_XYXY": box,
+                        "pred_densepose": [cls(torch.ones(30, 20, dtype=torch.uint8), torch.rand(2, 30, 20))]})  # fmt: skip
+    dump = tmp_path / "dump.pkl"
+    dump.write_bytes(pickle.dumps(entries))
+    code = main(
+        ["animate", "--image", str(examples_dir / "key_frame.png"), "--densepose", str(dump), "--densepose-images", str(images),
+         "--densepose-out", str(tmp_path / "npy"), "--model", str(tiny_dreampose_release), "--steps", "1", "--out", str(tmp_path / "d.mp4"),
+         "--no-gif", "--quiet"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "npy").iterdir()) == ["frame_3_densepose.npy", "frame_4_densepose.npy"]
+    assert np.load(tmp_path / "npy" / "frame_3_densepose.npy").shape == (2, 45, 36)
+    assert probe_video(tmp_path / "d.mp4").num_frames == 2
+    assert sorted(p.name for p in (tmp_path / "d_frames").iterdir()) == ["frame_3.png", "frame_4.png"]

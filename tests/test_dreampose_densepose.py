@@ -6,8 +6,6 @@ import io
 import os
 import pickle
 import sys
-import types
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -117,29 +115,6 @@ def test_restricted_unpickler_refuses_code_execution(tmp_path):
 class _EvalReduce:
     def __reduce__(self):
         return (eval, ("__import__('os').getcwd()",))
-
-
-@pytest.fixture()
-def fake_densepose_modules():
-    """Register densepose/detectron2 result classes under their real module names, only while pickling."""
-    names = ["densepose", "densepose.structures", "densepose.structures.chart_result"]
-    mods = {n: types.ModuleType(n) for n in names}
-
-    @dataclass
-    class DensePoseChartResultWithConfidences:
-        labels: torch.Tensor
-        uv: torch.Tensor
-        sigma_1: torch.Tensor | None = None
-
-    DensePoseChartResultWithConfidences.__module__ = "densepose.structures.chart_result"
-    DensePoseChartResultWithConfidences.__qualname__ = "DensePoseChartResultWithConfidences"
-    mods["densepose.structures.chart_result"].DensePoseChartResultWithConfidences = DensePoseChartResultWithConfidences
-    sys.modules.update(mods)
-    try:
-        yield DensePoseChartResultWithConfidences
-    finally:
-        for n in names:
-            sys.modules.pop(n, None)
 
 
 def _entries(cls):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+import types
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +70,26 @@ def write_synthetic_densepose(folder: Path, numbers, size=(90, 72), seed: int = 
 @pytest.fixture()
 def synthetic_densepose(tmp_path) -> Path:
     return write_synthetic_densepose(tmp_path / "poses", range(3))
+
+
+@pytest.fixture()
+def fake_densepose_modules():
+    """Register densepose/detectron2 result classes under their real module names, only while pickling."""
+    names = ["densepose", "densepose.structures", "densepose.structures.chart_result"]
+    mods = {n: types.ModuleType(n) for n in names}
+
+    @dataclass
+    class DensePoseChartResultWithConfidences:
+        labels: object
+        uv: object
+        sigma_1: object = None
+
+    DensePoseChartResultWithConfidences.__module__ = "densepose.structures.chart_result"
+    DensePoseChartResultWithConfidences.__qualname__ = "DensePoseChartResultWithConfidences"
+    mods["densepose.structures.chart_result"].DensePoseChartResultWithConfidences = DensePoseChartResultWithConfidences
+    sys.modules.update(mods)
+    try:
+        yield DensePoseChartResultWithConfidences
+    finally:
+        for n in names:
+            sys.modules.pop(n, None)
