@@ -248,3 +248,12 @@ def test_cli_make_tiny_and_convert(tmp_path, capsys):
     assert cli_main(["convert", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("posevid convert: error:") and "\n" not in err and not (tmp_path / "x").exists()
+
+
+def test_cli_make_tiny_dreampose_dispatch(tmp_path, monkeypatch, capsys):
+    import posevid.models.tiny_dreampose as tiny_dreampose
+
+    calls = []
+    monkeypatch.setattr(tiny_dreampose, "write_tiny_dreampose", lambda out, seed=0: calls.append((Path(out), seed)) or Path(out))
+    assert cli_main(["make-tiny", str(tmp_path / "dp"), "--kind", "dreampose", "--seed", "7"]) == 0
+    assert calls == [(tmp_path / "dp", 7)]
