@@ -1,0 +1,228 @@
+"""Speed and memory switches for the Follow-Your-Pose pipeline, one place for the API and the CLI.
+
+Every switch below is an *execution* choice: with fp32 weights each leaves the outputs equal to the
+reference path up to float rounding (checked by ``tests/test_speed_*.py``), except the lower precisions
+(fp16/bf16), the fast schedulers and windowed sampling, which change numbers by design and are opt-in.
+
+* ``attention``: ``sdpa`` (fused kernels; default), ``chunked`` (SDPA over query chunks: bounded peak
+  when no fused kernel applies) or ``math`` (the reference's explicit softmax, for comparison);
+* ``channels_last``: NHWC convolutions (faster on GPUs with tensor cores and on recent x86 with oneDNN);
+* ``compile``: ``torch.compile`` of the UNet (static shapes: every window has the same length);
+* ``split_cfg``: run the unconditional and conditional branches as two UNet calls (half the activations);
+* ``vae_slicing`` / ``vae_tiling`` / ``decode_chunk_size``: decode few frames at a time / in tiles;
+* ``offload``: ``model`` (diffusers' model CPU offload: one component on the accelerator at a time) or
+  ``sequential`` (accelerate hooks per sub-module: smallest footprint, slowest).
+
+:func:`low_memory` picks a combination for small machines; :func:`fast` is 20-step DPM-Solver++.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+
+from posevid.errors import InputError
+
+OFFLOAD_MODES = ("none", "model", "sequential")
+# Steps that give converged samples with each solver (DDIM: the reference's 50; multistep solvers ~20).
+DEFAULT_STEPS = {"ddim": 50, "pndm": 50, "dpm++": 20, "unipc": 20, "euler": 30}
+FAST_SCHEDULER, FAST_STEPS = "dpm++", 20
+
+
+@dataclass
+class RunOptions:
+    """How to execute (not what to generate). Defaults are the reference-equal, fastest-on-GPU choice."""
+
+    attention: str = "sdpa"
+    attention_chunk: int | None = None
+    channels_last: bool = False
+    compile: bool = False
+    split_cfg: bool = False
+    vae_slicing: bool = False
+    vae_tiling: bool = False
+    decode_chunk_size: int = 1
+    offload: str = "none"
+    window: int | None = None
+    overlap: int = 8
+    window_weighting: str = "triangular"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def low_memory(options: RunOptions | None = None, *, device: str = "cpu") -> RunOptions:
+    """Smallest-footprint combination that keeps fp32 results: split CFG, chunked attention (1024 queries),
+    VAE tiling and one-frame decode, windows of 24 frames, and model CPU offload on an accelerator."""
+    base = options or RunOptions()
+    return replace(
+        base,
+        attention="chunked",
+        attention_chunk=base.attention_chunk or 1024,
+        split_cfg=True,
+        vae_slicing=True,
+        vae_tiling=True,
+        decode_chunk_size=1,
+        offload="model" if device not in ("cpu", "auto") else base.offload,
+        window=base.window or 24,
+    )
+
+
+def apply_run_options(pipe, options: RunOptions, *, device: str | torch.device = "cpu") -> None:
+    """Configure ``pipe`` (a FollowYourPosePipeline) in place. Call once, before generating."""
+    from posevid.models.attention_fast import configure_attention
+
+    if options.offload not in OFFLOAD_MODES:
+        raise InputError(f"unknown offload mode {options.offload!r}", hint=f"choose one of {', '.join(OFFLOAD_MODES)}")
+    configure_attention(pipe.unet, options.attention, options.attention_chunk)
+    if options.channels_last:
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.vae.to(memory_format=torch.channels_last)
+    if options.vae_slicing:
+        pipe.vae.enable_slicing()
+    if options.vae_tiling:
+        pipe.vae.enable_tiling()
+    device = torch.device(device)
+    if options.offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif options.offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    if options.compile:
+        # Static shapes (dynamic=False): every window has the same frame count, so one graph serves all steps.
+        # On CUDA "max-autotune-no-cudagraphs" avoids re-recording graphs when split-CFG changes the batch.
+        mode = "max-autotune-no-cudagraphs" if device.type == "cuda" else None
+        pipe.unet.compile(dynamic=False, mode=mode)
+
+
+# ------------------------------------------------------------------------------------------- memory
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False where not supported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int | None:
+    """Peak resident set size of this process (VmHWM), in bytes; None off Linux."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def peak_memory(device: str | torch.device) -> dict[str, float | None]:
+    """``{"peak_rss_mb": ..., "peak_cuda_mb": ...}`` since the last :func:`reset_peak`."""
+    out: dict[str, float | None] = {"peak_rss_mb": None, "peak_cuda_mb": None}
+    rss = peak_rss_bytes()
+    if rss is not None:
+        out["peak_rss_mb"] = round(rss / 2**20, 1)
+    if torch.device(device).type == "cuda":
+        out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return out
+
+
+def reset_peak(device: str | torch.device) -> None:
+    reset_peak_rss()
+    if torch.device(device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+# ------------------------------------------------------------------------------------------- CLI
+def add_run_arguments(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> None:
+    """The speed/memory/long-video flags of ``posevid generate`` (absent unless given, like its other flags)."""
+    g = parser.add_argument_group("speed, memory and long videos")
+    g.add_argument("--fast", action="store_true", default=default, help="preset: 20-step DPM-Solver++ (--scheduler dpm++ --steps 20)")
+    g.add_argument(
+        "--low-memory",
+        action="store_true",
+        default=default,
+        help="preset: split CFG, chunked attention, VAE tiling, one-frame decode, 24-frame windows, model offload on a GPU",
+    )
+    g.add_argument(
+        "--attention",
+        choices=("sdpa", "chunked", "math"),
+        default=default,
+        help="attention back-end: sdpa (fused, default), chunked (bounded memory), math (explicit, like the reference)",
+    )
+    g.add_argument("--attention-chunk", type=int, default=default, metavar="N", help="queries per chunk for --attention chunked/math")
+    g.add_argument("--split-cfg", action="store_true", default=default, help="run the CFG branches one after the other (less memory)")
+    g.add_argument("--channels-last", action="store_true", default=default, help="NHWC memory format for UNet and VAE convolutions")
+    g.add_argument("--compile", action="store_true", default=default, help="torch.compile the UNet (slow first step, faster later ones)")
+    g.add_argument("--vae-slicing", action="store_true", default=default, help="VAE decodes one image at a time")
+    g.add_argument("--vae-tiling", action="store_true", default=default, help="VAE decodes in overlapping tiles (large frames)")
+    g.add_argument("--decode-chunk", type=int, default=default, metavar="N", help="frames per VAE decode call (default 1)")
+    g.add_argument(
+        "--offload",
+        choices=OFFLOAD_MODES,
+        default=default,
+        help="move models to the CPU between uses on a GPU: model (fast) or sequential (smallest, slow); default none",
+    )
+    g.add_argument(
+        "--window",
+        type=int,
+        default=default,
+        metavar="N",
+        help="sample long videos in overlapping windows of N frames (24 = the reference's longest clip); "
+        "frames are streamed to the mp4, so memory does not grow with --frames",
+    )
+    g.add_argument("--overlap", type=int, default=default, metavar="N", help="frames shared by neighbouring windows (default 8)")
+    g.add_argument(
+        "--window-weighting",
+        choices=("triangular", "uniform"),
+        default=default,
+        help="how overlapping windows are fused at every step (default triangular: window edges count least)",
+    )
+
+
+def run_options_from_settings(settings: dict[str, Any], device: str) -> RunOptions:
+    """Flags (as collected by ``posevid generate``) -> :class:`RunOptions`; --low-memory fills what is not given."""
+    fields = {
+        "attention": "attention",
+        "attention_chunk": "attention_chunk",
+        "channels_last": "channels_last",
+        "compile": "compile",
+        "split_cfg": "split_cfg",
+        "vae_slicing": "vae_slicing",
+        "vae_tiling": "vae_tiling",
+        "decode_chunk_size": "decode_chunk",
+        "offload": "offload",
+        "window": "window",
+        "overlap": "overlap",
+        "window_weighting": "window_weighting",
+    }
+    given = {name: settings[key] for name, key in fields.items() if settings.get(key) is not None}
+    options = low_memory(device=device) if settings.get("low_memory") else RunOptions()
+    options = replace(options, **given)
+    if options.attention_chunk is not None and options.attention_chunk < 1:
+        raise InputError(f"--attention-chunk must be >= 1, got {options.attention_chunk}")
+    if options.decode_chunk_size < 1:
+        raise InputError(f"--decode-chunk must be >= 1, got {options.decode_chunk_size}")
+    if options.offload != "none" and device == "cpu":
+        raise InputError(f"--offload {options.offload} needs a GPU (it moves models between CPU and accelerator)", hint="drop --offload")
+    return options
+
+
+__all__ = [
+    "DEFAULT_STEPS",
+    "FAST_SCHEDULER",
+    "FAST_STEPS",
+    "OFFLOAD_MODES",
+    "RunOptions",
+    "add_run_arguments",
+    "apply_run_options",
+    "low_memory",
+    "peak_memory",
+    "peak_rss_bytes",
+    "reset_peak",
+    "reset_peak_rss",
+    "run_options_from_settings",
+]
