@@ -90,3 +90,13 @@ def test_metric_selection_auto_and_all():
     assert any("lpips skipped" in n and "--lpips-weights" in n for n in everything.notes)
     assert any("pose skipped" in n for n in everything.notes)
     assert resolve_metrics(EvalConfig(videos=["x"], reference=["y"], metrics="PSNR, ssim,psnr")) == ["psnr", "ssim"]
+
+
+def test_markdown_without_out_gets_a_settings_sidecar(eval_videos, tmp_path, capsys):
+    clip = eval_videos["clean"] / "clip.mp4"
+    md = tmp_path / "table.md"
+    code, err = _run(capsys, clip, "--reference", clip, "--metrics", "psnr", "--max-frames", "2", "--markdown", md)
+    assert code == 0, err
+    side = json.loads((tmp_path / "table.json").read_text())
+    assert side["kind"] == "eval" and side["settings"]["metrics"] == "psnr" and side["settings"]["aggregate"]["psnr"] == 100.0
+    assert "| clip | 2 | 100.00 |" in md.read_text()

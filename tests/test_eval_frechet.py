@@ -65,14 +65,15 @@ def test_i3d_loads_from_state_dict_and_gives_fvd(tmp_path):
     net = _he(InceptionI3d(width=1 / 16, num_classes=10))
     torch.save(net.state_dict(), tmp_path / "i3d.pth")
     loaded = load_i3d(tmp_path / "i3d.pth")
-    assert loaded.num_classes if hasattr(loaded, "num_classes") else loaded.feature_dim == 10
+    assert loaded.feature_dim == 10 and loaded.width == 1 / 16
     rng = np.random.default_rng(4)
-    frames = rng.integers(0, 256, (24, 48, 48, 3), dtype=np.uint8)
-    clips, _ = fvd_clips(frames, clip_length=8, size=48)
+    frames = rng.integers(0, 256, (16, 40, 40, 3), dtype=np.uint8)
+    clips, _ = fvd_clips(frames, clip_length=8, size=40)
     with torch.no_grad():
-        a, b = loaded(clips).numpy(), net(clips).numpy()
+        a = loaded(clips).numpy()
+        assert np.allclose(a[:1], net(clips[:1]).numpy(), atol=1e-5)
         noisy = loaded(clips + 0.5 * torch.randn_like(clips)).numpy()
-    assert a.shape == (3, 10) and np.allclose(a, b)
+    assert a.shape == (2, 10)
     assert frechet_distance_features(a, a) == pytest.approx(0.0, abs=1e-9)
     assert frechet_distance_features(a, noisy) > 0
     with pytest.raises(CheckpointError, match="--i3d-weights"):

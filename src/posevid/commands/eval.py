@@ -70,7 +70,7 @@ def register(subparsers, formatter_class) -> None:
 def run(args: argparse.Namespace) -> int:
     from posevid.errors import InputError
     from posevid.eval.clip import DEFAULT_CLIP
-    from posevid.eval.report import markdown, write_json, write_markdown, write_plot
+    from posevid.eval.report import jsonable, markdown, write_json, write_markdown, write_plot
     from posevid.eval.runner import EvalConfig, evaluate
 
     for flag, value in (("--fvd-clip-length", args.fvd_clip_length), ("--fvd-size", args.fvd_size), ("--pose-stride", args.pose_stride),
@@ -99,5 +99,10 @@ def run(args: argparse.Namespace) -> int:
         write_markdown(report, args.markdown)
     if args.plot:
         write_plot(report, args.plot)
+    if not args.out and (args.markdown or args.plot):
+        from posevid.utils.outputs import write_sidecar
+
+        # the full report holds the settings; without --out, leave them beside the table/plot as a sidecar
+        write_sidecar(args.markdown or args.plot, jsonable({**report["settings"], "aggregate": report["aggregate"]}), kind="eval")
     print(markdown(report), end="")
     return 0

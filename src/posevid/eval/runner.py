@@ -193,11 +193,10 @@ class _PoseScorer:
             try:
                 return "dwpose", get_estimator("dwpose")
             except Exception as exc:
-                reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+                reason = (str(exc) or type(exc).__name__).split(" (")[0].splitlines()[0][:100]
                 notes.append(
-                    f"pose re-detection uses mediapipe, the same estimator family as the conditioning ({made_by}), because dwpose "
-                    f"is not available ({reason}); agreement may be optimistic — "
-                    "pass --pose-estimator dwpose with its models for an independent check"
+                    f"pose re-detection uses mediapipe, the same estimator family as the conditioning ({made_by}): dwpose is not usable "
+                    f"here ({reason}); agreement may be optimistic — fetch the dwpose models and pass --pose-estimator dwpose"
                 )
             finally:
                 if saved is None:
