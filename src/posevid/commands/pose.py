@@ -28,10 +28,27 @@ def register(subparsers, formatter_class) -> None:
     )
     p.add_argument("video", help="input video (mp4, mov, avi, ...); phone rotation metadata is honoured")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; files inside are replaced)")
-    p.add_argument("--estimator", default="mediapipe", help="pose estimator: mediapipe (bundled, one person), dwpose or rtmpose (onnxruntime, multi-person)")
-    p.add_argument("--det-model", metavar="ONNX", help="YOLOX detector .onnx for dwpose/rtmpose (default: $POSEVID_DET_MODEL, the cache, or a download)")
-    p.add_argument("--pose-model", metavar="ONNX", help="RTMPose/DWPose .onnx for dwpose/rtmpose (default: $POSEVID_POSE_MODEL, the cache, or a download)")
-    p.add_argument("--style", default="fyp", choices=["fyp", "mmpose", "openpose"], help="skeleton drawing style (fyp = what the Follow-Your-Pose checkpoint expects)")
+    p.add_argument(
+        "--estimator",
+        default="mediapipe",
+        help="pose estimator: mediapipe (bundled, one person), dwpose or rtmpose (onnxruntime, multi-person)",
+    )
+    p.add_argument(
+        "--det-model",
+        metavar="ONNX",
+        help="YOLOX detector .onnx for dwpose/rtmpose (default: $POSEVID_DET_MODEL, the cache, or a download)",
+    )
+    p.add_argument(
+        "--pose-model",
+        metavar="ONNX",
+        help="RTMPose/DWPose .onnx for dwpose/rtmpose (default: $POSEVID_POSE_MODEL, the cache, or a download)",
+    )
+    p.add_argument(
+        "--style",
+        default="fyp",
+        choices=["fyp", "mmpose", "openpose"],
+        help="skeleton drawing style (fyp = what the Follow-Your-Pose checkpoint expects)",
+    )
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("--stride", type=int, default=1, help="keep every N-th frame")
     rate.add_argument("--fps", type=float, default=None, help="target frame rate (picks the nearest integer stride)")
@@ -41,14 +58,22 @@ def register(subparsers, formatter_class) -> None:
     p.add_argument("--no-smooth", action="store_true", help="disable One-Euro smoothing of the keypoints")
     p.add_argument("--min-cutoff", type=float, default=2.0, help="One-Euro minimum cut-off frequency in Hz (lower = smoother when still)")
     p.add_argument("--beta", type=float, default=50.0, help="One-Euro speed coefficient (higher = less lag on fast moves)")
-    p.add_argument("--person", default="largest", choices=["largest", "central", "all"], help="which person to keep when several are detected")
-    p.add_argument("--fill", default="interpolate", choices=["interpolate", "hold", "none"], help="how frames with nobody detected are filled")
+    p.add_argument(
+        "--person", default="largest", choices=["largest", "central", "all"], help="which person to keep when several are detected"
+    )
+    p.add_argument(
+        "--fill", default="interpolate", choices=["interpolate", "hold", "none"], help="how frames with nobody detected are filled"
+    )
     p.add_argument("--threshold", type=float, default=0.3, help="joints scoring below this are not drawn nor smoothed")
-    p.add_argument("--format", default="coco17", choices=["coco17", "openpose18", "blazepose33"], help="joint layout of the saved keypoints")
+    p.add_argument(
+        "--format", default="coco17", choices=["coco17", "openpose18", "blazepose33"], help="joint layout of the saved keypoints"
+    )
     p.add_argument("--npz", action="store_true", help="also write keypoints.npz (exact float32 arrays)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
     p.add_argument("--retarget-to", metavar="IMAGE_OR_KEYPOINTS", help="map the skeleton onto the body in this image or keypoints file")
-    p.add_argument("--retarget-method", default="bones", choices=["bones", "linear"], help="bones: reference bone lengths; linear: scale + translation")
+    p.add_argument(
+        "--retarget-method", default="bones", choices=["bones", "linear"], help="bones: reference bone lengths; linear: scale + translation"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -126,7 +151,9 @@ def run(args: argparse.Namespace) -> int:
                 skel_writer.write(render_frame(skel_seq.keypoints[t], (skel_seq.width, skel_seq.height), args.style, **kw))
                 if over_writer is not None:
                     img = transform.frame(frame)
-                    over_writer.write(overlay(img, render_frame(video_seq.keypoints[t], (video_seq.width, video_seq.height), args.style, **kw)))
+                    over_writer.write(
+                        overlay(img, render_frame(video_seq.keypoints[t], (video_seq.width, video_seq.height), args.style, **kw))
+                    )
         t_render = time.perf_counter() - t1
         settings = {
             "video": str(args.video), "estimator": args.estimator, "style": args.style, "stride": stride, "fps": seq.fps,

@@ -35,12 +35,15 @@ def recover_mmpose_joints(frame: np.ndarray, *, alpha: float = 0.8, tolerance: f
     """Dot centroids ``(N, 2)`` per colour class from one MMPose-1.x render (RGB uint8)."""
     import cv2
 
-    img = frame.astype(np.float32)
+    lit = frame.max(axis=-1) > 60
+    ys, xs = np.nonzero(lit)  # few pixels: classify only those
+    pixels = frame[ys, xs].astype(np.float32)
     kernel = np.ones((3, 3), np.uint8)
     out = {}
     for name, (color, _) in CLASSES.items():
-        dist = np.linalg.norm(img - np.array(color, np.float32) * alpha, axis=-1)
-        mask = ((dist < tolerance) & (img.max(axis=-1) > 60)).astype(np.uint8)
+        close = np.linalg.norm(pixels - np.array(color, np.float32) * alpha, axis=-1) < tolerance
+        mask = np.zeros(frame.shape[:2], np.uint8)
+        mask[ys[close], xs[close]] = 1
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
         n, _, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
         keep = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= 6]
@@ -72,12 +75,15 @@ class Agreement:
                 "skipped_frames": self.skipped_frames, "per_class": self.per_class}  # fmt: skip
 
 
-def agreement_frame(ours: np.ndarray, render: np.ndarray, *, alpha: float = 0.1, threshold: float = 0.3) -> tuple[dict, bool]:
-    """Per-class (correct, evaluated) for one frame: our COCO-17 ``(17, 3)`` pose vs one MMPose render."""
+def agreement_frame(ours: np.ndarray, render: np.ndarray | dict, *, alpha: float = 0.1, threshold: float = 0.3) -> tuple[dict, bool]:
+    """Per-class (correct, evaluated) for one frame: our COCO-17 ``(17, 3)`` pose vs one MMPose render.
+
+    ``render`` may also be the output of :func:`recover_mmpose_joints` (to score several settings at once).
+    """
     from scipy.optimize import linear_sum_assignment
 
     torso = torso_size(ours, threshold)
-    dots = recover_mmpose_joints(render)
+    dots = render if isinstance(render, dict) else recover_mmpose_joints(render)
     if torso is None or not any(len(d) for d in dots.values()):
         return {}, False
     result = {}
@@ -96,7 +102,7 @@ def agreement_frame(ours: np.ndarray, render: np.ndarray, *, alpha: float = 0.1,
 
 
 def agreement(ours_coco17: np.ndarray, renders, *, alpha: float = 0.1, threshold: float = 0.3) -> Agreement:
-    """PCK@``alpha`` torso of a ``(T, 17, 3)`` track against an iterable of MMPose renders (same frames)."""
+    """PCK@``alpha`` torso of a ``(T, 17, 3)`` track against MMPose renders of the same frames (or their dots)."""
     total = Agreement(per_class={k: [0, 0] for k in CLASSES})
     for kp, render in zip(ours_coco17, renders, strict=False):
         total.frames += 1

@@ -65,11 +65,19 @@ def _jsonable(value: Any) -> Any:
 
 def environment_info() -> dict[str, str]:
     """Versions that decide the numbers: recorded in every sidecar."""
+    import sys
+    from importlib import metadata
+
     info = {"python": platform.python_version()}
     for name in ("torch", "diffusers", "transformers", "mediapipe"):
-        with contextlib.suppress(Exception):
-            module = __import__(name)
+        # an imported module knows its version; otherwise read the installed metadata instead of importing
+        # it (importing torch + diffusers + transformers costs seconds, e.g. for a pose-only command)
+        module = sys.modules.get(name)
+        if module is not None:
             info[name] = getattr(module, "__version__", "?")
+            continue
+        with contextlib.suppress(Exception):
+            info[name] = metadata.version(name)
     from posevid import __version__
 
     info["posevid"] = __version__
