@@ -35,9 +35,9 @@ DEFAULTS: dict[str, Any] = {
 }
 KEYPOINT_SUFFIXES = {".json", ".npz", ".npy", ".pkl", ".csv"}
 HOW_TO_GET_WEIGHTS = (
-    "download the Follow-Your-Pose release (hub repo YueMafighting/FollowYourPose_v1 plus CompVis/stable-diffusion-v1-4, "
-    "laid out as checkpoints/{stable-diffusion-v1-4,followyourpose_checkpoint-1000,pose_encoder.pth}) and pass --model DIR; "
-    "for a quick smoke test without weights: posevid make-tiny tiny/ && posevid generate --model tiny/ ..."
+    "download the hub repos CompVis/stable-diffusion-v1-4 and YueMafighting/FollowYourPose_v1 into "
+    "DIR/checkpoints/{stable-diffusion-v1-4, followyourpose_checkpoint-1000, pose_encoder.pth} and pass --model DIR "
+    "(README: Weights); smoke test without weights: posevid make-tiny tiny/ && posevid generate --model tiny/ ..."
 )
 
 
@@ -232,7 +232,21 @@ def pick_device(name: str) -> str:
     return name
 
 
-def load_pipeline(model: str | None, device: str, dtype_name: str):
+def model_spec(settings: dict[str, Any]):
+    """``--model`` if given; else the config's SD + checkpoint folders; else None (the default release)."""
+    if settings.get("model"):
+        return settings["model"], str(settings["model"])
+    if "pretrained_model_path" in settings or "resume_from_checkpoint" in settings:
+        from posevid.pipelines.fyp_config import layout_from_paths
+
+        layout = layout_from_paths(
+            settings.get("pretrained_model_path"), settings.get("resume_from_checkpoint"), source=f"config {settings['config']}"
+        )
+        return layout, f"{layout.sd_dir} + {layout.checkpoint or layout.pose_encoder}"
+    return None, "default (official release from the hub cache)"
+
+
+def load_pipeline(model, device: str, dtype_name: str):
     import torch
 
     from posevid.pipelines.followyourpose import FollowYourPosePipeline
@@ -242,7 +256,8 @@ def load_pipeline(model: str | None, device: str, dtype_name: str):
         return FollowYourPosePipeline.from_release(model, device=device, dtype=dtype)
     except CheckpointError as exc:
         if model is None and "make-tiny" not in str(exc):
-            raise CheckpointError(f"no Follow-Your-Pose weights found: {exc}", hint=HOW_TO_GET_WEIGHTS) from None
+            reason = str(exc).split(" (")[0]  # the loader's own hint is replaced by the fuller one below
+            raise CheckpointError(f"no Follow-Your-Pose weights found: {reason}; {HOW_TO_GET_WEIGHTS}") from None
         raise
 
 
@@ -305,8 +320,9 @@ def run(args: argparse.Namespace) -> int:
     if device == "cpu" and settings["dtype"] == "fp16":
         print("posevid generate: warning: fp16 on the CPU is slow and poorly supported; prefer fp32 or bf16", file=sys.stderr)
 
+    model, model_name = model_spec(settings)
     started = time.time()
-    pipe = load_pipeline(settings.get("model"), device, settings["dtype"])
+    pipe = load_pipeline(model, device, settings["dtype"])
     loaded = time.time()
     result = pipe(
         prompts,
@@ -334,7 +350,7 @@ def run(args: argparse.Namespace) -> int:
         prompts=prompts,
         pose=str(settings["pose"]),
         skeleton_video=str(skeleton),
-        model=settings.get("model") or "default (official release)",
+        model=model_name,
         device=device,
         load_seconds=round(loaded - started, 3),
         generate_seconds=round(finished - loaded, 3),

@@ -22,7 +22,7 @@ import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from diffusers.configuration_utils import FrozenDict
 from diffusers.utils import BaseOutput
 
 from posevid.errors import InputError
+
+if TYPE_CHECKING:
+    from posevid.models.loading import FollowYourPoseLayout
 from posevid.pipelines.fyp_pose_input import prepare_pose
 
 SCHEDULERS = ("ddim", "dpm++", "unipc", "euler", "pndm")
@@ -70,7 +73,7 @@ class FollowYourPosePipeline(DiffusionPipeline):
     Components: ``vae`` (AutoencoderKL), ``text_encoder`` (CLIPTextModel), ``tokenizer`` (CLIPTokenizer),
     ``unet`` (:class:`posevid.models.fyp_unet.FollowYourPoseUNet`, pose encoder inside) and ``scheduler``.
     Build it from the official release folder with :meth:`from_release`; ``save_pretrained`` /
-    ``from_pretrained`` use the ordinary diffusers folder format.
+    ``from_pretrained`` use posevid's folder format (``model_index.json`` + safetensors per component).
     """
 
     model_cpu_offload_seq = "text_encoder->unet->vae"
@@ -92,22 +95,59 @@ class FollowYourPosePipeline(DiffusionPipeline):
     @classmethod
     def from_release(
         cls,
-        model: str | os.PathLike | None = None,
+        model: str | os.PathLike | FollowYourPoseLayout | None = None,
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> FollowYourPosePipeline:
         """Load the official release layout (``checkpoints/...``), a posevid-saved folder, or the default hub model.
 
-        In half precision the VAE stays in float32: SD's VAE decoder overflows to NaN in fp16.
+        ``model`` may also be a :class:`~posevid.models.loading.FollowYourPoseLayout` naming the SD folder and
+        the checkpoint separately (what a reference config file does). In half precision the VAE stays in
+        float32: SD's VAE decoder overflows to NaN in fp16.
         """
-        from posevid.models.loading import load_followyourpose_components
+        from posevid.models import loading
 
-        components = load_followyourpose_components(model, device=device, dtype=dtype)
+        if isinstance(model, loading.FollowYourPoseLayout):
+            components = dict(
+                unet=loading.load_followyourpose_unet(model),
+                vae=loading.load_vae(model.sd_dir / "vae"),
+                text_encoder=loading.load_clip_text_encoder(model.sd_dir / "text_encoder"),
+                tokenizer=loading.load_clip_tokenizer(model.sd_dir / "tokenizer"),
+                scheduler=loading.load_ddim_scheduler(model.sd_dir / "scheduler"),
+            )
+            for name in ("unet", "vae", "text_encoder"):
+                components[name].to(device=device, dtype=dtype).eval().requires_grad_(False)
+        else:
+            components = loading.load_followyourpose_components(model, device=device, dtype=dtype)
         pipe = cls(**components)
         if dtype == torch.float16:
             pipe.vae.to(dtype=torch.float32)
         return pipe
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        """Write posevid's folder format (``model_index.json`` + safetensors per component); overwrites, atomically.
+
+        diffusers' generic saver cannot reload a UNet class that lives outside diffusers, so this uses the
+        loader's format, which :meth:`from_pretrained` / :meth:`from_release` read back.
+        """
+        from posevid.models.loading import save_followyourpose
+
+        save_followyourpose(self.components, save_directory, overwrite=True)
+
+    @classmethod
+    def from_pretrained(  # type: ignore[override]
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        **kwargs,
+    ) -> FollowYourPosePipeline:
+        """Load a folder written by :meth:`save_pretrained` (or any layout :meth:`from_release` accepts)."""
+        if kwargs:
+            dtype = kwargs.pop("torch_dtype", dtype)
+        return cls.from_release(pretrained_model_name_or_path, device=device, dtype=dtype)
 
     # ------------------------------------------------------------------ helpers
     def _encode_text(self, prompts: list[str], device: torch.device) -> torch.Tensor:
@@ -281,7 +321,7 @@ class FollowYourPosePipeline(DiffusionPipeline):
 def _expand_batch(feature: torch.Tensor, pose_batch: int, batch: int, branches: int) -> torch.Tensor:
     """Repeat pose features (batch first) to ``branches * batch`` rows: [uncond videos..., cond videos...]."""
     if pose_batch == 1:
-        return feature.expand(batch * branches, *feature.shape[1:]).contiguous() if batch * branches > 1 else feature
+        return feature.expand(batch * branches, *feature.shape[1:])  # a view: no copy until the UNet folds frames
     return torch.cat([feature] * branches) if branches > 1 else feature
 
 

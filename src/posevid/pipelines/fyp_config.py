@@ -74,20 +74,42 @@ def _resolve(path_value: Any, config_dir: Path) -> Path:
     return alt if alt.exists() else path
 
 
-def model_from_paths(pretrained: Path | None, checkpoint: Path | None) -> Path | None:
-    """The release folder (the one holding ``stable-diffusion-v1-4`` and the FYP checkpoint) from the two config paths.
+def layout_from_paths(pretrained: Path | None, checkpoint: Path | None, source: str):
+    """The model the reference config names: SD folder + FYP checkpoint folder (+ ``pose_encoder.pth`` beside SD).
 
-    The reference config names the SD folder and the checkpoint folder separately; in the official
-    layout both live in ``./checkpoints``, which is what posevid's loader takes.
+    Returns a :class:`~posevid.models.loading.FollowYourPoseLayout`, or None when the config names neither.
+    Without ``resume_from_checkpoint`` the reference samples SD + pose encoder with untrained temporal
+    layers; the loader does the same (and says so).
     """
-    for path in (checkpoint, pretrained):
-        if path is not None:
-            return path.parent
-    return None
+    from posevid.errors import CheckpointError
+    from posevid.models.loading import CHECKPOINT_WEIGHTS, POSE_ENCODER_FILE, SD_FOLDER, FollowYourPoseLayout
+
+    if pretrained is None and checkpoint is None:
+        return None
+    sd_dir = pretrained if pretrained is not None else checkpoint.parent / SD_FOLDER
+    if not (sd_dir / "unet" / "config.json").is_file():
+        raise CheckpointError(
+            f"{source}: pretrained_model_path {sd_dir} is not a Stable Diffusion v1-4 folder (no unet/config.json)",
+            hint="point it to checkpoints/stable-diffusion-v1-4 of the Follow-Your-Pose release, or pass --model DIR",
+        )
+    weights = None
+    if checkpoint is not None:
+        weights = next((checkpoint / name for name in CHECKPOINT_WEIGHTS if (checkpoint / name).is_file()), None)
+        if weights is None:
+            raise CheckpointError(
+                f"{source}: resume_from_checkpoint {checkpoint} holds no {' or '.join(CHECKPOINT_WEIGHTS)}",
+                hint="point it to checkpoints/followyourpose_checkpoint-1000, or pass --model DIR",
+            )
+    pose_encoder = sd_dir.parent / POSE_ENCODER_FILE
+    return FollowYourPoseLayout(sd_dir, weights, pose_encoder if pose_encoder.is_file() else None, source)
 
 
 def read_sample_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Settings from a reference-style sampling YAML; only keys present in the file appear in the result."""
+    """Settings from a reference-style sampling YAML; only keys present in the file appear in the result.
+
+    The model appears as ``pretrained_model_path`` / ``resume_from_checkpoint`` (resolved paths); turn them
+    into a loadable layout with :func:`layout_from_paths` (done only when no ``--model`` is given).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"config file not found: {path}", hint="check the path, e.g. configs/pose_sample.yaml")
@@ -139,7 +161,4 @@ def read_sample_config(path: str | os.PathLike) -> dict[str, Any]:
         out["prompts"] = [prompts] if isinstance(prompts, str) else [str(p) for p in (prompts or [])]
     if "pose" in out:
         out["pose"] = str(_resolve(out["pose"], config_dir))
-    model = model_from_paths(out.pop("pretrained_model_path", None), out.pop("resume_from_checkpoint", None))
-    if model is not None:
-        out["model"] = str(model)
     return out
