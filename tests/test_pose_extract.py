@@ -100,18 +100,26 @@ def test_cli_end_to_end_outputs(pose_cli_out):
     assert "Traceback" not in proc.stderr and "W0000" not in proc.stderr
 
 
-def test_cli_retarget_to_keypoints_file(pose_cli_out, tmp_path, capsys):
+def test_cli_retarget_to_keypoints_file(pose_cli_out, charades_cut, tmp_path, capsys):
+    from posevid.pose.retarget import bone_lengths
+
     out, _ = pose_cli_out
     ref = KeypointSequence.load(out / "keypoints.json")
     ref.keypoints[..., :2] = ref.keypoints[..., :2] * 0.5 + 20  # a smaller body at another place
+    ref.width, ref.height = 300, 200
     ref.save(tmp_path / "ref.json")
-    code = main([
-        "pose", str(out / "skeleton.mp4"), "--out", str(tmp_path / "r"), "--quiet", "--retarget-to", str(tmp_path / "ref.json"),
-        "--no-overlay", "--max-frames", "1", "--format", "openpose18", "--estimator", "mediapipe",
-    ])  # fmt: skip
-    # a skeleton video has no person for mediapipe: the command must refuse cleanly
+    args = ["pose", str(charades_cut), "--out", str(tmp_path / "r"), "--quiet", "--retarget-to", str(tmp_path / "ref.json")]
+    assert main([*args, "--no-overlay", "--max-frames", "3", "--format", "openpose18"]) == 0
+    got = KeypointSequence.load(tmp_path / "r" / "keypoints.json")
+    assert got.format == "openpose18" and (got.width, got.height) == (300, 200) and len(got) == 3
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["keypoints.json", "pose.json", "skeleton.mp4"]
+    want, have = bone_lengths(ref.keypoints[0, 0]), bone_lengths(got.to_format("coco17").keypoints[0, 0])
+    common = set(want) & set(have)
+    assert len(common) >= 10 and all(abs(want[b] - have[b]) < 0.05 for b in common)
+    # a skeleton video has no person for mediapipe: the command must refuse cleanly and write nothing
+    code = main(["pose", str(out / "skeleton.mp4"), "--out", str(tmp_path / "s"), "--quiet", "--max-frames", "2"])
     assert code == 2 and "no person found" in capsys.readouterr().err
-    assert not (tmp_path / "r").exists()
+    assert not (tmp_path / "s").exists()
 
 
 def _black_clip(path, n=6):

@@ -147,12 +147,18 @@ def run(args: argparse.Namespace) -> int:
 
                 rows = tqdm(rows, desc="render", unit="frame", leave=False)
             for t, frame in zip(rows, frames, strict=False):
-                kw = {"fmt": seq.format, "threshold": args.threshold}
-                skel_writer.write(render_frame(skel_seq.keypoints[t], (skel_seq.width, skel_seq.height), args.style, **kw))
+                kw = {"threshold": args.threshold}
+                skel_size = (skel_seq.width, skel_seq.height)
+                skel_writer.write(render_frame(skel_seq.keypoints[t], skel_size, args.style, fmt=skel_seq.format, **kw))
                 if over_writer is not None:
                     img = transform.frame(frame)
                     over_writer.write(
-                        overlay(img, render_frame(video_seq.keypoints[t], (video_seq.width, video_seq.height), args.style, **kw))
+                        overlay(
+                            img,
+                            render_frame(
+                                video_seq.keypoints[t], (video_seq.width, video_seq.height), args.style, fmt=video_seq.format, **kw
+                            ),
+                        )
                     )
         t_render = time.perf_counter() - t1
         settings = {
