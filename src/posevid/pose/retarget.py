@@ -7,9 +7,11 @@ animation looks right only when the skeleton matches the reference subject. Two 
   reference and the driving sequence's first detected frame), applied to every frame, like MimicMotion's
   alignment. Keeps the driving proportions.
 * ``bones``: walks the COCO-17 kinematic tree from the mid-hip root and rebuilds every bone with the
-  driving direction and the *reference* length; the root follows the driving root through the linear map.
-  Reproduces the reference proportions (arm length, torso height) exactly. Joints whose bone cannot be
-  rebuilt (a missing parent or reference length) fall back to the linear map.
+  driving direction and the *reference* length. The root starts on the reference's mid-hips and moves
+  like the driving root, scaled by the ratio of total bone lengths (reference / driving first frame), so
+  the subject stays where it stands in the reference image. Reproduces the reference proportions (arm
+  length, torso height) exactly. Joints whose bone cannot be rebuilt (a missing parent or reference
+  length) fall back to the linear map.
 
 Reference body: a single ``(17, 3)`` COCO pose, from a reference image (the estimator in image mode) or a
 keypoints file (first frame with a person), see :func:`reference_pose`.
@@ -92,11 +94,21 @@ def retarget(
     scale, shift = linear_fit(coco[first], reference, threshold)
     out = coco.copy()
     out[..., :2] = coco[..., :2] * scale + shift
+    info = {"method": method, "scale": scale, "shift": [float(v) for v in shift]}
     if method == "bones":
         ref_len = bone_lengths(reference, threshold)
+        drv_len = bone_lengths(coco[first], threshold)
+        common = set(ref_len) & set(drv_len)
+        body_scale = sum(ref_len[b] for b in common) / max(sum(drv_len[b] for b in common), 1e-6) if common else scale
+        ref_root, drv_root0 = _joint(reference, ROOT, threshold), _joint(coco[first], ROOT, threshold)
+        if ref_root is not None and drv_root0 is not None:  # root anchored on the reference's hips
+            root_scale, root_shift = body_scale, ref_root - body_scale * drv_root0
+        else:
+            root_scale, root_shift = scale, shift
+        info.update(root_scale=float(root_scale), root_shift=[float(v) for v in root_shift])
         for t in range(len(coco)):
-            out[t] = _rebuild(coco[t], out[t], ref_len, scale, shift, threshold)
-    meta = dict(driving.meta, retarget={"method": method, "scale": scale, "shift": [float(v) for v in shift]})
+            out[t] = _rebuild(coco[t], out[t], ref_len, root_scale, root_shift, threshold)
+    meta = dict(driving.meta, retarget=info)
     return KeypointSequence(out[:, None], "coco17", size[0], size[1], driving.fps, driving.source, driving.frame_indices.copy(), meta)
 
 
