@@ -157,3 +157,28 @@ def test_retarget_errors():
     empty = KeypointSequence(np.zeros((3, 17, 3)), "coco17", 10, 10, 8.0)
     with pytest.raises(NoPersonError):
         retarget(empty, STANDING, size=(10, 10))
+
+
+@pytest.mark.parametrize("fit", ["crop", "pad"])
+def test_fit_transform_keeps_keypoints_on_their_pixels(fit):
+    from posevid.pose import FitTransform
+    from posevid.pose.geometry import parse_size
+
+    src = np.zeros((90, 160, 3), np.uint8)
+    points = np.array([[40.0, 30.0, 1.0], [120.0, 70.0, 1.0], [80.0, 45.0, 1.0]], np.float32)
+    for x, y, _ in points:
+        src[int(y) - 2 : int(y) + 3, int(x) - 2 : int(x) + 3] = 255
+    tf = FitTransform((160, 90), parse_size("64x64"), fit)
+    out, moved = tf.frame(src), tf.keypoints(points)
+    assert out.shape == (64, 64, 3)
+    for x, y, _ in moved:
+        if 0 <= x < 64 and 0 <= y < 64:
+            assert out[int(round(y)), int(round(x))].max() > 100
+    if fit == "pad":  # the whole frame fits: black bands above and below, nothing lost
+        assert out[:10].max() == 0 and out[-10:].max() == 0 and (moved[:, 0] >= 0).all() and (moved[:, 0] < 64).all()
+    else:  # the frame fills the square: the sides are cut
+        assert tf.resized == (114, 64) and tf.offset == (-25, 0)
+    with pytest.raises(InputError):
+        parse_size("512")
+    with pytest.raises(InputError):
+        FitTransform((1, 1), (2, 2), "stretch")

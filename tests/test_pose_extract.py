@@ -178,3 +178,14 @@ def test_skeleton_video_for(tmp_path, monkeypatch, examples_dir, charades_cut_ke
         skeleton_video_for(_black_clip(tmp_path / "black.mp4"), progress=False)
     with pytest.raises(InputError, match="not found"):
         skeleton_video_for(tmp_path / "nothing.mp4")
+
+
+def test_cli_warns_with_the_count_of_empty_frames(charades_cut, tmp_path, capsys):
+    frames = list(iter_frames(charades_cut, max_frames=8))
+    frames[4] = frames[5] = np.zeros_like(frames[4])
+    clip = write_video(tmp_path / "gap.mp4", frames, fps=16)
+    assert main(["pose", str(clip), "--out", str(tmp_path / "o"), "--quiet", "--no-overlay"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no person found in 2 of 8 frames (filled by interpolate)" in err
+    settings = json.loads((tmp_path / "o" / "pose.json").read_text())["settings"]
+    assert settings["empty_frames"] == 2 and settings["filled_frames"] == 2

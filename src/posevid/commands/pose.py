@@ -36,12 +36,12 @@ def register(subparsers, formatter_class) -> None:
     p.add_argument(
         "--det-model",
         metavar="ONNX",
-        help="YOLOX detector .onnx for dwpose/rtmpose (default: $POSEVID_DET_MODEL, the cache, or a download)",
+        help="YOLOX detector .onnx for dwpose/rtmpose; if not given: $POSEVID_DET_MODEL, the cache, or a download",
     )
     p.add_argument(
         "--pose-model",
         metavar="ONNX",
-        help="RTMPose/DWPose .onnx for dwpose/rtmpose (default: $POSEVID_POSE_MODEL, the cache, or a download)",
+        help="RTMPose/DWPose .onnx for dwpose/rtmpose; if not given: $POSEVID_POSE_MODEL, the cache, or a download",
     )
     p.add_argument(
         "--style",
@@ -53,7 +53,7 @@ def register(subparsers, formatter_class) -> None:
     rate.add_argument("--stride", type=int, default=1, help="keep every N-th frame")
     rate.add_argument("--fps", type=float, default=None, help="target frame rate (picks the nearest integer stride)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many (kept) frames")
-    p.add_argument("--size", default=None, metavar="WxH", help="output size, e.g. 512x512 (default: the video's size)")
+    p.add_argument("--size", default=None, metavar="WxH", help="output size, e.g. 512x512; the video's own size if not given")
     p.add_argument("--fit", default="crop", choices=["crop", "pad"], help="how --size is reached: center-crop or pad with black")
     p.add_argument("--no-smooth", action="store_true", help="disable One-Euro smoothing of the keypoints")
     p.add_argument("--min-cutoff", type=float, default=2.0, help="One-Euro minimum cut-off frequency in Hz (lower = smoother when still)")
