@@ -100,3 +100,13 @@ def test_markdown_without_out_gets_a_settings_sidecar(eval_videos, tmp_path, cap
     side = json.loads((tmp_path / "table.json").read_text())
     assert side["kind"] == "eval" and side["settings"]["metrics"] == "psnr" and side["settings"]["aggregate"]["psnr"] == 100.0
     assert "| clip | 2 | 100.00 |" in md.read_text()
+
+
+def test_pose_frame_mapping_errors(eval_videos, eval_keypoints, capsys):
+    clip = eval_videos["clean"] / "clip.mp4"
+    code, err = _run(capsys, clip, "--metrics", "pose", "--pose", eval_keypoints, "--pose-start", "30", "--max-frames", "4")
+    assert code == 2 and "--pose-start/--pose-stride" in err and "32 frames" in err, err
+    code, err = _run(capsys, clip, "--metrics", "pose", "--pose", eval_keypoints, "--pose-start", "-1")
+    assert code == 2 and "--pose-start" in err
+    code, err = _run(capsys, clip, "--metrics", "pose", "--pose", eval_videos["clean"])
+    assert code == 2 and "no keypoints for 'clip'" in err

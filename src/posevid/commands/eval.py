@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
                         ("--batch-size", args.batch_size)):  # fmt: skip
         if value < 1:
             raise InputError(f"{flag} must be at least 1, got {value}")
+    if args.pose_start < 0:
+        raise InputError(f"--pose-start must be 0 or more, got {args.pose_start}")
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.plot:

@@ -298,84 +298,86 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
 
     feats: dict[str, list[np.ndarray]] = {"fid_gen": [], "fid_ref": [], "fvd_gen": [], "fvd_ref": []}
     videos = []
-    for gen_item, ref_item in tqdm(pairs, desc="eval", disable=not cfg.progress or len(pairs) < 2):
-        vnotes: list[str] = []
-        gen = load_frames(gen_item, max_frames=cfg.max_frames)
-        ref = None
-        if ref_item is not None and any(m in PAIRED for m in metrics):
-            ref = load_frames(ref_item, max_frames=cfg.max_frames)
-            if len(ref) != len(gen):
-                n = min(len(gen), len(ref))
-                vnotes.append(f"{len(gen)} generated vs {len(ref)} reference frames: the first {n} of each are compared")
-                gen, ref = gen[:n], ref[:n]
-            if ref.shape[1:3] != gen.shape[1:3]:
-                vnotes.append(f"reference resized from {ref.shape[2]}x{ref.shape[1]} to {gen.shape[2]}x{gen.shape[1]} (area interpolation)")
-                ref = _resize_to(ref, (gen.shape[2], gen.shape[1]))
-        m: dict[str, float] = {}
-        per_frame: dict[str, list[float]] = {}
-        if ref is not None:
-            if "l1" in metrics:
-                per_frame["l1"] = paired.l1_per_frame(gen, ref).tolist()
-            if "psnr" in metrics:
-                per_frame["psnr"] = paired.psnr_per_frame(gen, ref).tolist()
-            if "psnr_uint8_overflow_buggy" in metrics:
-                per_frame["psnr_uint8_overflow_buggy"] = paired.psnr_uint8_overflow_buggy(gen, ref).tolist()
-            if "ssim" in metrics:
-                per_frame["ssim"] = paired.ssim_per_frame(gen, ref).tolist()
-            if "lpips" in metrics:
-                a, b = _to_tensor(gen) * 2 - 1, _to_tensor(ref) * 2 - 1
-                bs, dev = cfg.batch_size, cfg.device
-                with torch.no_grad():
-                    dist = [nets["lpips"](a[i : i + bs].to(dev), b[i : i + bs].to(dev)) for i in range(0, len(a), bs)]
-                per_frame["lpips"] = torch.cat(dist).cpu().double().tolist()
-            if "fid" in metrics:
-                feats["fid_gen"].append(_batched(nets["fid"], _to_tensor(gen).to(cfg.device), cfg.batch_size))
-                feats["fid_ref"].append(_batched(nets["fid"], _to_tensor(ref).to(cfg.device), cfg.batch_size))
-            if "fvd" in metrics:
-                for key, frames in (("fvd_gen", gen), ("fvd_ref", ref)):
-                    clips, padded = fvd_clips(frames, cfg.fvd_clip_length, cfg.fvd_size)
-                    if padded:
-                        vnotes.append(f"FVD: {key[4:]} video padded by {padded} repeated frames to one {cfg.fvd_clip_length}-frame clip")
-                    feats[key].append(_batched(nets["fvd"], clips.to(cfg.device), max(1, cfg.batch_size // 8)))
-        if clip is not None:
-            emb = clip.embed_images(gen)
-            if "clip_consistency" in metrics:
-                from posevid.eval.clip import consistency_per_frame
+    try:
+        for gen_item, ref_item in tqdm(pairs, desc="eval", disable=not cfg.progress or len(pairs) < 2):
+            vnotes: list[str] = []
+            gen = load_frames(gen_item, max_frames=cfg.max_frames)
+            ref = None
+            if ref_item is not None and any(m in PAIRED for m in metrics):
+                ref = load_frames(ref_item, max_frames=cfg.max_frames)
+                if len(ref) != len(gen):
+                    n = min(len(gen), len(ref))
+                    vnotes.append(f"{len(gen)} generated vs {len(ref)} reference frames: the first {n} of each are compared")
+                    gen, ref = gen[:n], ref[:n]
+                if ref.shape[1:3] != gen.shape[1:3]:
+                    vnotes.append(f"reference resized from {ref.shape[2]}x{ref.shape[1]} to {gen.shape[2]}x{gen.shape[1]} (area filter)")
+                    ref = _resize_to(ref, (gen.shape[2], gen.shape[1]))
+            m: dict[str, float] = {}
+            per_frame: dict[str, list[float]] = {}
+            if ref is not None:
+                if "l1" in metrics:
+                    per_frame["l1"] = paired.l1_per_frame(gen, ref).tolist()
+                if "psnr" in metrics:
+                    per_frame["psnr"] = paired.psnr_per_frame(gen, ref).tolist()
+                if "psnr_uint8_overflow_buggy" in metrics:
+                    per_frame["psnr_uint8_overflow_buggy"] = paired.psnr_uint8_overflow_buggy(gen, ref).tolist()
+                if "ssim" in metrics:
+                    per_frame["ssim"] = paired.ssim_per_frame(gen, ref).tolist()
+                if "lpips" in metrics:
+                    a, b = _to_tensor(gen) * 2 - 1, _to_tensor(ref) * 2 - 1
+                    bs, dev = cfg.batch_size, cfg.device
+                    with torch.no_grad():
+                        dist = [nets["lpips"](a[i : i + bs].to(dev), b[i : i + bs].to(dev)) for i in range(0, len(a), bs)]
+                    per_frame["lpips"] = torch.cat(dist).cpu().double().tolist()
+                if "fid" in metrics:
+                    feats["fid_gen"].append(_batched(nets["fid"], _to_tensor(gen).to(cfg.device), cfg.batch_size))
+                    feats["fid_ref"].append(_batched(nets["fid"], _to_tensor(ref).to(cfg.device), cfg.batch_size))
+                if "fvd" in metrics:
+                    for key, frames in (("fvd_gen", gen), ("fvd_ref", ref)):
+                        clips, padded = fvd_clips(frames, cfg.fvd_clip_length, cfg.fvd_size)
+                        if padded:
+                            vnotes.append(f"FVD: {key[4:]} video padded by {padded} repeated frames to a {cfg.fvd_clip_length}-frame clip")
+                        feats[key].append(_batched(nets["fvd"], clips.to(cfg.device), max(1, cfg.batch_size // 8)))
+            if clip is not None:
+                emb = clip.embed_images(gen)
+                if "clip_consistency" in metrics:
+                    from posevid.eval.clip import consistency_per_frame
 
-                if len(emb) > 1:
-                    per_frame["clip_consistency"] = consistency_per_frame(emb).tolist()
-                else:
-                    vnotes.append("clip_consistency needs at least 2 frames")
-            if "clip_text_alignment" in metrics:
-                from posevid.eval.clip import alignment_per_frame
+                    if len(emb) > 1:
+                        per_frame["clip_consistency"] = consistency_per_frame(emb).tolist()
+                    else:
+                        vnotes.append("clip_consistency needs at least 2 frames")
+                if "clip_text_alignment" in metrics:
+                    from posevid.eval.clip import alignment_per_frame
 
-                per_frame["clip_text_alignment"] = alignment_per_frame(emb, clip.embed_text(prompts[gen_item.name])).tolist()
-            if ref_image_emb is not None:
-                from posevid.eval.clip import alignment_per_frame
+                    per_frame["clip_text_alignment"] = alignment_per_frame(emb, clip.embed_text(prompts[gen_item.name])).tolist()
+                if ref_image_emb is not None:
+                    from posevid.eval.clip import alignment_per_frame
 
-                per_frame["clip_image_alignment"] = alignment_per_frame(emb, ref_image_emb).tolist()
-        for key, series in per_frame.items():
-            m[key] = _mean(series)
+                    per_frame["clip_image_alignment"] = alignment_per_frame(emb, ref_image_emb).tolist()
+            for key, series in per_frame.items():
+                m[key] = _mean(series)
+            if pose_scorer is not None:
+                summary, pose_frames, mode = pose_scorer.score(gen_item, gen, vnotes)
+                m.update(summary)
+                per_frame.update(pose_frames)
+                vnotes.append(f"pose: keypoints mapped to the frame with '{mode}', re-detected with {pose_scorer.estimator_name}")
+            videos.append(
+                {
+                    "name": gen_item.name,
+                    "path": str(gen_item.path),
+                    "reference": str(ref_item.path) if ref_item is not None else None,
+                    "prompt": prompts[gen_item.name] if "clip_text_alignment" in metrics else None,
+                    "frames": int(len(gen)),
+                    "size": [int(gen.shape[2]), int(gen.shape[1])],
+                    "metrics": m,
+                    "per_frame": per_frame,
+                    "notes": vnotes,
+                }
+            )
+    finally:
         if pose_scorer is not None:
-            summary, pose_frames, mode = pose_scorer.score(gen_item, gen, vnotes)
-            m.update(summary)
-            per_frame.update(pose_frames)
-            vnotes.append(f"pose: keypoints mapped to the frame with '{mode}', re-detected with {pose_scorer.estimator_name}")
-        videos.append(
-            {
-                "name": gen_item.name,
-                "path": str(gen_item.path),
-                "reference": str(ref_item.path) if ref_item is not None else None,
-                "prompt": prompts[gen_item.name] if "clip_text_alignment" in metrics else None,
-                "frames": int(len(gen)),
-                "size": [int(gen.shape[2]), int(gen.shape[1])],
-                "metrics": m,
-                "per_frame": per_frame,
-                "notes": vnotes,
-            }
-        )
-    if pose_scorer is not None:
-        pose_scorer.estimator.close()
+            pose_scorer.estimator.close()
 
     aggregate: dict[str, float] = {}
     keys = list(dict.fromkeys(k for v in videos for k in v["metrics"]))
