@@ -100,7 +100,7 @@ def test_fyp_style_matches_official_example(frame, pose_dir):
     ours_fraction, _ = _palette_fraction(ours)
     assert ours_fraction == 1.0
     assert abs(_line_width(example) - _line_width(ours)) <= 1.0
-    assert _line_width(render_frame(STANDING * [540 / 128, 540 / 128, 1], (540, 540), "fyp", line_width=8)) > _line_width(example) + 2
+    assert _line_width(render_frame(STANDING * [540 / 128, 540 / 128, 1], (540, 540), "fyp", line_width=10)) > _line_width(example) + 2
     # the MMPose-1.x palette is NOT the official one: that test must be able to fail
     mm_fraction, _ = _palette_fraction(render_frame(STANDING * [540 / 128, 540 / 128, 1], (540, 540), "mmpose", line_width=6))
     assert mm_fraction < 0.7
