@@ -110,3 +110,23 @@ def test_pose_frame_mapping_errors(eval_videos, eval_keypoints, capsys):
     assert code == 2 and "--pose-start" in err
     code, err = _run(capsys, clip, "--metrics", "pose", "--pose", eval_videos["clean"])
     assert code == 2 and "no keypoints for 'clip'" in err
+
+
+def test_frame_folders_pair_with_videos_and_sizes_are_matched(eval_videos, tmp_path):
+    import cv2
+    from PIL import Image
+
+    from posevid.eval import evaluate
+
+    frames = eval_videos["frames"][:5]
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(cv2.resize(f, (72, 128), interpolation=cv2.INTER_AREA)).save(folder / f"{i:04d}.png")
+    report = evaluate(
+        EvalConfig(videos=[str(folder)], reference=[str(eval_videos["reference"])], metrics="psnr,ssim", max_frames=5, progress=False)
+    )
+    video = report["videos"][0]
+    assert video["name"] == "clip" and video["frames"] == 5 and video["size"] == [72, 128]
+    assert any("reference resized from 144x256 to 72x128" in n for n in video["notes"])
+    assert video["metrics"]["psnr"] == 100.0  # the same decoded frames, resized with the same filter: identical
