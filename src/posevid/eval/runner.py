@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +253,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
 
     from posevid.utils.outputs import environment_info
 
+    cfg = replace(cfg, notes=list(cfg.notes))  # evaluate() never mutates the caller's config
     notes = cfg.notes
     items = collect_items(cfg.videos, what="video")
     pairs = pair_items(items, collect_items(cfg.reference, what="reference")) if cfg.reference else [(i, None) for i in items]
