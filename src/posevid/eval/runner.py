@@ -286,6 +286,10 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
                 raise
             notes.append(f"CLIP metrics skipped: {exc}")
             metrics = [m for m in metrics if m not in CLIP_METRICS]
+            if not metrics:
+                raise InputError(
+                    "nothing left to evaluate without CLIP", hint="pass a CLIP folder with --clip, or --reference for paired metrics"
+                ) from None
     ref_image_emb = None
     if clip is not None and "clip_image_alignment" in metrics:
         from PIL import Image
