@@ -184,6 +184,7 @@ class RTMPoseEstimator(EstimatorBase):
         nms_threshold: float = 0.45,
         max_persons: int = 10,
         threads: int | None = None,
+        channel_order: str = "rgb",
     ) -> None:
         urls = MODELS.get(name, MODELS["rtmpose"])
         self.name = name
@@ -196,6 +197,11 @@ class RTMPoseEstimator(EstimatorBase):
         pshape = self.pose.get_inputs()[0].shape
         self.pose_wh = (_dim(pshape[3], 192), _dim(pshape[2], 256))
         self.det_threshold, self.nms_threshold, self.max_persons = det_threshold, nms_threshold, max_persons
+        if channel_order not in ("rgb", "bgr"):
+            raise InputError(f"channel_order must be 'rgb' or 'bgr', got '{channel_order}'")
+        # MMPose configs convert BGR->RGB before normalising with ImageNet RGB statistics, so the exported
+        # graph expects RGB; some deployments feed BGR instead, hence the switch
+        self.channel_order = channel_order
 
     def detect(self, rgb: np.ndarray) -> np.ndarray:
         """Person boxes ``(N, 5)`` = x1, y1, x2, y2, score in frame pixels."""
@@ -222,6 +228,8 @@ class RTMPoseEstimator(EstimatorBase):
         for box in self.detect(rgb_frame):
             center, scale, matrix = box_to_affine(box, self.pose_wh)
             crop = cv2.warpAffine(rgb_frame, matrix, self.pose_wh, flags=cv2.INTER_LINEAR)
+            if self.channel_order == "bgr":
+                crop = crop[..., ::-1]
             blob = ((crop.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1)[None]
             simcc_x, simcc_y = self.pose.run(None, {self.pose.get_inputs()[0].name: np.ascontiguousarray(blob)})[:2]
             ratio = simcc_x.shape[-1] / self.pose_wh[0]
