@@ -133,7 +133,7 @@ def _load_rgb(path: Path) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+        return np.array(im.convert("RGB"))
 
 
 class ImagePoseDataset(Dataset):

@@ -47,6 +47,13 @@ class PrepareResult:
         return f"{self.ok} usable item(s) in {self.out} ({self.reused} from an earlier run, {self.skipped} skipped)"
 
 
+def _result(manifest: Manifest, reused: int) -> PrepareResult:
+    """Counts over the whole manifest (this run and earlier, interrupted ones)."""
+    entries = manifest.entries()
+    ok = sum(e.get("status", "ok") == "ok" for e in entries)
+    return PrepareResult(manifest.root, ok, len(entries) - ok, reused)
+
+
 def _safe_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "item"
 
@@ -159,7 +166,7 @@ def _prepare_clips(src: Path, captions: Path, out: Path, kind: str, *, poses: bo
         entry["status"] = "ok"
         manifest.append(entry)
         ok += 1
-    return PrepareResult(out, ok + reused, skipped, reused)
+    return _result(manifest, reused)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -258,7 +265,7 @@ def _prepare_image_pose(src: Path, captions: Path | None, out: Path, *, frames_p
             }
         )
         ok += 1
-    return PrepareResult(out, ok + reused, skipped, reused)
+    return _result(manifest, reused)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -325,7 +332,7 @@ def _prepare_ubc(src: Path, out: Path, *, progress: bool) -> PrepareResult:
             }
         )
         ok += 1
-    return PrepareResult(out, ok + reused, skipped, reused)
+    return _result(manifest, reused)
 
 
 def _progress(items, enabled: bool, desc: str):
