@@ -35,6 +35,7 @@ from posevid.errors import InputError
 if TYPE_CHECKING:
     from posevid.models.loading import FollowYourPoseLayout
 from posevid.pipelines.fyp_pose_input import prepare_pose
+from posevid.pipelines.windowing import check_window_args, plan_windows, predict_noise
 
 SCHEDULERS = ("ddim", "dpm++", "unipc", "euler", "pndm")
 OUTPUT_TYPES = ("np", "pt", "latent", "uint8")
@@ -202,6 +203,11 @@ class FollowYourPosePipeline(DiffusionPipeline):
         callback_on_step_end: Callable[[int, torch.Tensor, torch.Tensor], Any] | None = None,
         pose_antialias: bool = False,
         decode_chunk_size: int = 1,
+        split_cfg: bool = False,
+        window_size: int | None = None,
+        window_overlap: int = 8,
+        window_weighting: str = "triangular",
+        window_anchor: str = "video",
     ):
         """Generate ``num_videos_per_prompt`` videos per prompt that follow ``pose``.
 
@@ -220,6 +226,11 @@ class FollowYourPosePipeline(DiffusionPipeline):
             callback_on_step_end: ``fn(step_index, t, latents)`` after each step; a returned tensor replaces the latents.
             pose_antialias: antialias the pose resize (off = the reference's torchvision-0.14 behaviour).
             decode_chunk_size: frames per VAE decode call (1 = the reference's VAE slicing).
+            split_cfg: run the unconditional and conditional branches as two UNet calls (less memory, same result).
+            window_size, window_overlap, window_weighting, window_anchor: denoise in overlapping windows of
+                ``window_size`` frames fused at every step, frame 0 of the whole video anchoring every window
+                (see :mod:`posevid.pipelines.windowing`; one window covering the clip is the plain path exactly).
+                For videos too long to hold in memory use :func:`posevid.pipelines.windowing.generate_long`.
         """
         # ---- validate the cheap things first, so a mistake costs no model time
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
@@ -250,6 +261,8 @@ class FollowYourPosePipeline(DiffusionPipeline):
                 )
         if isinstance(generator, list) and len(generator) != batch:
             raise InputError(f"{len(generator)} generators for a batch of {batch} videos", hint="give one per video, or a single one")
+
+        check_window_args(window_size, window_overlap, window_weighting, window_anchor)
 
         # ---- pose: read/resize once on the CPU (the reference's exact pixels)
         pose_t = prepare_pose(pose, video_length=video_length, stride=frame_stride, height=height, width=width, antialias=pose_antialias)
@@ -285,6 +298,7 @@ class FollowYourPosePipeline(DiffusionPipeline):
             latents = _initial_noise(latent_shape, generator, seed)
         latents = latents.to(device, torch.float32) * sched.init_noise_sigma
 
+        windows = plan_windows(video_length, window_size, window_overlap)
         sched.set_timesteps(num_inference_steps, device=device)
         step_kwargs = _step_kwargs(sched, eta=eta, generator=generator)
         timesteps = sched.timesteps
@@ -292,7 +306,10 @@ class FollowYourPosePipeline(DiffusionPipeline):
             for i, t in enumerate(timesteps):
                 model_in = torch.cat([latents] * branches) if do_cfg else latents
                 model_in = sched.scale_model_input(model_in, t).to(unet_dtype)
-                eps = self.unet(model_in, t, encoder_hidden_states=text, pose_features=features, inject_pose=True).sample.float()
+                eps = predict_noise(
+                    self.unet, model_in, t, text, features, branches=branches, split_cfg=split_cfg,
+                    windows=windows, weighting=window_weighting, anchor=window_anchor,
+                )  # fmt: skip
                 if do_cfg:
                     eps_uncond, eps_cond = eps.chunk(2)
                     eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
