@@ -1,8 +1,9 @@
 """Pose extraction speed: frames/second of decode + resize to 480x360 + estimation + FYP rendering.
 
 Each available estimator (mediapipe always; dwpose/rtmpose when their ONNX files are given or cached) runs
-over the clips in video mode; the per-stage split and the machine's load average are printed with the
-result, because other processes on a shared CPU change the numbers a lot. Prints a table and writes JSON.
+over the clips in video mode; the per-stage split, the CPU time per frame (all threads) and the machine's
+load average are printed with the result, because other processes on a shared CPU change the wall-clock
+numbers a lot. Prints a table and writes JSON.
 
     python benchmarks/pose_speed.py                               # examples/charades_0_20.mp4
     python benchmarks/pose_speed.py a.mp4 b.mp4 --json pose_speed.json --estimators mediapipe dwpose
@@ -26,6 +27,7 @@ def bench(estimator_name: str, clips: list[str], size: tuple[int, int], max_fram
     from posevid.video import iter_frames, probe_video
 
     est = get_estimator(estimator_name)
+    cpu0 = time.process_time()
     t_decode = t_est = t_render = 0.0
     frames = detected = 0
     try:
@@ -51,6 +53,7 @@ def bench(estimator_name: str, clips: list[str], size: tuple[int, int], max_fram
     finally:
         est.close()
     total = t_decode + t_est + t_render
+    cpu = time.process_time() - cpu0
     return {
         "estimator": estimator_name,
         "frames": frames,
@@ -58,6 +61,7 @@ def bench(estimator_name: str, clips: list[str], size: tuple[int, int], max_fram
         "estimator_only_fps": frames / t_est,
         "seconds": {"decode_resize": t_decode, "estimate": t_est, "render": t_render, "total": total},
         "detection_rate": detected / max(frames, 1),
+        "cpu_ms_per_frame": 1000 * cpu / max(frames, 1),  # all threads; robust to other processes' load
     }
 
 
@@ -94,11 +98,11 @@ def main() -> None:
     print(f"pose extraction at {size[0]}x{size[1]} on {len(args.clips)} clip(s), {os.cpu_count()} CPUs, "
           f"load average {load_before[0]:.2f} -> {report['loadavg_after'][0]:.2f}")  # fmt: skip
     head = f"{'estimator':<10} {'frames':>6} {'fps (all)':>9} {'fps (est.)':>10}"
-    print(f"{head} {'decode+resize s':>15} {'estimate s':>10} {'render s':>8} {'detected':>8}")
+    print(f"{head} {'decode+resize s':>15} {'estimate s':>10} {'render s':>8} {'detected':>8} {'CPU ms/frame':>12}")
     for r in results:
         s = r["seconds"]
         print(f"{r['estimator']:<10} {r['frames']:>6} {r['fps']:>9.1f} {r['estimator_only_fps']:>10.1f} {s['decode_resize']:>15.2f} "
-              f"{s['estimate']:>10.2f} {s['render']:>8.2f} {r['detection_rate']:>8.1%}")  # fmt: skip
+              f"{s['estimate']:>10.2f} {s['render']:>8.2f} {r['detection_rate']:>8.1%} {r['cpu_ms_per_frame']:>12.1f}")  # fmt: skip
     for name, why in skipped.items():
         print(f"{name:<10} skipped: {why}")
     if args.json:
