@@ -214,9 +214,17 @@ def test_checkpoint_of_another_size(release_copy):
     assert "attn2.to_k.weight has shape" in _one_line_error(exc)
 
 
-def test_no_weights_offline(monkeypatch, tmp_path):
+def _use_hub_cache(monkeypatch, cache: Path) -> None:
+    """Point huggingface_hub at ``cache``, offline (it reads these settings at import, hence the constants)."""
+    from huggingface_hub import constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+def test_no_weights_offline(monkeypatch, tmp_path):
+    _use_hub_cache(monkeypatch, tmp_path / "empty-cache")
     with pytest.raises(CheckpointError) as exc:
         load_followyourpose_components(None)
     msg = _one_line_error(exc)
@@ -257,3 +265,19 @@ def test_cli_make_tiny_dreampose_dispatch(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(tiny_dreampose, "write_tiny_dreampose", lambda out, seed=0: calls.append((Path(out), seed)) or Path(out))
     assert cli_main(["make-tiny", str(tmp_path / "dp"), "--kind", "dreampose", "--seed", "7"]) == 0
     assert calls == [(tmp_path / "dp", 7)]
+
+
+def test_default_hub_ids_from_the_local_cache(tiny_fyp_release, tmp_path, monkeypatch):
+    """model=None: SD-1.4 and the FYP weights come from the hub cache (offline), laid out as the two hub repos."""
+    cache = tmp_path / "hub-cache"
+    commit = "0" * 40
+    for repo, source in (("CompVis/stable-diffusion-v1-4", tiny_fyp_release / "checkpoints" / SD),
+                         ("YueMafighting/FollowYourPose_v1", tiny_fyp_release / "checkpoints")):  # fmt: skip
+        folder = cache / ("models--" + repo.replace("/", "--"))
+        shutil.copytree(source, folder / "snapshots" / commit)
+        (folder / "refs").mkdir()
+        (folder / "refs" / "main").write_text(commit)
+    _use_hub_cache(monkeypatch, cache)
+    comps = load_followyourpose_components(None)
+    local = load_followyourpose_components(tiny_fyp_release)
+    assert _states_equal(comps["unet"], local["unet"])
