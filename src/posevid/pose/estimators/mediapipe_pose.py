@@ -11,33 +11,48 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator
 
 import numpy as np
 
 from posevid.pose.estimators.base import EstimatorBase
 
+_QUIET_LOCK = threading.Lock()
+_QUIET_DEPTH = 0
+_QUIET_SAVED: int | None = None
+
 
 @contextlib.contextmanager
 def _quiet_native_stderr() -> Iterator[None]:
-    """Hide the C++ start-up warnings mediapipe prints straight to fd 2 (they are harmless and alarming)."""
+    """Hide the C++ start-up warnings mediapipe prints straight to fd 2 (they are harmless and alarming).
+
+    Thread-safe: nested or concurrent users share one redirection, undone when the last one leaves.
+    """
+    global _QUIET_DEPTH, _QUIET_SAVED
     if os.environ.get("POSEVID_DEBUG"):
         yield
         return
+    with _QUIET_LOCK:
+        if _QUIET_DEPTH == 0:
+            try:
+                sys.stderr.flush()
+                _QUIET_SAVED = os.dup(2)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+            except (OSError, ValueError):
+                _QUIET_SAVED = None
+        _QUIET_DEPTH += 1
     try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        with _QUIET_LOCK:
+            _QUIET_DEPTH -= 1
+            if _QUIET_DEPTH == 0 and _QUIET_SAVED is not None:
+                os.dup2(_QUIET_SAVED, 2)
+                os.close(_QUIET_SAVED)
+                _QUIET_SAVED = None
 
 
 class MediaPipePose(EstimatorBase):
