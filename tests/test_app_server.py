@@ -116,6 +116,7 @@ def test_wrong_file_type_is_refused_with_a_readable_message(app_server, tmp_path
 
 def test_ten_requests_at_once_all_complete_none_lost(app_server, app_clip):
     before = set(app_server.output_dir.glob("*/*-pose-*"))
+    logged = app_server.log().count("(pose) done")
 
     def one(i: int):
         client = _client(app_server)  # one browser session each
@@ -130,3 +131,44 @@ def test_ten_requests_at_once_all_complete_none_lost(app_server, app_clip):
     for i, r in enumerate(results):  # each answer is its own request's: stride 2 + i % 3 -> frame count
         expected = -(-32 // (2 + i % 3))
         assert f"of {expected} frames" in r[2], (i, r[2])
+    assert app_server.log().count("(pose) done") == logged + 10  # the server logged every one of them
+
+
+def _wait_log(server, needle: str, timeout: float = 120.0) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = server.log()
+        if needle in log:
+            return log
+        if server.process.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"{needle!r} not in the server log:\n{server.log()[-2000:]}")
+
+
+def test_cancel_stops_the_denoising_loop_and_the_model_is_loaded_once(app_server, examples_dir):
+    import re
+    import time
+
+    client = _client(app_server)
+    skeleton = gradio_client.handle_file(str(examples_dir / "dance_skeleton.mp4"))
+    args = ("a dancer", "", skeleton, "skeleton video", 4, 2)
+    job = client.submit(*args, 100, 12.5, "ddim", 1, 64, 64, api_name="/text_to_video")  # 100 steps: long enough to cancel
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until denoising has really started
+        progress = job.status().progress_data
+        if progress and progress[0].index and progress[0].length == 100:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"no denoising progress reported; server log:\n{app_server.log()[-2000:]}")
+    job.cancel()
+    log = _wait_log(app_server, "(t2v) cancelled at step")
+    step = int(re.search(r"\(t2v\) cancelled at step (\d+)/100", log).group(1))
+    assert 1 <= step < 100  # stopped mid-way, server-side, not just hidden from the client
+    # the next request reuses the loaded pipeline
+    result = client.predict(*args, 2, 12.5, "ddim", 1, 64, 64, api_name="/text_to_video")
+    assert "4 frames" in result[1]
+    assert app_server.log().count("loaded ('followyourpose'") == 1

@@ -11,10 +11,9 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,16 +32,12 @@ class AppServer:
     url: str
     output_dir: Path
     process: subprocess.Popen
-    log_lines: list[str] = field(default_factory=list)
+    log_path: Path
     upload_limit_mb: int = UPLOAD_LIMIT_MB
 
     def log(self) -> str:
-        return "".join(self.log_lines)
-
-
-def _pump(stream, sink: list[str]) -> None:
-    for line in iter(stream.readline, ""):
-        sink.append(line)
+        """The server's stdout + stderr so far (a file, so a chatty server can never block on a full pipe)."""
+        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="session")
@@ -73,9 +68,10 @@ def app_server(fyp_release_fixture: Path, tiny_dreampose_release: Path, tmp_path
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "posevid", "app", "--model", str(tiny_fyp_release), "--dreampose-model", str(tiny_dreampose_release),
            "--port", str(port), "--output-dir", str(out), "--max-upload-mb", str(UPLOAD_LIMIT_MB), "--concurrency", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    server = AppServer(url=f"http://127.0.0.1:{port}/", output_dir=out, process=proc)
-    threading.Thread(target=_pump, args=(proc.stdout, server.log_lines), daemon=True).start()
+    log_path = out.parent / f"{out.name}.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    server = AppServer(url=f"http://127.0.0.1:{port}/", output_dir=out, process=proc, log_path=log_path)
     deadline = time.monotonic() + 90
     while True:
         if proc.poll() is not None:

@@ -119,6 +119,19 @@ def scheduler_names(kind: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------------
 # Pose
 
+# One pose extraction at a time per process. The mediapipe estimator silences its native start-up
+# warnings by pointing file descriptor 2 at /dev/null and back; two threads doing that at once can
+# restore each other's /dev/null and silence the server's stderr for good. Extraction is CPU-bound
+# and short, so serialising it costs little.
+_POSE_LOCK = threading.Lock()
+
+
+def _extract(video: Path, *, stride: int, smoothing: bool):
+    from posevid.pose.extract import extract_keypoints
+
+    with _POSE_LOCK:
+        return extract_keypoints(str(video), estimator="mediapipe", stride=stride, smoothing=smoothing, progress=False)
+
 
 def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     import cv2
@@ -146,7 +159,6 @@ def _detection_rate(seq: Any) -> float:
 def run_pose(video: Path, out_dir: Path, *, style: str = "fyp", smoothing: bool = True, stride: int = 1,
              size: tuple[int, int] | None = None, progress: ProgressFn = _no_progress) -> dict[str, Any]:
     """Keypoints + skeleton video + overlay video for one uploaded clip (files in ``out_dir``)."""
-    from posevid.pose.extract import extract_keypoints
     from posevid.pose.render import overlay, render_sequence
     from posevid.video import iter_frames, probe_video, write_video
 
@@ -154,7 +166,7 @@ def run_pose(video: Path, out_dir: Path, *, style: str = "fyp", smoothing: bool 
     stride = max(1, int(stride))
     expected = max(1, (info.num_frames + stride - 1) // stride)
     progress(0, 3, f"detecting poses in {expected} frames")
-    seq = extract_keypoints(str(video), estimator="mediapipe", stride=stride, smoothing=smoothing, progress=False)
+    seq = _extract(video, stride=stride, smoothing=smoothing)
     keypoints_path = out_dir / "keypoints.json"
     seq.save(keypoints_path)
     fps = info.fps / stride
@@ -179,7 +191,6 @@ def run_pose(video: Path, out_dir: Path, *, style: str = "fyp", smoothing: bool 
 def skeleton_from_pose_input(pose_file: Path, pose_type: str, out_dir: Path, *, style: str = "fyp",
                              progress: ProgressFn = _no_progress) -> Path:
     """Turn what the user gave as pose (raw video, skeleton video, keypoints file) into a skeleton video."""
-    from posevid.pose.extract import extract_keypoints
     from posevid.pose.render import render_sequence
     from posevid.video import probe_video, write_video
 
@@ -195,7 +206,7 @@ def skeleton_from_pose_input(pose_file: Path, pose_type: str, out_dir: Path, *, 
         return Path(write_video(out_dir / "pose_skeleton.mp4", render_sequence(seq, style=style, size=size), fps=fps))
     progress(0, 1, "extracting the pose from the video")
     info = probe_video(pose_file)
-    seq = extract_keypoints(str(pose_file), estimator="mediapipe", stride=1, smoothing=True, progress=False)
+    seq = _extract(pose_file, stride=1, smoothing=True)
     seq.save(out_dir / "keypoints.json")
     return Path(write_video(out_dir / "pose_skeleton.mp4", render_sequence(seq, style=style, size=(info.width, info.height)), fps=info.fps))
 

@@ -165,8 +165,14 @@ class JobQueue:
                 job.result = job.fn(job)
             except BaseException as exc:  # the caller re-raises it in its own thread
                 job.error = exc
-                if not isinstance(exc, JobCancelled) and not _is_user_error(exc):
+                if isinstance(exc, JobCancelled):
+                    log.info("job %s (%s) cancelled at step %s/%s", job.seq, job.kind, job.step, job.total)
+                elif _is_user_error(exc):
+                    log.info("job %s (%s) refused: %s", job.seq, job.kind, exc)
+                else:
                     log.exception("job %s (%s) failed", job.seq, job.kind)
+            else:
+                log.info("job %s (%s) done in %.1f s", job.seq, job.kind, time.monotonic() - job.started)
             finally:
                 job.finished = time.monotonic()
                 with self._cond:

@@ -60,6 +60,7 @@ def prepare_environment(config: AppConfig) -> None:
 def launch(config: AppConfig, *, block: bool = True):
     """Build and serve the app; returns ``(demo, url)``. With ``block=False`` the server runs in a thread."""
     prepare_environment(config)
+    _setup_logging()
     from posevid.app.ui import build_app
 
     demo = build_app(config)
@@ -90,6 +91,23 @@ def launch(config: AppConfig, *, block: bool = True):
         finally:
             demo.close()
     return demo, url
+
+
+def _setup_logging() -> None:
+    """Job and model-loading events on stderr, one line each (the server's log)."""
+    if log.handlers:
+        return
+    # A private duplicate of stderr: libraries that briefly point fd 2 at /dev/null (mediapipe's start-up
+    # noise is silenced that way) must not swallow the server's own log lines from other threads.
+    try:
+        stream = os.fdopen(os.dup(2), "w", buffering=1)
+    except OSError:
+        stream = None
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s posevid app: %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 def _theme():

@@ -8,6 +8,7 @@ result records the settings that made it, so the History tab can load them back 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -61,9 +62,9 @@ def _friendly(fn: Callable) -> Callable:
     """Show user mistakes as their one-line message and anything else as a short note (logged here)."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    async def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            return await fn(*args, **kwargs)
         except gr.Error:
             raise
         except JobCancelled:
@@ -77,16 +78,25 @@ def _friendly(fn: Callable) -> Callable:
     return wrapper
 
 
-def _wait(state: AppState, job: Job, progress: gr.Progress) -> Any:
-    """Forward the job's progress to Gradio until it ends; re-raise its error here."""
-    while not job.wait(0.2):
-        ahead = state.jobs.position(job)
-        if ahead:
-            progress(None, desc=f"queued ({ahead - 1} ahead)")
-        elif job.total:
-            progress((min(job.step, job.total), job.total), desc=job.desc, unit="steps")
-        else:
-            progress(None, desc=job.desc)
+async def _wait(state: AppState, job: Job, progress: gr.Progress) -> Any:
+    """Forward the job's progress to Gradio until it ends; re-raise its error here.
+
+    Async on purpose: when Gradio cancels the event (Cancel button, closed tab, API client's cancel),
+    the ``CancelledError`` lands here and is passed on to the job, which stops at its next step.
+    """
+    try:
+        while not job.done:
+            ahead = state.jobs.position(job)
+            if ahead:
+                progress(None, desc=f"queued ({ahead - 1} ahead)")
+            elif job.total:
+                progress((min(job.step, job.total), job.total), desc=job.desc, unit="steps")
+            else:
+                progress(None, desc=job.desc)
+            await asyncio.sleep(0.2)
+    except asyncio.CancelledError:
+        job.cancel()
+        raise
     if job.error is not None:
         raise job.error
     return job.result
@@ -238,20 +248,20 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
         # ------------------------------------------------------------------------ handlers
         @_friendly
-        def do_pose(video, style, smoothing, stride, size, hist, request: gr.Request, progress=gr.Progress()):
+        async def do_pose(video, style, smoothing, stride, size, hist, request: gr.Request, progress=gr.Progress()):
             video = check_upload(video, "video", max_bytes=max_bytes, what="Input video")
             settings = {"video": str(video), "style": style, "smoothing": smoothing, "stride": stride, "size": size}
             job = state.jobs.submit("pose", lambda job: backend.run_pose(
                 video, job.folder, style=style, smoothing=bool(smoothing), stride=int(stride), size=_size(size), progress=job.report),
                 owner=_owner(request))
-            res = _wait(state, job, progress)
+            res = await _wait(state, job, progress)
             info = f"**Detection rate:** {res['detection_rate'] * 100:.1f} % of {res['num_frames']} frames"
             hist = _add_history(hist, "pose", settings, {"video": Path(video).name, "style": style, "stride": stride}, res["skeleton"])
             return (str(res["skeleton"]), str(res["overlay"]), info, str(res["keypoints"]), hist, _history_rows(hist),
                     gr.update(choices=_history_choices(hist)))
 
         @_friendly
-        def do_t2v(prompt, negative, pose, pose_type, frames, stride, steps, guidance, scheduler, seed, width, height, hist,
+        async def do_t2v(prompt, negative, pose, pose_type, frames, stride, steps, guidance, scheduler, seed, width, height, hist,
                    request: gr.Request, progress=gr.Progress()):
             key = state.fyp_key()
             kind = "keypoints" if Path(str(pose)).suffix.lower() in {".json", ".npz"} else "video"
@@ -269,14 +279,14 @@ def build_app(config: AppConfig) -> gr.Blocks:
                         stride=int(stride), steps=int(steps), guidance=float(guidance), scheduler=scheduler, seed=seed,
                         width=int(width), height=int(height), model=key[1], progress=job.report)
 
-            res = _wait(state, state.jobs.submit("t2v", work, owner=_owner(request)), progress)
+            res = await _wait(state, state.jobs.submit("t2v", work, owner=_owner(request)), progress)
             info = f"{res['num_frames']} frames, seed {seed}, {steps} steps, guidance {guidance}"
             hist = _add_history(hist, "t2v", settings, {"prompt": prompt, "seed": seed, "steps": steps}, res["mp4"])
             files = [str(res["mp4"]), str(res["gif"]), str(res["sidecar"])]
             return (str(res["side_by_side"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
 
         @_friendly
-        def do_i2v(image, poses, s1, s2, steps, seed, scheduler, hist, request: gr.Request, progress=gr.Progress()):
+        async def do_i2v(image, poses, s1, s2, steps, seed, scheduler, hist, request: gr.Request, progress=gr.Progress()):
             key = state.dreampose_key()
             image = check_upload(image, "image", max_bytes=max_bytes, what="Reference image")
             if not poses:
@@ -294,7 +304,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                         pipe, image=image, pose_dir=pose_dir, out_dir=job.folder, s1=float(s1), s2=float(s2), steps=int(steps),
                         seed=seed, model=key[1], scheduler=scheduler, progress=job.report)
 
-            res = _wait(state, state.jobs.submit("i2v", work, owner=_owner(request)), progress)
+            res = await _wait(state, state.jobs.submit("i2v", work, owner=_owner(request)), progress)
             info = f"{res['num_frames']} frames, s1 {s1}, s2 {s2}, {steps} steps, seed {seed}"
             hist = _add_history(hist, "i2v", settings, {"image": Path(image).name, "s1": s1, "s2": s2, "steps": steps}, res["mp4"])
             files = [str(res["mp4"]), str(res["gif"]), str(res["sidecar"])]
