@@ -83,6 +83,10 @@ def test_low_scores_are_not_drawn():
 
 def test_line_width_scales_with_height():
     assert [fyp_line_width(h) for h in (1080, 512, 540, 256, 40)] == [13, 6, 6, 3, 1]
+    # portrait 406x720 (Charades): the shorter side sets the width, so after the pipeline's resize to 512 it is ~6 px
+    kp = STANDING * [406 / 128, 406 / 128, 1]
+    portrait, square = render_frame(kp, (406, 720)), render_frame(kp, (406, 406))
+    np.testing.assert_array_equal(portrait[:406], square)
 
 
 @pytest.mark.parametrize("frame", ["fyp_example_000.png", "fyp_example_060.png"])

@@ -3,8 +3,9 @@
 Why the ``fyp`` style is the default: the released FYP pose encoder was trained on skeletons drawn like the
 official example videos: COCO-17, the 19 MMPose links in MMPose order (later links on top), person-left
 limbs green (0,255,0), person-right limbs blue (0,128,255), torso and head orange (255,153,51) in RGB
-(MMPose 0.x palette written into a BGR image), solid lines with round caps about 1.2 % of the frame height
-wide, no joint dots, black background. ``mmpose`` reproduces the team13 renders (true-RGB MMPose 1.x
+(MMPose 0.x palette written into a BGR image), solid lines with round caps about 1.2 % of the frame's shorter
+side wide (the examples are square; the FYP pipeline resizes the shorter side to 512, so this keeps ~6 px
+there for any aspect), no joint dots, black background. ``mmpose`` reproduces the team13 renders (true-RGB MMPose 1.x
 palette at alpha 0.8, 1-px lines, radius-3 dots), ``openpose`` the 18-joint ControlNet look.
 
 Joints scoring below ``threshold`` (default 0.3, MMPose's ``kpt_thr``) are not drawn, nor their links.
@@ -38,8 +39,9 @@ _SHIFT = 4  # sub-pixel precision for cv2 drawing
 _FORMAT_BY_K = {17: "coco17", 18: "openpose18", 33: "blazepose33"}
 
 
-def fyp_line_width(height: int) -> int:
-    return max(1, int(round(FYP_LINE_FRACTION * height)))
+def fyp_line_width(short_side: int) -> int:
+    """Official-style stroke width for a frame whose shorter side is ``short_side`` pixels."""
+    return max(1, int(round(FYP_LINE_FRACTION * short_side)))
 
 
 def _as_people(keypoints: np.ndarray, fmt: str | None, target: str) -> np.ndarray:
@@ -65,7 +67,7 @@ def _visible(p: np.ndarray, threshold: float) -> bool:
 def _draw_fyp(canvas: np.ndarray, people: np.ndarray, threshold: float, width: int | None) -> None:
     import cv2
 
-    width = width or fyp_line_width(canvas.shape[0])
+    width = width or fyp_line_width(min(canvas.shape[:2]))
     for kp in people:
         for (a, b), side in zip(COCO17_LINKS, COCO17_LINK_SIDES, strict=True):
             if _visible(kp[a], threshold) and _visible(kp[b], threshold):
@@ -91,8 +93,8 @@ def _draw_mmpose(canvas: np.ndarray, people: np.ndarray, threshold: float, width
 def _draw_openpose(canvas: np.ndarray, people: np.ndarray, threshold: float, width: int | None) -> None:
     import cv2
 
-    stick = width or max(1, int(round(4 * canvas.shape[0] / 512)))
-    radius = max(1, int(round(4 * canvas.shape[0] / 512)))
+    stick = width or max(1, int(round(4 * min(canvas.shape[:2]) / 512)))
+    radius = max(1, int(round(4 * min(canvas.shape[:2]) / 512)))
     for kp in people:
         for i, (a, b) in enumerate(OPENPOSE18_LINKS):
             if not (_visible(kp[a], threshold) and _visible(kp[b], threshold)):
@@ -124,7 +126,7 @@ def render_frame(
     """Draw ``(K, 3)`` or ``(P, K, 3)`` keypoints (pixels of a ``size`` = (W, H) frame) -> uint8 RGB (H, W, 3).
 
     ``fmt`` is inferred from K (17/18/33) when not given. Draws on a copy of ``canvas`` when given, else on
-    black. ``line_width`` overrides the style's width (fyp: 1.2 % of H; mmpose: 1; openpose: ellipse half-width).
+    black. ``line_width`` overrides the style's width (fyp: 1.2 % of the shorter side; mmpose: 1; openpose: ellipse half-width).
     """
     if style not in _DRAW:
         raise InputError(f"unknown skeleton style '{style}'", hint=f"use one of {', '.join(STYLES)}")
