@@ -119,18 +119,11 @@ def scheduler_names(kind: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------------
 # Pose
 
-# One pose extraction at a time per process. The mediapipe estimator silences its native start-up
-# warnings by pointing file descriptor 2 at /dev/null and back; two threads doing that at once can
-# restore each other's /dev/null and silence the server's stderr for good. Extraction is CPU-bound
-# and short, so serialising it costs little.
-_POSE_LOCK = threading.Lock()
-
 
 def _extract(video: Path, *, stride: int, smoothing: bool):
     from posevid.pose.extract import extract_keypoints
 
-    with _POSE_LOCK:
-        return extract_keypoints(str(video), estimator="mediapipe", stride=stride, smoothing=smoothing, progress=False)
+    return extract_keypoints(str(video), estimator="mediapipe", stride=stride, smoothing=smoothing, progress=False)
 
 
 def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:

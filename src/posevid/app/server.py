@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from posevid.errors import InputError
+
 log = logging.getLogger("posevid.app")
 
 
@@ -33,6 +35,7 @@ class AppConfig:
     dtype: str = "float32"
     examples_dir: str | None = None
     max_queue: int = 64
+    preload: bool = False
 
     @property
     def max_upload_bytes(self) -> int:
@@ -64,24 +67,29 @@ def launch(config: AppConfig, *, block: bool = True):
     from posevid.app.ui import build_app
 
     demo = build_app(config)
+    if config.preload:
+        demo.posevid_state.preload()
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
-    _, url, _ = demo.launch(
-        server_name=config.host,
-        server_port=config.port,
-        share=False,
-        inbrowser=False,
-        show_error=False,
-        allowed_paths=[str(config.output_path)],
-        max_file_size=config.max_upload_bytes,
-        ssr_mode=False,
-        mcp_server=False,
-        pwa=False,
-        quiet=True,
-        prevent_thread_lock=True,
-        footer_links=[],
-        theme=_theme(),
-    )
-    url = f"http://{config.host}:{config.port}/"
+    try:
+        demo.launch(
+            server_name=config.host,
+            server_port=config.port,
+            share=False,
+            inbrowser=False,
+            show_error=False,
+            allowed_paths=[str(config.output_path)],
+            max_file_size=config.max_upload_bytes,
+            ssr_mode=False,
+            mcp_server=False,
+            pwa=False,
+            quiet=True,
+            prevent_thread_lock=True,
+            footer_links=[],
+            theme=_theme(),
+        )
+    except OSError as exc:
+        raise InputError(f"cannot listen on {config.host}:{config.port}: port in use or not allowed", hint="pick another --port") from exc
+    url = f"http://{config.host}:{getattr(demo, 'server_port', None) or config.port}/"
     print(f"posevid app running at {url} (outputs in {config.output_path}; Ctrl+C to stop)", flush=True)
     if block:
         try:

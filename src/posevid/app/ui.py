@@ -47,6 +47,15 @@ class AppState:
             raise PosevidError("no text -> video model loaded", hint="start the app with --model FOLLOWYOURPOSE_DIR")
         return ("followyourpose", str(Path(self.config.model).expanduser().resolve()), self.config.device, self.config.dtype)
 
+    def preload(self) -> None:
+        """Load the configured models now (``--preload``), so the first request does not wait."""
+        if self.config.model:
+            key = self.fyp_key()
+            self.models.get(key, lambda: backend.load_followyourpose(*key[1:]))
+        if self.config.dreampose_model:
+            key = self.dreampose_key()
+            self.models.get(key, lambda: backend.load_dreampose(*key[1:]))
+
     def dreampose_key(self) -> tuple:
         if not self.config.dreampose_model:
             raise PosevidError("no image -> video model loaded", hint="start the app with --dreampose-model DIR")

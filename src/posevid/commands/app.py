@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from posevid.errors import InputError
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as opposed to a local path
 
 
 def register(subparsers, formatter_class) -> None:
@@ -20,8 +23,10 @@ def register(subparsers, formatter_class) -> None:
                    help="Follow-Your-Pose release folder (or hub id) for the text -> video tab; loaded once, on first use")
     p.add_argument("--dreampose-model", metavar="DIR", default=None,
                    help="DreamPose checkpoint folder for the image -> video tab; loaded once, on first use")
-    p.add_argument("--dreampose-epoch", type=int, default=None, help="epoch N of unet_epoch_N.pth in the DreamPose folder (default latest)")
-    p.add_argument("--dreampose-vae", default=None, help="finetuned DreamPose VAE weights (as test.py --custom_vae)")
+    p.add_argument("--dreampose-epoch", type=int, default=None, metavar="N",
+                   help="use unet_epoch_N.pth of the DreamPose folder; none = the latest")
+    p.add_argument("--dreampose-vae", default=None, metavar="PATH", help="finetuned DreamPose VAE weights (as test.py --custom_vae)")
+    p.add_argument("--preload", action="store_true", help="load the models at start-up instead of on the first request")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0 exposes the app to your network (there is no login)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on")
@@ -32,7 +37,8 @@ def register(subparsers, formatter_class) -> None:
                    help="how many jobs run at the same time; the others wait in a first-come first-served queue")
     p.add_argument("--device", default="cpu", help="torch device for the models (cpu, cuda, cuda:1, mps)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="model weights precision")
-    p.add_argument("--examples-dir", default=None, type=Path, help="folder of example videos shown in the pose tab (default: ./examples)")
+    p.add_argument("--examples-dir", default=None, type=Path, metavar="DIR",
+                   help="folder of example videos shown in the pose tab; none = ./examples when it exists")
     p.set_defaults(func=run)
 
 
@@ -45,14 +51,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     if not 0 <= args.port < 65536:
         raise InputError(f"--port must be between 0 and 65535, got {args.port}")
-    for flag, value in (("--model", args.model), ("--dreampose-model", args.dreampose_model)):
-        if value and not Path(value).expanduser().exists() and "/" not in str(value).strip("/"):
-            raise InputError(f"{flag}: folder not found: {value}", hint="pass the folder of the downloaded model")
+    for flag, value in (("--model", args.model), ("--dreampose-model", args.dreampose_model), ("--dreampose-vae", args.dreampose_vae)):
+        if value and not Path(value).expanduser().exists() and not (flag == "--model" and _HUB_ID.match(value)):
+            raise InputError(f"{flag}: not found: {value}", hint="pass the folder of the downloaded model")
     config = AppConfig(
         model=args.model, dreampose_model=args.dreampose_model, dreampose_epoch=args.dreampose_epoch, dreampose_vae=args.dreampose_vae,
         host=args.host, port=args.port, output_dir=str(args.output_dir),
         max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=args.device, dtype=args.dtype,
-        examples_dir=str(args.examples_dir) if args.examples_dir else None,
+        examples_dir=str(args.examples_dir) if args.examples_dir else None, preload=args.preload,
     )
     launch(config, block=True)
     return 0
