@@ -189,3 +189,21 @@ def test_cli_warns_with_the_count_of_empty_frames(charades_cut, tmp_path, capsys
     assert "warning: no person found in 2 of 8 frames (filled by interpolate)" in err
     settings = json.loads((tmp_path / "o" / "pose.json").read_text())["settings"]
     assert settings["empty_frames"] == 2 and settings["filled_frames"] == 2
+
+
+def test_reference_pose_from_image(examples_dir, tmp_path):
+    from PIL import Image
+
+    from posevid.pose import reference_pose
+
+    kp, size = reference_pose(examples_dir / "key_frame.png")  # the DreamPose demo image: a standing woman
+    assert size == (576, 720) and kp.shape == (17, 3) and (kp[:, 2] > 0.5).all()
+    head, shoulders, hips, ankles = kp[0, 1], kp[[5, 6], 1].mean(), kp[[11, 12], 1].mean(), kp[[15, 16], 1].mean()
+    assert head < shoulders < hips < ankles and ankles > 0.7 * 720
+    assert kp[5, 0] > kp[6, 0]  # facing the camera: her left shoulder is on the image's right
+    Image.new("RGB", (64, 64)).save(tmp_path / "black.png")
+    with pytest.raises(NoPersonError, match="no person found in the reference image"):
+        reference_pose(tmp_path / "black.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG garbage")
+    with pytest.raises(InputError, match="cannot read the reference image"):
+        reference_pose(tmp_path / "broken.png")
