@@ -127,6 +127,9 @@ def register(subparsers, formatter_class) -> None:
     p.add_argument(
         "--dtype", choices=("fp32", "fp16", "bf16"), default=s, help="weights precision (default fp32); the VAE decodes in fp32 under fp16"
     )
+    from posevid.pipelines.memory import add_run_arguments
+
+    add_run_arguments(p)  # --fast, --low-memory, --attention, --split-cfg, --compile, --window/--overlap, ...
     p.set_defaults(func=run)
 
 
@@ -309,7 +312,12 @@ def write_outputs(paths: list[Path], videos, pose, settings: dict[str, Any]) -> 
 
 # ------------------------------------------------------------------------------------------- run
 def run(args: argparse.Namespace) -> int:
+    from posevid.pipelines.memory import FAST_SCHEDULER, FAST_STEPS, apply_run_options, run_options_from_settings
+
     settings = collect_settings(args)
+    if settings.get("fast"):  # preset; explicit --scheduler/--steps still win
+        settings["scheduler"] = vars(args).get("scheduler", FAST_SCHEDULER)
+        settings["steps"] = vars(args).get("steps", FAST_STEPS)
     validate(settings)
     prompts = list(settings["prompts"])
     count = len(prompts) * settings["num_videos_per_prompt"]
@@ -317,13 +325,29 @@ def run(args: argparse.Namespace) -> int:
     skeleton = resolve_skeleton(str(settings["pose"]))
     check_pose_length(skeleton, settings["video_length"], settings["stride"])
     device = pick_device(settings["device"])
+    options = run_options_from_settings(settings, device)
+    from posevid.pipelines.windowing import check_window_args
+
+    check_window_args(options.window, options.overlap, options.window_weighting)
     if device == "cpu" and settings["dtype"] == "fp16":
         print("posevid generate: warning: fp16 on the CPU is slow and poorly supported; prefer fp32 or bf16", file=sys.stderr)
 
     model, model_name = model_spec(settings)
     started = time.time()
     pipe = load_pipeline(model, device, settings["dtype"])
+    apply_run_options(pipe, options, device=device)
     loaded = time.time()
+    streamed = (
+        options.window is not None
+        and count == 1
+        and paths[0].suffix.lower() == ".mp4"
+        and not (settings.get("gif") or settings.get("frames_dir") or settings.get("side_by_side"))
+    )
+    if streamed:  # long-video path: pose and decoded frames streamed, memory independent of --frames
+        written = [_generate_streamed(pipe, prompts[0], skeleton, paths[0], settings, options)]
+        finished = time.time()
+        _finish(settings, prompts, skeleton, model_name, device, started, loaded, finished, paths, written, options)
+        return 0
     result = pipe(
         prompts,
         pose=skeleton,
@@ -339,10 +363,48 @@ def run(args: argparse.Namespace) -> int:
         scheduler=settings["scheduler"],
         output_type="np",
         pose_antialias=bool(settings.get("pose_antialias")),
+        decode_chunk_size=options.decode_chunk_size,
+        split_cfg=options.split_cfg,
+        window_size=options.window,
+        window_overlap=options.overlap,
+        window_weighting=options.window_weighting,
     )
     finished = time.time()
     written = write_outputs(paths, result.videos, result.pose, settings)
+    _finish(settings, prompts, skeleton, model_name, device, started, loaded, finished, paths, written, options)
+    return 0
 
+
+def _generate_streamed(pipe, prompt: str, skeleton: Path, path: Path, settings: dict[str, Any], options) -> list[Path]:
+    from posevid.pipelines.windowing import generate_long
+
+    generate_long(
+        pipe,
+        prompt,
+        skeleton,
+        path,
+        video_length=settings["video_length"],
+        frame_stride=settings["stride"],
+        height=settings["height"],
+        width=settings["width"],
+        num_inference_steps=settings["steps"],
+        guidance_scale=settings["guidance"],
+        negative_prompt=settings.get("negative_prompt"),
+        seed=settings["seed"],
+        scheduler=settings["scheduler"],
+        window=options.window,
+        overlap=options.overlap,
+        weighting=options.window_weighting,
+        split_cfg=options.split_cfg,
+        decode_chunk_size=options.decode_chunk_size,
+        fps=settings["fps"],
+        pose_antialias=bool(settings.get("pose_antialias")),
+    )
+    return [path]
+
+
+def _finish(settings, prompts, skeleton, model_name, device, started, loaded, finished, paths, written, options) -> None:
+    """Sidecars and the printed output list."""
     from posevid.utils.outputs import write_sidecar
 
     record = {k: v for k, v in settings.items() if k not in ("prompts",)}
@@ -355,10 +417,10 @@ def run(args: argparse.Namespace) -> int:
         load_seconds=round(loaded - started, 3),
         generate_seconds=round(finished - loaded, 3),
         all_outputs=[str(f) for files in written for f in files],
+        run_options=options.as_dict(),
     )
     k_per = settings["num_videos_per_prompt"]
     for k, (path, files) in enumerate(zip(paths, written, strict=True)):
         write_sidecar(path, dict(record, prompt=prompts[k // k_per], index=k, outputs=[f.name for f in files]), kind="generate")
         pngs = sum(f.suffix == ".png" for f in files)
         print(" ".join(str(f) for f in files if f.suffix != ".png") + (f" (+{pngs} PNG frames)" if pngs else ""))
-    return 0

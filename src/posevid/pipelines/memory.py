@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict, dataclass, replace
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from posevid.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported inside functions so that ``posevid --help`` stays fast
+    import torch
 
 OFFLOAD_MODES = ("none", "model", "sequential")
 # Steps that give converged samples with each solver (DDIM: the reference's 50; multistep solvers ~20).
@@ -72,6 +73,8 @@ def low_memory(options: RunOptions | None = None, *, device: str = "cpu") -> Run
 
 def apply_run_options(pipe, options: RunOptions, *, device: str | torch.device = "cpu") -> None:
     """Configure ``pipe`` (a FollowYourPosePipeline) in place. Call once, before generating."""
+    import torch
+
     from posevid.models.attention_fast import configure_attention
 
     if options.offload not in OFFLOAD_MODES:
@@ -121,6 +124,8 @@ def peak_rss_bytes() -> int | None:
 
 def peak_memory(device: str | torch.device) -> dict[str, float | None]:
     """``{"peak_rss_mb": ..., "peak_cuda_mb": ...}`` since the last :func:`reset_peak`."""
+    import torch
+
     out: dict[str, float | None] = {"peak_rss_mb": None, "peak_cuda_mb": None}
     rss = peak_rss_bytes()
     if rss is not None:
@@ -131,6 +136,9 @@ def peak_memory(device: str | torch.device) -> dict[str, float | None]:
 
 
 def reset_peak(device: str | torch.device) -> None:
+    """Reset the peak counters read by :func:`peak_memory`."""
+    import torch
+
     reset_peak_rss()
     if torch.device(device).type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -245,11 +245,10 @@ def decode_frames(pipe, latents: torch.Tensor, chunk: int = 4):
 
 # ----------------------------------------------------------------------------------------------- long videos
 @torch.no_grad()
-def generate_long(
+def sample_long(
     pipe,
     prompt: str,
     pose: Any,
-    output: str | os.PathLike,
     *,
     video_length: int,
     frame_stride: int = 5,
@@ -266,30 +265,27 @@ def generate_long(
     weighting: str = "triangular",
     anchor: str = "video",
     split_cfg: bool = False,
-    decode_chunk_size: int = 4,
-    fps: float = 8.0,
     pose_antialias: bool = False,
     eta: float = 0.0,
-) -> dict[str, Any]:
-    """One video of ``video_length`` frames written to ``output`` (mp4) with memory independent of the length.
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Denoised latents ``(1, 4, video_length, h, w)`` of one video, pose streamed window by window.
 
-    Same noise, text, pose pixels and scheduler as :class:`FollowYourPosePipeline` for the same seed, so with
-    one window (``window >= video_length``) the written video is the pipeline's. Returns timings and the
-    window plan. The output appears only if everything succeeded.
+    Same noise, text, pose pixels and scheduler as :class:`FollowYourPosePipeline` for the same seed or
+    latents, so with one window (``window >= video_length``) the result is the pipeline's. Returns the
+    latents and ``{"windows": [...], "<stage>_seconds": ...}``.
     """
     from posevid.pipelines.followyourpose import _initial_noise, _step_kwargs
     from posevid.pipelines.fyp_pose_input import prepare_pose
-    from posevid.video import VideoWriter
 
     if not isinstance(prompt, str):
-        raise InputError("generate_long takes a single prompt string")
+        raise InputError("long-video sampling takes a single prompt string")
     if not isinstance(video_length, int) or video_length < 1:
         raise InputError(f"video_length must be an integer >= 1, got {video_length!r}")
     if height <= 0 or width <= 0 or height % 64 or width % 64:
         raise InputError(f"height and width must be positive multiples of 64, got {height}x{width}")
     check_window_args(window, overlap, weighting, anchor)
     windows = plan_windows(video_length, window, overlap)
-    timings: dict[str, float] = {}
+    info: dict[str, Any] = {"windows": windows}
 
     t0 = time.perf_counter()
     if isinstance(pose, (str, os.PathLike)):
@@ -301,7 +297,7 @@ def generate_long(
             prepare_pose(pose, video_length=video_length, stride=frame_stride, height=height, width=width, antialias=pose_antialias)
         )
     try:
-        timings["pose_seconds"] = time.perf_counter() - t0
+        info["pose_seconds"] = time.perf_counter() - t0
         device = pipe._execution_device
         unet_dtype = pipe.unet.dtype
         t0 = time.perf_counter()
@@ -311,7 +307,7 @@ def generate_long(
         if do_cfg:
             text = torch.cat([pipe._encode_text([negative_prompt or ""], device), text])
         text = text.to(device, unet_dtype)
-        timings["text_seconds"] = time.perf_counter() - t0
+        info["text_seconds"] = time.perf_counter() - t0
 
         cache: dict[tuple[int, int], list[torch.Tensor]] = {}
 
@@ -347,18 +343,41 @@ def generate_long(
                 latents = sched.step(eps, t, latents, **step_kwargs).prev_sample
                 bar.update()
         cache.clear()
-        timings["denoise_seconds"] = time.perf_counter() - t0
+        info["denoise_seconds"] = time.perf_counter() - t0
     finally:
         frames.close()
+    return latents, info
 
+
+def generate_long(
+    pipe,
+    prompt: str,
+    pose: Any,
+    output: str | os.PathLike,
+    *,
+    video_length: int,
+    decode_chunk_size: int = 4,
+    fps: float = 8.0,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """One video of ``video_length`` frames written to ``output`` (mp4) with memory independent of the length.
+
+    :func:`sample_long` (``kwargs``: its options) then :func:`decode_frames` streamed into a
+    :class:`posevid.video.VideoWriter`: the mp4 appears only if everything succeeded. Returns the window plan
+    and per-stage seconds.
+    """
+    from posevid.video import VideoWriter
+
+    latents, info = sample_long(pipe, prompt, pose, video_length=video_length, **kwargs)
     t0 = time.perf_counter()
-    output = Path(output)
     with VideoWriter(output, fps=fps) as writer:  # atomic: the mp4 appears only when complete
         for frame in decode_frames(pipe, latents, decode_chunk_size):
             writer.write(frame)
-    timings["decode_seconds"] = time.perf_counter() - t0
+    info["decode_seconds"] = time.perf_counter() - t0
     pipe.maybe_free_model_hooks()
-    return {"output": str(output), "frames": video_length, "windows": windows, **{k: round(v, 3) for k, v in timings.items()}}
+    out = {"output": str(output), "frames": video_length}
+    out.update({k: round(v, 3) if isinstance(v, float) else v for k, v in info.items()})
+    return out
 
 
 __all__ = [
@@ -374,4 +393,5 @@ __all__ = [
     "generate_long",
     "plan_windows",
     "predict_noise",
+    "sample_long",
 ]
