@@ -158,11 +158,16 @@ def test_empty_frames_are_filled_and_counted(charades_cut, tmp_path):
         extract_keypoints_from_frames(frames[3:5], 406, 720)
 
 
-def test_skeleton_video_for(tmp_path, monkeypatch, examples_dir, charades_cut_keypoints, charades_cut):
+def test_skeleton_video_for(tmp_path, monkeypatch, examples_dir, charades_cut_keypoints, charades_cut, charades_cut_mmpose):
     monkeypatch.setenv("POSEVID_CACHE", str(tmp_path / "cache"))
     skeleton = examples_dir / "dance_skeleton.mp4"
     assert is_skeleton_video(skeleton) and skeleton_video_for(skeleton) == skeleton
     assert not is_skeleton_video(charades_cut)
+    from posevid.pose import skeleton_style_of
+
+    assert skeleton_style_of(skeleton) == "fyp" and skeleton_style_of(charades_cut_mmpose) == "mmpose"
+    with pytest.warns(UserWarning, match="MMPose-1.x style"):
+        assert skeleton_video_for(charades_cut_mmpose) == charades_cut_mmpose  # used as is, with a warning
     short = KeypointSequence(charades_cut_keypoints.keypoints[:10], "blazepose33", 406, 720, 16.0)
     kp_file = short.save(tmp_path / "k.npz")
     rendered = skeleton_video_for(kp_file, progress=False)

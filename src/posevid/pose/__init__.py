@@ -17,11 +17,11 @@ from posevid.pose.geometry import FitTransform
 from posevid.pose.render import STYLES, overlay, render_frame, render_sequence
 from posevid.pose.retarget import reference_pose, retarget
 from posevid.pose.sequence import KeypointSequence
-from posevid.pose.skeleton import is_skeleton_video, skeleton_video_for
+from posevid.pose.skeleton import is_skeleton_video, skeleton_style_of, skeleton_video_for
 
 __all__ = [
     "FORMATS", "LINKS", "STYLES", "FitTransform", "KeypointSequence", "OneEuroFilter", "PoseEstimator",
     "available_estimators", "convert", "extract_keypoints", "extract_keypoints_from_frames", "fill_missing",
     "fit_sequence", "get_estimator", "is_skeleton_video", "overlay", "reference_pose", "register_estimator",
-    "render_frame", "render_sequence", "retarget", "select_persons", "skeleton_video_for", "smooth",
+    "render_frame", "render_sequence", "retarget", "select_persons", "skeleton_style_of", "skeleton_video_for", "smooth",
 ]  # fmt: skip

@@ -51,6 +51,39 @@ def is_skeleton_video(path: str | os.PathLike) -> bool:
     return bool(decided) and all(decided)
 
 
+_STYLE_PALETTES = {
+    "fyp": ((0, 255, 0), (0, 128, 255), (255, 153, 51)),
+    "mmpose": ((0, 204, 0), (204, 102, 0), (41, 122, 204)),  # MMPose 1.x colours at alpha 0.8 on black
+}
+
+
+def skeleton_style_of(path: str | os.PathLike) -> str:
+    """``fyp``, ``mmpose`` or ``unknown``: which palette the lit pixels of a skeleton video's early frames use.
+
+    Why: the released FYP pose encoder saw official-style skeletons only; team13's MMPose-1.x renders swap
+    the right-limb and torso colours and are out of distribution, which deserves a warning.
+    """
+    from posevid.video import iter_frames
+
+    names = [name for name, colours in _STYLE_PALETTES.items() for _ in colours]
+    palette = np.array([c for colours in _STYLE_PALETTES.values() for c in colours], np.float32)
+    counts = dict.fromkeys(_STYLE_PALETTES, 0)
+    for frame in iter_frames(path, indices=_PROBE_INDICES):
+        f = frame[::2, ::2]
+        lit = f.max(axis=-1) > 100
+        if not lit.any():
+            continue
+        dist = np.linalg.norm(f[lit].astype(np.float32)[:, None] - palette[None], axis=-1)
+        close = dist.min(axis=1) < 40
+        for i in dist[close].argmin(axis=1):
+            counts[names[i]] += 1
+    total = sum(counts.values())
+    if total == 0:
+        return "unknown"
+    best = max(counts, key=counts.get)
+    return best if counts[best] > 0.7 * total else "unknown"
+
+
 def _file_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -87,6 +120,16 @@ def skeleton_video_for(
         raise InputError(f"unknown skeleton style '{style}'", hint=f"use one of {', '.join(STYLES)}")
     is_keypoints = path.suffix.lower() in KEYPOINT_SUFFIXES
     if not is_keypoints and is_skeleton_video(path):
+        found = skeleton_style_of(path)
+        if style == "fyp" and found == "mmpose":
+            import warnings
+
+            warnings.warn(
+                f"{path.name} is drawn in the MMPose-1.x style (team13 colours, thin lines, dots), not the official "
+                "Follow-Your-Pose style the pose encoder was trained on; results may suffer. Re-render it from the "
+                "raw video with 'posevid pose RAW --out DIR' (default --style fyp).",
+                stacklevel=2,
+            )
         return path
     settings = {"style": style, "estimator": estimator, "size": list(size) if size else None, "fit": fit, "v": 1}
     key = hashlib.sha256((_file_hash(path) + json.dumps(settings, sort_keys=True)).encode()).hexdigest()[:20]
