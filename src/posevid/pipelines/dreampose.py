@@ -24,6 +24,7 @@ fixed noise right after frame 0's init draw).
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -249,6 +250,7 @@ class DreamPosePipeline(DiffusionPipeline):
         s1: float,
         s2: float,
         step_callback: Callable[[int, Any, torch.Tensor, torch.Tensor], None] | None = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Run the scheduler's timesteps (already set) from ``latents`` with dual guidance; returns final latents."""
         unet = self.unet
@@ -258,6 +260,8 @@ class DreamPosePipeline(DiffusionPipeline):
         zero = torch.zeros_like(pose_lat)
         pose_in = torch.cat([zero, pose_lat, zero])  # [no pose, pose, no pose]
         context = torch.cat([emb_u, emb_c, emb_c]).to(dt)  # [no image, image, image]
+        # stochastic schedulers (euler-a, ddpm) draw noise in step(): from our generator, so --seed decides it
+        step_kwargs = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
         for i, t in enumerate(self.progress_bar(self.scheduler.timesteps)):
             zin = self.scheduler.scale_model_input(torch.cat([z] * 3), t)
             noise = unet(torch.cat([zin, pose_in], dim=1), t, encoder_hidden_states=context).sample
@@ -265,7 +269,7 @@ class DreamPosePipeline(DiffusionPipeline):
             eps = e_u + s1 * (e_i - e_u) + s2 * (e_ip - e_i)
             if step_callback is not None:
                 step_callback(i, t, noise, z)
-            z = self.scheduler.step(eps, t, z).prev_sample
+            z = self.scheduler.step(eps, t, z, **step_kwargs).prev_sample
         return z
 
     @torch.no_grad()
@@ -341,7 +345,7 @@ class DreamPosePipeline(DiffusionPipeline):
             noise = fixed_noise.reshape(x0.shape).to(x0.device, emb_c.dtype)
             self.scheduler.set_timesteps(num_inference_steps, device=self._device)
             z = self.scheduler.add_noise(x0.to(noise.dtype), noise, self.scheduler.timesteps[:1])
-            z = self.denoise(z, pose, emb_u, emb_c, s1=s1, s2=s2)
+            z = self.denoise(z, pose, emb_u, emb_c, s1=s1, s2=s2, generator=generator)
             _, frame = self.decode(z)
             raw.append(frame[0])
             stretched.append(minmax_stretch(frame[0]))
