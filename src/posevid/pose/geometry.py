@@ -68,13 +68,14 @@ class FitTransform:
         return out
 
     def frame(self, img: np.ndarray) -> np.ndarray:
-        """Resize (area filter when shrinking) then center-crop or pad an RGB frame to ``dst``."""
+        """Resize (area filter when shrinking below 3/4) then center-crop or pad an RGB frame to ``dst``."""
         import cv2
 
         if self.identity:
             return img
         (rw, rh), (ox, oy) = self.resized, self.offset
-        interp = cv2.INTER_AREA if rw < img.shape[1] else cv2.INTER_LINEAR
+        # area filtering only pays off (against aliasing) for real shrinking; it is ~3x slower than bilinear
+        interp = cv2.INTER_AREA if rw < 0.75 * img.shape[1] else cv2.INTER_LINEAR
         resized = cv2.resize(img, (rw, rh), interpolation=interp)
         out = np.zeros((self.dst[1], self.dst[0], 3), np.uint8)
         # paste the overlap of the resized image placed at (ox, oy) into the output
