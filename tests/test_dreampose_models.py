@@ -112,3 +112,25 @@ def test_schedulers_and_stretch():
     a = np.array([[[10, 20, 30]], [[40, 50, 60]]], np.uint8)
     np.testing.assert_array_equal(minmax_stretch(a), (255 * ((a - 10) / 50)).astype(np.uint8))
     assert minmax_stretch(np.full((2, 2, 3), 7, np.uint8)).max() == 0  # constant frame: zeros, not NaN garbage
+
+
+def test_clip_from_a_full_clip_model_folder(tmp_path):
+    """The hub's openai/clip-vit-base-patch32 is a full CLIPModel (text tower too): only the vision tower is kept."""
+    from transformers import CLIPConfig, CLIPModel
+
+    from posevid.models.tiny_dreampose import CLIP_PROCESSOR_CONFIG
+
+    vision = dict(hidden_size=32, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=4)
+    text = dict(hidden_size=16, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, vocab_size=50)
+    torch.manual_seed(0)
+    full = CLIPModel(CLIPConfig(vision_config=vision, text_config=text, projection_dim=8)).eval()
+    full.save_pretrained(tmp_path / "clip")
+    (tmp_path / "clip" / "preprocessor_config.json").write_text(__import__("json").dumps(CLIP_PROCESSOR_CONFIG))
+    model, processor = load_clip_image_encoder(tmp_path / "clip")
+    px = processor(images=np.zeros((40, 30, 3), np.uint8), return_tensors="pt")["pixel_values"]
+    assert px.shape == (1, 3, 28, 28)
+    with torch.no_grad():
+        ours = model(pixel_values=px).last_hidden_state
+        ref = full.vision_model(pixel_values=px).last_hidden_state
+    assert ours.shape == (1, 50, 32)
+    torch.testing.assert_close(ours, ref, atol=0, rtol=0)

@@ -225,15 +225,13 @@ def load_clip_image_encoder(spec: str | os.PathLike = CLIP_HUB_ID, *, device: st
     """
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
-    folder = Path(
-        _resolve(
-            spec,
-            what="CLIP image encoder",
-            allow_patterns=["*.json", "*.safetensors", "*.txt"],
-            how_to_get=f"download '{CLIP_HUB_ID}' once while online (huggingface-cli download {CLIP_HUB_ID}) or pass --clip DIR",
-        )
-    )
-    weights = _first_existing(folder, ("model.safetensors", "pytorch_model.bin", "clip_vision.safetensors"))
+    how = f"download '{CLIP_HUB_ID}' once while online (huggingface-cli download {CLIP_HUB_ID}) or pass --clip DIR"
+    names = ("model.safetensors", "pytorch_model.bin", "clip_vision.safetensors")
+    folder = Path(_resolve(spec, what="CLIP image encoder", allow_patterns=["*.json", "*.txt", "model.safetensors"], how_to_get=how))
+    if _first_existing(folder, names) is None and not Path(str(spec)).expanduser().exists():
+        # the hub repo's main branch may only hold pytorch_model.bin (read with weights_only): fetch it only then
+        folder = Path(_resolve(spec, what="CLIP image encoder", allow_patterns=["*.json", "*.txt", "pytorch_model.bin"], how_to_get=how))
+    weights = _first_existing(folder, names)
     if weights is None:
         raise CheckpointError(f"no CLIP weights (model.safetensors) in {folder}", hint="pass the folder of a CLIP ViT-B/32 model")
     try:
