@@ -106,6 +106,16 @@ def test_app_end_to_end_in_headless_chromium(request, app_clip, app_densepose_zi
             _assert_playable(page, "#pose-skeleton video")
             _assert_playable(page, "#pose-overlay video")
             _shot(page, "1_pose")
+            if os.environ.get("POSEVID_UPDATE_DOCS_SCREENSHOT"):  # refresh the README's picture of the app
+                DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                page.locator("#pose-skeleton video").evaluate("v => { v.currentTime = 1.0; }")
+                page.locator("#pose-overlay video").evaluate("v => { v.currentTime = 1.0; }")
+                page.evaluate("window.scrollTo(0, 0)")
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(DOCS_SCREENSHOT))
+                from PIL import Image  # a 256-colour palette keeps the README picture small
+
+                Image.open(DOCS_SCREENSHOT).convert("RGB").quantize(256).save(DOCS_SCREENSHOT, optimize=True)
 
             # ---- Text -> video: the pose tab's skeleton, tiny model settings
             page.click("#pose-use")
@@ -127,9 +137,6 @@ def test_app_end_to_end_in_headless_chromium(request, app_clip, app_densepose_zi
                 assert response.status == 200 and len(response.body()) > 0, href
             assert sorted(names) == ["result.gif", "result.json", "result.mp4"]
             _shot(page, "2_text_to_video")
-            if os.environ.get("POSEVID_UPDATE_DOCS_SCREENSHOT"):
-                DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(DOCS_SCREENSHOT))
 
             # ---- Image -> video: reference image + zipped DensePose folder
             page.get_by_role("tab", name="Image → video").click()

@@ -154,8 +154,8 @@ def test_cancel_stops_the_denoising_loop_and_the_model_is_loaded_once(app_server
 
     client = _client(app_server)
     skeleton = gradio_client.handle_file(str(examples_dir / "dance_skeleton.mp4"))
-    args = ("a dancer", "", skeleton, "skeleton video", 4, 2)
-    job = client.submit(*args, 100, 12.5, "ddim", 1, 64, 64, api_name="/text_to_video")  # 100 steps: long enough to cancel
+    args = ("a dancer", "", skeleton, "skeleton video", 8, 2)
+    job = client.submit(*args, 100, 12.5, "ddim", 1, 128, 128, api_name="/text_to_video")  # long enough to cancel mid-way
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until denoising has really started
         progress = job.status().progress_data
@@ -170,5 +170,28 @@ def test_cancel_stops_the_denoising_loop_and_the_model_is_loaded_once(app_server
     assert 1 <= step < 100  # stopped mid-way, server-side, not just hidden from the client
     # the next request reuses the loaded pipeline
     result = client.predict(*args, 2, 12.5, "ddim", 1, 64, 64, api_name="/text_to_video")
-    assert "4 frames" in result[1]
+    assert "8 frames" in result[1]
     assert app_server.log().count("loaded ('followyourpose'") == 1
+
+
+@pytest.mark.parametrize("source", ["keypoints", "raw video"])
+def test_text_to_video_accepts_a_keypoints_file_or_a_raw_video_as_pose(app_server, app_clip, tmp_path, source):
+    client = _client(app_server)
+    if source == "keypoints":
+        keypoints_url = _file_url(app_server, _pose(client, app_clip, stride=2)[3])
+        status, body, _ = _get(keypoints_url)
+        assert status == 200
+        pose = tmp_path / "keypoints.json"
+        pose.write_bytes(body)
+    else:
+        pose = app_clip
+    result = client.predict("a person", "", gradio_client.handle_file(str(pose)), "auto", 3, 2, 2, 7.5, "ddim", 5, 64, 64,
+                            api_name="/text_to_video")
+    video, info, files = result[:3]
+    assert "3 frames" in info
+    status, body, ctype = _get(_file_url(app_server, video))
+    assert status == 200 and ctype.startswith("video/") and len(body) > 1000
+    sidecar = next(f for f in files if str(f.get("path", f) if isinstance(f, dict) else f).endswith(".json"))
+    status, body, _ = _get(_file_url(app_server, sidecar))
+    settings = json.loads(body)["settings"]
+    assert settings["video_length"] == 3 and settings["frame_stride"] == 2 and settings["seed"] == 5 and settings["width"] == 64

@@ -60,8 +60,7 @@ def app_densepose_zip(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture(scope="session")
-def app_server(fyp_release_fixture: Path, tiny_dreampose_release: Path, tmp_path_factory: pytest.TempPathFactory):
-    tiny_fyp_release = fyp_release_fixture  # the reference-made miniature release (official layout)
+def app_server(tiny_fyp_release: Path, tiny_dreampose_release: Path, tmp_path_factory: pytest.TempPathFactory):
     """``posevid app`` with the tiny Follow-Your-Pose and DreamPose models; yields an :class:`AppServer`."""
     out = tmp_path_factory.mktemp("app_outputs")
     port = free_port()

@@ -277,7 +277,8 @@ def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 def run_text_to_video(pipe: Any, *, skeleton: Path, out_dir: Path, prompt: str, negative_prompt: str | None,
                       frames: int, stride: int, steps: int, guidance: float, scheduler: str, seed: int,
-                      width: int, height: int, model: str, progress: ProgressFn = _no_progress) -> dict[str, Any]:
+                      width: int, height: int, model: str, pose_source: str | None = None,
+                      progress: ProgressFn = _no_progress) -> dict[str, Any]:
     """Follow-Your-Pose text+pose -> mp4, gif, side-by-side mp4 and sidecar in ``out_dir``."""
     import torch
 
@@ -300,7 +301,8 @@ def run_text_to_video(pipe: Any, *, skeleton: Path, out_dir: Path, prompt: str, 
     indices = [i * int(stride) for i in range(len(video))]
     skel = read_frames(skeleton, indices=indices)
     sbs = Path(write_video(out_dir / "side_by_side.mp4", [_side_by_side(s, v) for s, v in zip(skel, video, strict=False)], fps=fps))
-    settings = {"prompt": prompt, "negative_prompt": negative_prompt or None, "pose": Path(skeleton).name, "video_length": frames,
+    settings = {"prompt": prompt, "negative_prompt": negative_prompt or None, "pose": Path(skeleton).name,
+                "pose_source": pose_source or Path(skeleton).name, "video_length": frames,
                 "frame_stride": stride, "num_inference_steps": steps, "guidance_scale": guidance, "scheduler": scheduler,
                 "seed": seed, "height": height, "width": width, "model": model, "fps": fps}
     sidecar = write_sidecar(mp4, settings, kind="followyourpose")

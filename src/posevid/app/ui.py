@@ -160,7 +160,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
             # ---------------------------------------------------------------- Pose
             with gr.Tab("Pose", id="pose", elem_id="tab-pose"), gr.Row():
                 with gr.Column():
-                    pose_video = gr.Video(label="Input video", sources=["upload"], include_audio=True, elem_id="pose-video")
+                    pose_video = gr.Video(label="Input video", sources=["upload"], include_audio=True, height=360, elem_id="pose-video")
                     if examples is not None:
                         files = [str(p) for p in sorted(examples.glob("*.mp4"))]
                         if files:
@@ -286,7 +286,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     return backend.run_text_to_video(
                         pipe, skeleton=skeleton, out_dir=job.folder, prompt=prompt, negative_prompt=negative, frames=int(frames),
                         stride=int(stride), steps=int(steps), guidance=float(guidance), scheduler=scheduler, seed=seed,
-                        width=int(width), height=int(height), model=key[1], progress=job.report)
+                        width=int(width), height=int(height), model=key[1], pose_source=f"{Path(pose).name} ({pose_type})",
+                        progress=job.report)
 
             res = await _wait(state, state.jobs.submit("t2v", work, owner=_owner(request)), progress)
             info = f"{res['num_frames']} frames, seed {seed}, {steps} steps, guidance {guidance}"
