@@ -244,6 +244,7 @@ def run(args) -> int:
                 s2=args.s2,
                 num_inference_steps=args.steps,
                 seed=args.seed,
+                return_frames=False,
                 frame_callback=on_frame,
                 show_progress=not args.quiet,
             )

@@ -295,6 +295,7 @@ class DreamPosePipeline(DiffusionPipeline):
         fixed_noise: torch.Tensor | None = None,
         vae_eps: Sequence[Mapping[str, torch.Tensor]] | None = None,
         return_latents: bool = False,
+        return_frames: bool = True,
         frame_callback: Callable[[int, int, np.ndarray, np.ndarray], None] | None = None,
         show_progress: bool = True,
     ) -> DreamPoseOutput:
@@ -304,7 +305,8 @@ class DreamPosePipeline(DiffusionPipeline):
         an iterable of ``(1, 10, H, W)`` pose tensors (already windowed and normalised). ``fixed_noise``:
         (1, 4, h, w) start noise; ``vae_eps[i]``: ``{"cond", "uncond", "init"}`` posterior noise for frame i.
         Without injection all draws come from ``generator`` (or ``torch.Generator().manual_seed(seed)``).
-        ``frame_callback(i, frame_number, raw_uint8, stretched_uint8)`` is called as each frame is ready (streaming writers).
+        ``frame_callback(i, frame_number, raw_uint8, stretched_uint8)`` is called as each frame is ready (streaming writers);
+        with ``return_frames=False`` frames are not kept in memory (long videos) and the output arrays are empty.
         """
         from tqdm.auto import tqdm
 
@@ -327,6 +329,7 @@ class DreamPosePipeline(DiffusionPipeline):
         posteriors = self.vae_posteriors(pil)
         self.set_progress_bar_config(leave=False, disable=not show_progress)
         raw, stretched, latents_out = [], [], []
+        done = 0
         for i, pose in enumerate(tqdm(pose_iter, total=total, desc="frames", disable=not show_progress)):
             if pose.ndim == 3:
                 pose = pose[None]
@@ -347,18 +350,22 @@ class DreamPosePipeline(DiffusionPipeline):
             z = self.scheduler.add_noise(x0.to(noise.dtype), noise, self.scheduler.timesteps[:1])
             z = self.denoise(z, pose, emb_u, emb_c, s1=s1, s2=s2, generator=generator)
             _, frame = self.decode(z)
-            raw.append(frame[0])
-            stretched.append(minmax_stretch(frame[0]))
+            raw_i, stretched_i = frame[0], minmax_stretch(frame[0])
+            done += 1
+            if return_frames:
+                raw.append(raw_i)
+                stretched.append(stretched_i)
             if return_latents:
                 latents_out.append(z.detach().cpu())
             if frame_callback is not None:
-                frame_callback(i, numbers[i] if i < len(numbers) else i, raw[-1], stretched[-1])
-        if not raw:
+                frame_callback(i, numbers[i] if i < len(numbers) else i, raw_i, stretched_i)
+        if not done:
             raise InputError("no pose frames to generate")
+        h_w3 = (0, h, w, 3)
         return DreamPoseOutput(
-            frames=np.stack(raw),
-            frames_stretched=np.stack(stretched),
-            frame_numbers=numbers or list(range(len(raw))),
+            frames=np.stack(raw) if raw else np.zeros(h_w3, np.uint8),
+            frames_stretched=np.stack(stretched) if stretched else np.zeros(h_w3, np.uint8),
+            frame_numbers=numbers or list(range(done)),
             latents=latents_out if return_latents else None,
         )
 
