@@ -37,17 +37,29 @@ def charades_cut_keypoints(charades_cut):
 
 
 def _export_onnx(module, example, path: Path, input_name: str, output_names: list[str]) -> Path:
-    """Export a tiny torch module to ONNX without the ``onnx`` package (legacy exporter, no custom ops)."""
-    import torch
-    from torch.onnx._internal.torchscript_exporter import onnx_proto_utils
+    """Export a tiny torch module to ONNX without the ``onnx`` package (legacy exporter, no custom ops).
 
-    original = onnx_proto_utils._add_onnxscript_fn
-    onnx_proto_utils._add_onnxscript_fn = lambda model_bytes, custom_opsets: model_bytes  # only needs `onnx` for custom ops
+    torch's TorchScript exporter calls ``onnx`` only to splice in custom onnxscript functions; with none, the
+    bytes it already built are the model, so that step is bypassed. If torch moves that helper, the plain
+    exporter is tried (it works when ``onnx`` is installed), else the fixture skips with the reason.
+    """
+    import torch
+
+    try:
+        from torch.onnx._internal.torchscript_exporter import onnx_proto_utils
+    except ImportError:
+        onnx_proto_utils = None
+    original = getattr(onnx_proto_utils, "_add_onnxscript_fn", None)
+    if original is not None:
+        onnx_proto_utils._add_onnxscript_fn = lambda model_bytes, custom_opsets: model_bytes
     try:
         buffer = io.BytesIO()
         torch.onnx.export(module, (example,), buffer, dynamo=False, input_names=[input_name], output_names=output_names, opset_version=17)
+    except Exception as exc:  # pragma: no cover - depends on the torch build
+        pytest.skip(f"cannot export a tiny ONNX graph with this torch ({type(exc).__name__}: {str(exc)[:80]})")
     finally:
-        onnx_proto_utils._add_onnxscript_fn = original
+        if original is not None:
+            onnx_proto_utils._add_onnxscript_fn = original
     path.write_bytes(buffer.getvalue())
     return path
 
