@@ -114,6 +114,20 @@ def test_wrong_file_type_is_refused_with_a_readable_message(app_server, tmp_path
     assert message in text and "Traceback" not in text
 
 
+def test_image_to_video_refuses_a_fake_image_and_a_fake_pose_archive(app_server, tmp_path, fixtures_dir, app_densepose_zip):
+    fake = tmp_path / "photo.png"
+    fake.write_bytes(b"this is not a picture" * 10)
+    fake_zip = tmp_path / "poses.zip"
+    fake_zip.write_bytes(b"not a zip archive" * 10)
+    image = fixtures_dir / "dreampose_tiny_pipeline" / "key_frame.png"
+    client = _client(app_server)
+    for img, poses, message in ((fake, app_densepose_zip, "not a readable image"), (image, fake_zip, "does not contain zip data")):
+        with pytest.raises(Exception) as err:
+            client.predict(gradio_client.handle_file(str(img)), [gradio_client.handle_file(str(poses))], 8, 3, 2, 0, "pndm",
+                           api_name="/image_to_video")
+        assert message in str(err.value), str(err.value)
+
+
 def test_ten_requests_at_once_all_complete_none_lost(app_server, app_clip):
     before = set(app_server.output_dir.glob("*/*-pose-*"))
     logged = app_server.log().count("(pose) done")

@@ -91,6 +91,9 @@ def launch(config: AppConfig, *, block: bool = True):
         raise InputError(f"cannot listen on {config.host}:{config.port}: port in use or not allowed", hint="pick another --port") from exc
     url = f"http://{config.host}:{getattr(demo, 'server_port', None) or config.port}/"
     print(f"posevid app running at {url} (outputs in {config.output_path}; Ctrl+C to stop)", flush=True)
+    if config.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"posevid app: warning: listening on {config.host}: anyone who can reach this machine can use the app (there is no login)",
+              flush=True)
     if block:
         try:
             demo.block_thread()

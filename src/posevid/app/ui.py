@@ -34,6 +34,26 @@ KIND_LABEL = {"pose": "pose", "t2v": "text → video", "i2v": "image → video"}
 HISTORY_HEADERS = ["#", "kind", "time", "settings", "result"]
 
 
+def _readable_image_errors(component: gr.Image) -> gr.Image:
+    """Give unreadable image uploads a one-line message instead of Gradio's generic "Error".
+
+    Wraps this one component's ``preprocess`` (a subclass would make Gradio write a ``.pyi`` stub
+    next to this module at import time).
+    """
+    original = component.preprocess
+
+    def preprocess(payload):
+        try:
+            return original(payload)
+        except gr.Error:
+            raise
+        except Exception:
+            raise gr.Error("Reference image: the upload is not a readable image (use a PNG or JPEG file)", print_exception=False) from None
+
+    component.preprocess = preprocess
+    return component
+
+
 class AppState:
     """Server-wide state shared by all sessions: the job queue and the model cache."""
 
@@ -221,8 +241,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     gr.Markdown("No DreamPose model: start the app with `--dreampose-model DIR` to animate images.")
                 with gr.Row():
                     with gr.Column():
-                        i2v_image = gr.Image(label="Reference image", type="filepath", format="png", sources=["upload"],
-                                             elem_id="i2v-image")
+                        i2v_image = _readable_image_errors(gr.Image(label="Reference image", type="filepath", format="png",
+                                                                  sources=["upload"], elem_id="i2v-image"))
                         i2v_poses = gr.File(label="DensePose poses: a zip of the folder, or frame_N_densepose.npy files",
                                             file_count="multiple", file_types=[".zip", ".npy"], elem_id="i2v-poses")
                         with gr.Row():
