@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -163,6 +164,20 @@ def test_app_end_to_end_in_headless_chromium(request, app_clip, app_densepose_zi
             expect(page.locator("#t2v-prompt textarea")).to_have_value("a person in a kitchen, oil painting")
             expect(page.locator("#t2v-frames input[type=number]")).to_have_value("4")
             _shot(page, "4_history")
+
+            # ---- Cancel: a long run stops on the server at its next step
+            cancelled_before = server.log().count("(t2v) cancelled at step")
+            for elem_id, value in (("t2v-frames", 8), ("t2v-steps", 100), ("t2v-width", 128), ("t2v-height", 128)):
+                _set_number(page, elem_id, value)
+            page.click("#t2v-run")
+            page.wait_for_selector("#t2v-video .progress-text, #t2v-video .eta-bar, #t2v-video .progress-level", timeout=60_000)
+            page.wait_for_timeout(500)
+            page.click("#t2v-cancel")
+            deadline = time.monotonic() + 30
+            while server.log().count("(t2v) cancelled at step") == cancelled_before:
+                assert time.monotonic() < deadline, f"Cancel did not stop the job; server log:\n{server.log()[-1500:]}"
+                time.sleep(0.2)
+            _shot(page, "5_cancelled")
             assert not outside, f"the page reached outside the app: {outside[:5]}"
         finally:
             browser.close()
