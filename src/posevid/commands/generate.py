@@ -256,7 +256,11 @@ def load_pipeline(model, device: str, dtype_name: str):
 
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype_name]
     try:
-        return FollowYourPosePipeline.from_release(model, device=device, dtype=dtype)
+        with warnings.catch_warnings():
+            # Library chatter while reading weights (pickle protocol notes, deprecations) is noise on a
+            # command line; real problems arrive as CheckpointError and loader log messages.
+            warnings.simplefilter("ignore")
+            return FollowYourPosePipeline.from_release(model, device=device, dtype=dtype)
     except CheckpointError as exc:
         if model is None and "make-tiny" not in str(exc):
             reason = str(exc).split(" (")[0]  # the loader's own hint is replaced by the fuller one below
