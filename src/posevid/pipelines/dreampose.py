@@ -18,8 +18,10 @@ the reference image and **one fixed start noise drawn once per video**, exactly 
   (:func:`minmax_stretch`), both are returned.
 
 Every random draw can be injected (``fixed_noise``, ``vae_eps``) so golden tensors are reproduced;
-otherwise they come from one seeded generator in the reference order (cond, uncond, init per frame; the
-fixed noise right after frame 0's init draw).
+otherwise they are drawn in the reference order (per frame: cond, uncond, init VAE noise; the fixed noise
+right after frame 0's init draw), either from one ``generator`` passed in, or -- with ``seed`` -- from generators
+keyed by (seed, frame number), so a frame's noise does not depend on which other frames are generated
+(``--frames`` subsets reproduce the same pixels as the full run).
 """
 
 from __future__ import annotations
@@ -69,6 +71,11 @@ def make_scheduler(name: str, config: Mapping[str, Any]):
     if key == "pndm":
         overrides = {"skip_prk_steps": config.get("skip_prk_steps", True)}
     return getattr(diffusers, cls_name).from_config({**config, **overrides})
+
+
+def frame_seed(seed: int, frame_number: int) -> int:
+    """Seed of frame ``frame_number``'s noise generator: depends only on the run seed and the frame number."""
+    return (int(seed) * 1_000_003 + 7_919 * (int(frame_number) + 1)) % (2**63 - 1)
 
 
 def minmax_stretch(frame: np.ndarray) -> np.ndarray:
@@ -304,14 +311,15 @@ class DreamPosePipeline(DiffusionPipeline):
         ``poses``: a :class:`~posevid.data.densepose.DensePoseSequence` (with ``frames``: which frame numbers) or
         an iterable of ``(1, 10, H, W)`` pose tensors (already windowed and normalised). ``fixed_noise``:
         (1, 4, h, w) start noise; ``vae_eps[i]``: ``{"cond", "uncond", "init"}`` posterior noise for frame i.
-        Without injection all draws come from ``generator`` (or ``torch.Generator().manual_seed(seed)``).
+        Without injection the draws come from ``generator`` in sequence or, if none is given, from per-frame
+        generators keyed by ``(seed, frame number)`` (the start noise from ``seed`` itself).
         ``frame_callback(i, frame_number, raw_uint8, stretched_uint8)`` is called as each frame is ready (streaming writers);
         with ``return_frames=False`` frames are not kept in memory (long videos) and the output arrays are empty.
         """
         from tqdm.auto import tqdm
 
-        if generator is None:
-            generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        keyed = generator is None
+        base_seed = 0 if seed is None else int(seed)
         pil, notes = self.prepare_image(image)
         self.notes = notes
         h, w = self.image_size
@@ -339,12 +347,15 @@ class DreamPosePipeline(DiffusionPipeline):
                     f"{self.unet.config.in_channels - self.unet.config.out_channels}, {h}, {w})"
                 )
             eps = vae_eps[i] if vae_eps is not None else {}
+            number = numbers[i] if i < len(numbers) else i
+            if keyed:
+                generator = torch.Generator().manual_seed(frame_seed(base_seed, number))
             emb_u, emb_c = self.encode_condition(
                 clip_c, clip_u, posteriors, eps_cond=eps.get("cond"), eps_uncond=eps.get("uncond"), generator=generator
             )
             x0 = self._sample(posteriors["init"], eps.get("init"), generator)
             if fixed_noise is None:  # drawn once per video, right after frame 0's init draw (reference order)
-                fixed_noise = torch.randn(x0.shape, generator=generator, dtype=torch.float32)
+                fixed_noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(base_seed) if keyed else generator)
             noise = fixed_noise.reshape(x0.shape).to(x0.device, emb_c.dtype)
             self.scheduler.set_timesteps(num_inference_steps, device=self._device)
             z = self.scheduler.add_noise(x0.to(noise.dtype), noise, self.scheduler.timesteps[:1])
@@ -358,7 +369,7 @@ class DreamPosePipeline(DiffusionPipeline):
             if return_latents:
                 latents_out.append(z.detach().cpu())
             if frame_callback is not None:
-                frame_callback(i, numbers[i] if i < len(numbers) else i, raw_i, stretched_i)
+                frame_callback(i, number, raw_i, stretched_i)
         if not done:
             raise InputError("no pose frames to generate")
         h_w3 = (0, h, w, 3)
@@ -370,4 +381,4 @@ class DreamPosePipeline(DiffusionPipeline):
         )
 
 
-__all__ = ["SCHEDULERS", "DreamPoseOutput", "DreamPosePipeline", "make_scheduler", "minmax_stretch"]
+__all__ = ["SCHEDULERS", "DreamPoseOutput", "DreamPosePipeline", "frame_seed", "make_scheduler", "minmax_stretch"]
