@@ -159,11 +159,12 @@ def test_app_end_to_end_in_headless_chromium(request, app_clip, app_densepose_zi
             expect(page.locator("#history-table")).to_contain_text("image → video")
             page.locator("#history-pick input").click()
             page.get_by_role("option", name="#2 text → video", exact=False).click()
+            _shot(page, "4_history_table")
             page.click("#history-load")
             expect(page.locator("#t2v-run")).to_be_visible()  # the form's tab is shown again
             expect(page.locator("#t2v-prompt textarea")).to_have_value("a person in a kitchen, oil painting")
             expect(page.locator("#t2v-frames input[type=number]")).to_have_value("4")
-            _shot(page, "4_history")
+            _shot(page, "4_history_loaded")
 
             # ---- Cancel: a long run stops on the server at its next step
             cancelled_before = server.log().count("(t2v) cancelled at step")

@@ -139,7 +139,7 @@ def test_ten_requests_at_once_all_complete_none_lost(app_server, app_clip):
     with ThreadPoolExecutor(10) as pool:
         results = list(pool.map(one, range(10)))
     assert len(results) == 10
-    folders = {Path(r[4]["data"][0][4]).parent for r in results}  # history row -> the request's own folder
+    folders = {(app_server.output_dir / r[4]["data"][0][4]).parent for r in results}  # history row -> the request's own folder
     assert len(folders) == 10  # no two requests shared (or overwrote) a folder
     assert set(app_server.output_dir.glob("*/*-pose-*")) - before == folders
     for i, r in enumerate(results):  # each answer is its own request's: stride 2 + i % 3 -> frame count

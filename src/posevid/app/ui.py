@@ -150,9 +150,14 @@ def _history_choices(history: list[dict]) -> list[tuple[str, str]]:
     return [(f"#{e['n']} {KIND_LABEL[e['kind']]} ({e['time']})", str(e["n"])) for e in history]
 
 
-def _add_history(history: list[dict], kind: str, settings: dict, summary: dict, result: Path) -> list[dict]:
+def _add_history(history: list[dict], kind: str, settings: dict, summary: dict, result: Path, root: Path) -> list[dict]:
+    """Append one result; its file is shown relative to the output folder (the page never sees server paths)."""
+    try:
+        shown = Path(result).resolve().relative_to(root).as_posix()
+    except ValueError:
+        shown = Path(result).name
     entry = {"n": len(history) + 1, "kind": kind, "time": time.strftime("%H:%M:%S"), "settings": settings,
-             "summary": summary, "result": str(result)}
+             "summary": summary, "result": shown}
     return [*history, entry]
 
 
@@ -285,7 +290,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 owner=_owner(request))
             res = await _wait(state, job, progress)
             info = f"**Detection rate:** {res['detection_rate'] * 100:.1f} % of {res['num_frames']} frames"
-            hist = _add_history(hist, "pose", settings, {"video": Path(video).name, "style": style, "stride": stride}, res["skeleton"])
+            summary = {"video": Path(video).name, "style": style, "stride": stride}
+            hist = _add_history(hist, "pose", settings, summary, res["skeleton"], state.config.output_path)
             return (str(res["skeleton"]), str(res["overlay"]), info, str(res["keypoints"]), hist, _history_rows(hist),
                     gr.update(choices=_history_choices(hist)))
 
@@ -311,7 +317,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
             res = await _wait(state, state.jobs.submit("t2v", work, owner=_owner(request)), progress)
             info = f"{res['num_frames']} frames, seed {seed}, {steps} steps, guidance {guidance}"
-            hist = _add_history(hist, "t2v", settings, {"prompt": prompt, "seed": seed, "steps": steps}, res["mp4"])
+            hist = _add_history(hist, "t2v", settings, {"prompt": prompt, "seed": seed, "steps": steps}, res["mp4"],
+                                state.config.output_path)
             files = [str(res["mp4"]), str(res["gif"]), str(res["sidecar"])]
             return (str(res["side_by_side"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
 
@@ -336,7 +343,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
             res = await _wait(state, state.jobs.submit("i2v", work, owner=_owner(request)), progress)
             info = f"{res['num_frames']} frames, s1 {s1}, s2 {s2}, {steps} steps, seed {seed}"
-            hist = _add_history(hist, "i2v", settings, {"image": Path(image).name, "s1": s1, "s2": s2, "steps": steps}, res["mp4"])
+            hist = _add_history(hist, "i2v", settings, {"image": Path(image).name, "s1": s1, "s2": s2, "steps": steps}, res["mp4"],
+                                state.config.output_path)
             files = [str(res["mp4"]), str(res["gif"]), str(res["sidecar"])]
             return (str(res["mp4"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
 
