@@ -133,12 +133,12 @@ some_fork_option: 3
     assert "unknown key 'some_fork_option' ignored" in proc.stderr
     outs = tmp_path / "outputs"
     assert sorted(p.name for p in outs.iterdir()) == [
-        "iron_man_on_the_beach-0.json", "iron_man_on_the_beach-0.mp4", "iron_man_on_the_beach-1.json", "iron_man_on_the_beach-1.mp4",
+        "iron_man_on_the_beach.json", "iron_man_on_the_beach.mp4", "stormtrooper_on_the_sea.json", "stormtrooper_on_the_sea.mp4",
     ]  # fmt: skip
-    meta = json.loads((outs / "iron_man_on_the_beach-1.json").read_text())["settings"]
+    meta = json.loads((outs / "stormtrooper_on_the_sea.json").read_text())["settings"]
     assert meta["prompt"] == "Stormtrooper on the sea" and meta["steps"] == 2 and meta["seed"] == 33  # flag overrides config
     assert "stable-diffusion-v1-4" in meta["model"] and "followyourpose_checkpoint-1000" in meta["model"]
-    assert read_frames(outs / "iron_man_on_the_beach-0.mp4").shape == (3, 64, 64, 3)
+    assert read_frames(outs / "iron_man_on_the_beach.mp4").shape == (3, 64, 64, 3)
 
 
 def test_shipped_config_reads_without_warnings(examples_dir):

@@ -159,14 +159,29 @@ def _slug(text: str, limit: int = 60) -> str:
 
 
 def output_names(settings: dict[str, Any], count: int) -> list[Path]:
-    """One path per video: the given name, or numbered ``stem-0``, ``stem-1``, ... when there are several."""
+    """One path per video, prompt-major.
+
+    With ``--out``: that name, or ``stem-0``, ``stem-1``, ... for several videos. Without it (the reference
+    config's ``output_dir``): ``<output_dir>/<prompt>.mp4`` per prompt, ``<prompt>-K.mp4`` for several videos
+    per prompt, and a numbered suffix when two prompts give the same name.
+    """
     out = settings.get("out")
-    base = Path(out) if out else Path(settings["output_dir"]) / f"{_slug(settings['prompts'][0])}.mp4"
-    if base.suffix.lower() not in (".mp4", ".gif"):
-        raise InputError(f"output {base} must end in .mp4 or .gif")
-    if count == 1:
-        return [base]
-    return [base.with_name(f"{base.stem}-{k}{base.suffix}") for k in range(count)]
+    if out:
+        base = Path(out)
+        if base.suffix.lower() not in (".mp4", ".gif"):
+            raise InputError(f"output {base} must end in .mp4 or .gif")
+        return [base] if count == 1 else [base.with_name(f"{base.stem}-{k}{base.suffix}") for k in range(count)]
+    per_prompt = settings["num_videos_per_prompt"]
+    folder = Path(settings["output_dir"])
+    paths: list[Path] = []
+    used: set[str] = set()
+    for i, prompt in enumerate(settings["prompts"]):
+        stem = _slug(prompt)
+        if stem in used:
+            stem = f"{stem}_{i}"
+        used.add(stem)
+        paths += [folder / f"{stem}.mp4"] if per_prompt == 1 else [folder / f"{stem}-{j}.mp4" for j in range(per_prompt)]
+    return paths
 
 
 def validate(settings: dict[str, Any]) -> None:

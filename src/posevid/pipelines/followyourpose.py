@@ -118,7 +118,10 @@ class FollowYourPosePipeline(DiffusionPipeline):
                 scheduler=loading.load_ddim_scheduler(model.sd_dir / "scheduler"),
             )
             for name in ("unet", "vae", "text_encoder"):
-                components[name].to(device=device, dtype=dtype).eval().requires_grad_(False)
+                module = components[name].to(device=device)
+                if next(module.parameters()).dtype != dtype:  # casting to the same dtype makes diffusers log a warning
+                    module.to(dtype=dtype)
+                module.eval().requires_grad_(False)
         else:
             components = loading.load_followyourpose_components(model, device=device, dtype=dtype)
         pipe = cls(**components)
