@@ -9,6 +9,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Tiny test models gain nothing from intra-op threads, and thread contention on 2 cores made them 20-100x
+# slower; subprocesses (CLI tests, DDP ranks) inherit this too.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"
@@ -21,7 +24,7 @@ pytest_plugins = sorted(f"plugins.{p.stem}" for p in (TESTS / "plugins").glob("*
 def pytest_configure(config: pytest.Config) -> None:
     import torch
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session")
