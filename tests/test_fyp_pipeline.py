@@ -255,3 +255,14 @@ def test_bad_arguments_raise_one_line_input_errors(pipe, skeleton_path, kwargs, 
     with pytest.raises(InputError) as err:
         _small(pipe, skeleton_path, **args)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_half_precision_keeps_the_vae_in_fp32(fixtures_dir, skeleton_path):
+    release = fixtures_dir / "fyp_tiny_pipeline" / "release_layout"
+    half = FollowYourPosePipeline.from_release(release, dtype=torch.float16)
+    assert half.unet.dtype == torch.float16 and half.text_encoder.dtype == torch.float16
+    assert half.vae.dtype == torch.float32  # SD's VAE decoder overflows to NaN in fp16
+    bf16 = FollowYourPosePipeline.from_release(release, dtype=torch.bfloat16)
+    bf16.set_progress_bar_config(disable=True)
+    video = _small(bf16, skeleton_path, prompt=PROMPT, video_length=2, seed=0, output_type="np").videos
+    assert video.dtype == np.float32 and np.isfinite(video).all()

@@ -270,17 +270,23 @@ def load_pipeline(model, device: str, dtype_name: str):
     from posevid.pipelines.followyourpose import FollowYourPosePipeline
 
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype_name]
+    from diffusers.utils import logging as diffusers_logging
+
+    level = diffusers_logging.get_verbosity()
     try:
         with warnings.catch_warnings():
-            # Library chatter while reading weights (pickle protocol notes, deprecations) is noise on a
-            # command line; real problems arrive as CheckpointError and loader log messages.
+            # Library chatter while reading weights (pickle protocol notes, dtype-cast notices) is noise on a
+            # command line; real problems arrive as CheckpointError and posevid's own loader log messages.
             warnings.simplefilter("ignore")
+            diffusers_logging.set_verbosity_error()
             return FollowYourPosePipeline.from_release(model, device=device, dtype=dtype)
     except CheckpointError as exc:
         if model is None and "make-tiny" not in str(exc):
             reason = str(exc).split(" (")[0]  # the loader's own hint is replaced by the fuller one below
             raise CheckpointError(f"no Follow-Your-Pose weights found: {reason}; {HOW_TO_GET_WEIGHTS}") from None
         raise
+    finally:
+        diffusers_logging.set_verbosity(level)
 
 
 # ------------------------------------------------------------------------------------------- writing

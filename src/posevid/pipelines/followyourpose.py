@@ -126,7 +126,14 @@ class FollowYourPosePipeline(DiffusionPipeline):
             components = loading.load_followyourpose_components(model, device=device, dtype=dtype)
         pipe = cls(**components)
         if dtype == torch.float16:
-            pipe.vae.to(dtype=torch.float32)
+            from diffusers.utils import logging as diffusers_logging
+
+            level = diffusers_logging.get_verbosity()
+            diffusers_logging.set_verbosity_error()  # an fp32 VAE is intended here; no "keep in float32" notice
+            try:
+                pipe.vae.to(dtype=torch.float32)
+            finally:
+                diffusers_logging.set_verbosity(level)
         return pipe
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
