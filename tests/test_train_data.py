@@ -38,7 +38,18 @@ def test_csv_missing_columns_is_one_line_error(tmp_path: Path, charades_clip_dir
         read_captions_csv(csv)
     assert "clip_id" in str(exc.value) and "\n" not in str(exc.value)
     proc = subprocess.run(
-        [sys.executable, "-m", "posevid", "prepare", str(charades_clip_dir), "--captions", str(csv), "--out", str(tmp_path / "o"), "--no-progress"],
+        [
+            sys.executable,
+            "-m",
+            "posevid",
+            "prepare",
+            str(charades_clip_dir),
+            "--captions",
+            str(csv),
+            "--out",
+            str(tmp_path / "o"),
+            "--no-progress",
+        ],
         capture_output=True,
         text=True,
     )
@@ -95,7 +106,7 @@ def test_clip_dataset_reference_sampling_and_short_clips(charades_data: Path, ca
     ds = VideoClipDataset(charades_data, n_sample_frames=4, sample_frame_rate=2, width=64, height=64)
     item = ds[(0, (1, 0, 0))]
     assert item["pixel_values"].shape == (4, 3, 64, 64)
-    assert -1.0 <= float(item["pixel_values"].min()) and float(item["pixel_values"].max()) <= 1.0
+    assert float(item["pixel_values"].min()) >= -1.0 and float(item["pixel_values"].max()) <= 1.0
     idx = item["frame_indices"].tolist()
     assert all(b - a == 2 for a, b in zip(idx, idx[1:], strict=False))
     assert item["prompt"] == "A man is unbuttoning his jacket and sitting down on the floor"
@@ -139,3 +150,49 @@ def test_sampler_is_resumable_and_world_size_invariant() -> None:
     assert list(one.iterate(3, 6)) == [one.micro_batch(s) for s in range(3, 6)]
     tiny = ResumableSampler(1, 1, world_size=2, rank=1, seed=0)  # one clip still feeds two processes
     assert tiny.micro_batch(0)[0][0] == 0
+
+
+def test_reference_train_config_is_accepted(tmp_path: Path) -> None:
+    from posevid.training.config import build_config
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = build_config("fyp-temporal", config_file=repo / "configs" / "pose_train.yaml", sets=["train_data.n_sample_frames=4"])
+    assert cfg["train_data"]["data_dir"] == "./data/charades" and cfg["train_data"]["n_sample_frames"] == 4
+    assert cfg["trainable_modules"] == ["attn1.to_q", "attn2.to_q", "attn_temp", "conv_temporal"]
+    assert cfg["resume"] is None and cfg["max_train_steps"] == 5000 and cfg["learning_rate"] == 3e-5
+    # the DreamPose reference flags, as in its README command
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "posevid.training",
+            "dreampose-base",
+            "--pretrained_model_name_or_path",
+            "sd",
+            "--instance_data_dir",
+            "d",
+            "--output_dir",
+            "o",
+            "--resolution=512",
+            "--train_batch_size=2",
+            "--gradient_accumulation_steps=4",
+            "--learning_rate=5e-6",
+            "--lr_scheduler=constant",
+            "--lr_warmup_steps=0",
+            "--num_train_epochs=300",
+            "--run_name",
+            "dreampose",
+            "--dropout_rate=0.15",
+            "--revision",
+            "ebb811dd71cdc38a204ecbdd6ac5d580f529fd8c",
+            "--print-config",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    cfg = json.loads(proc.stdout)
+    assert (cfg["train_batch_size"], cfg["gradient_accumulation_steps"], cfg["num_train_epochs"], cfg["dropout_rate"]) == (2, 4, 300, 0.15)
+    assert cfg["train_data"]["data_dir"] == "d" and cfg["pretrained_model_path"] == "sd"
+    with pytest.raises(InputError, match="no training data"):
+        build_config("fyp-temporal", overrides={"pretrained_model_path": "x"})

@@ -23,8 +23,16 @@ def _one_thread():
 
 
 def _train(recipe_name: str, base: Path, data: Path, out: Path, **overrides):
-    values = {"pretrained_model_path": str(base), "train_data.data_dir": str(data), "output_dir": str(out), "max_train_steps": 2,
-              "checkpointing_steps": 0, "validation_steps": 0, "report_to": "none", "learning_rate": 1e-3}  # fmt: skip
+    values = {
+        "pretrained_model_path": str(base),
+        "train_data.data_dir": str(data),
+        "output_dir": str(out),
+        "max_train_steps": 2,
+        "checkpointing_steps": 0,
+        "validation_steps": 0,
+        "report_to": "none",
+        "learning_rate": 1e-3,
+    }
     values.update(overrides)
     cfg = build_config(recipe_name, overrides=values, sets=["train_data.height=160", "train_data.width=128"])
     recipe = get_recipe(recipe_name)(cfg)
@@ -63,8 +71,22 @@ def test_base_training_exports_load_into_pipeline_and_animate(
         res = pipe(image, [_pose()], num_inference_steps=1, seed=0, show_progress=False)
         assert np.asarray(res.frames[0]).shape == (160, 128, 3)
     dp = ubc_data.parent / "src" / "video_a"
-    rc = main(["animate", "--model", str(release), "--image", str(examples_dir / "key_frame.png"), "--densepose", str(dp),
-               "--steps", "1", "--out", str(tmp_path / "anim.mp4"), "--quiet"])  # fmt: skip
+    rc = main(
+        [
+            "animate",
+            "--model",
+            str(release),
+            "--image",
+            str(examples_dir / "key_frame.png"),
+            "--densepose",
+            str(dp),
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "anim.mp4"),
+            "--quiet",
+        ]
+    )
     assert rc == 0 and (tmp_path / "anim.mp4").stat().st_size > 0
 
 
@@ -73,8 +95,14 @@ def test_subject_finetune_from_reference_checkpoint(tmp_path: Path, dreampose_tr
 
     # the reference --custom_chkpt: unet_epoch_N.pth (DDP 'module.' keys) + adapter_N.pth beside it
     base = load_dreampose_components(dreampose_train_base)
-    recipe, result = _train("dreampose-subject", dreampose_train_base, ubc_data, tmp_path / "subject", max_train_steps=1,
-                            init_checkpoint=str(dreampose_train_base / "unet_epoch_499.pth"))  # fmt: skip
+    recipe, result = _train(
+        "dreampose-subject",
+        dreampose_train_base,
+        ubc_data,
+        tmp_path / "subject",
+        max_train_steps=1,
+        init_checkpoint=str(dreampose_train_base / "unet_epoch_499.pth"),
+    )
     assert result["global_step"] == 1
     moved = max(float((recipe.unet.state_dict()[k] - v).abs().max()) for k, v in base.unet.state_dict().items())
     assert moved > 0

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from plugins.train import FYP_SMALL, read_log, run_training
 from safetensors.torch import load_file
 
+from plugins.train import FYP_SMALL, read_log, run_training
 from posevid.training import checkpointing as ck
 
 SIGKILL_RC = -9
@@ -25,7 +25,19 @@ def _one_thread():
 
 
 def _fyp_args(base: Path, data: Path, out: Path, *extra: str) -> list[str]:
-    return ["fyp-temporal", "--model", str(base), "--data", str(data), "--output-dir", str(out), *FYP_SMALL, "--learning-rate", "1e-3", *extra]
+    return [
+        "fyp-temporal",
+        "--model",
+        str(base),
+        "--data",
+        str(data),
+        "--output-dir",
+        str(out),
+        *FYP_SMALL,
+        "--learning-rate",
+        "1e-3",
+        *extra,
+    ]
 
 
 def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -49,9 +61,17 @@ def overfit_run(tmp_path_factory: pytest.TempPathFactory, fyp_train_base: Path, 
     # Beyond the stage-2 default (attn1/attn2 to_q, attn_temp, conv_temporal) the convolutions learn too, so that a
     # random tiny model can visibly fit one clip in a few dozen steps.
     trainable = ["conv_in", "conv_out", "conv1", "conv2", "to_q", "to_k", "to_v", "to_out.0", "attn_temp", "conv_temporal"]
-    overrides = {"pretrained_model_path": str(fyp_train_base), "train_data.data_dir": str(charades_data), "output_dir": str(out),
-                 "max_train_steps": 30, "checkpointing_steps": 0, "validation_steps": 0, "report_to": "none", "learning_rate": 5e-3,
-                 "trainable_modules": trainable}  # fmt: skip
+    overrides = {
+        "pretrained_model_path": str(fyp_train_base),
+        "train_data.data_dir": str(charades_data),
+        "output_dir": str(out),
+        "max_train_steps": 30,
+        "checkpointing_steps": 0,
+        "validation_steps": 0,
+        "report_to": "none",
+        "learning_rate": 5e-3,
+        "trainable_modules": trainable,
+    }
     cfg = build_config("fyp-temporal", overrides=overrides, sets=sets)
     recipe = get_recipe("fyp-temporal")(cfg)
     keys = [(7, 0, i) for i in range(3)]
@@ -95,18 +115,50 @@ def test_stage2_export_loads_into_pipeline_and_generate(overfit_run: dict, tmp_p
     trained = {k: v.float() for k, v in recipe.unet.temporal_state_dict().items()}
     assert _max_diff(trained, recipe.base_temporal) > 1e-4  # training changed the temporal layers
     # reference layout: a plain tensor dict with reference key names
-    ref = fyp_reference_to_posevid(load_state_dict_file(out / "release" / "checkpoints" / "followyourpose_checkpoint-1000" / "pytorch_model.bin"))
+    ref = fyp_reference_to_posevid(
+        load_state_dict_file(out / "release" / "checkpoints" / "followyourpose_checkpoint-1000" / "pytorch_model.bin")
+    )
     assert _max_diff({k: ref[k] for k in trained}, trained) == 0.0
     assert _max_diff(load_file(str(out / "temporal.safetensors")), trained) == 0.0
     for model in (out / "release", out / "posevid"):
         pipe = FollowYourPosePipeline.from_release(model)
         assert _max_diff({k: v for k, v in pipe.unet.temporal_state_dict().items()}, trained) == 0.0
-        video = pipe("a man sits down", pose=torch.rand(2, 3, 64, 64), video_length=2, height=64, width=64, num_inference_steps=1,
-                     guidance_scale=2.0, seed=0, output_type="np").videos  # fmt: skip
+        video = pipe(
+            "a man sits down",
+            pose=torch.rand(2, 3, 64, 64),
+            video_length=2,
+            height=64,
+            width=64,
+            num_inference_steps=1,
+            guidance_scale=2.0,
+            seed=0,
+            output_type="np",
+        ).videos
         assert video.shape[-3:] == (64, 64, 3) and video.shape[-4] == 2
     mp4 = tmp_path / "gen.mp4"
-    rc = main(["generate", "--model", str(out / "release"), "--prompt", "a man", "--pose", str(examples_dir / "dance_skeleton.mp4"),
-               "--frames", "2", "--stride", "1", "--height", "64", "--width", "64", "--steps", "1", "--out", str(mp4)])  # fmt: skip
+    rc = main(
+        [
+            "generate",
+            "--model",
+            str(out / "release"),
+            "--prompt",
+            "a man",
+            "--pose",
+            str(examples_dir / "dance_skeleton.mp4"),
+            "--frames",
+            "2",
+            "--stride",
+            "1",
+            "--height",
+            "64",
+            "--width",
+            "64",
+            "--steps",
+            "1",
+            "--out",
+            str(mp4),
+        ]
+    )
     assert rc == 0 and mp4.stat().st_size > 0
 
 
@@ -183,10 +235,22 @@ def test_stage1_pose_encoder_export(tmp_path: Path, fyp_train_base: Path, charad
     data = tmp_path / "pairs"
     res = prepare_dataset(charades_clip_dir, data, kind="image-pose", frames_per_video=2, progress=False)
     assert res.ok >= 1 and (data / "skeletons").is_dir()  # frames without a detected person are skipped
-    cfg = build_config("fyp-pose-encoder", overrides={"pretrained_model_path": str(fyp_train_base), "train_data.data_dir": str(data),
-                       "output_dir": str(tmp_path / "run"), "max_train_steps": 2, "checkpointing_steps": 0, "validation_steps": 0,
-                       "report_to": "none", "learning_rate": 1e-2, "uncond_rate": 0.5, "pose_dropout_rate": 0.5},
-                       sets=["train_data.width=64", "train_data.height=64"])  # fmt: skip
+    cfg = build_config(
+        "fyp-pose-encoder",
+        overrides={
+            "pretrained_model_path": str(fyp_train_base),
+            "train_data.data_dir": str(data),
+            "output_dir": str(tmp_path / "run"),
+            "max_train_steps": 2,
+            "checkpointing_steps": 0,
+            "validation_steps": 0,
+            "report_to": "none",
+            "learning_rate": 1e-2,
+            "uncond_rate": 0.5,
+            "pose_dropout_rate": 0.5,
+        },
+        sets=["train_data.width=64", "train_data.height=64"],
+    )
     recipe = get_recipe("fyp-pose-encoder")(cfg)
     Trainer(recipe, cfg).run()
     ref = load_state_dict_file(tmp_path / "run" / "pose_encoder.pth")

@@ -18,9 +18,19 @@ TRAIN_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "train"
 
 #: FYP stage-2 settings small enough for CPU tests: 4 frames of 64x64 (8x8 latents), stride 2.
 FYP_SMALL = [
-    "--set", "train_data.width=64", "--set", "train_data.height=64", "--set", "train_data.n_sample_frames=4",
-    "--set", "train_data.sample_frame_rate=2", "--report-to", "none", "--validation-steps", "0",
-]  # fmt: skip
+    "--set",
+    "train_data.width=64",
+    "--set",
+    "train_data.height=64",
+    "--set",
+    "train_data.n_sample_frames=4",
+    "--set",
+    "train_data.sample_frame_rate=2",
+    "--report-to",
+    "none",
+    "--validation-steps",
+    "0",
+]
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +102,9 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_training(args: list[str], *, nproc: int = 1, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_training(
+    args: list[str], *, nproc: int = 1, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run ``python -m posevid.training ARGS`` (``nproc`` > 1: under ``torch.distributed.run --standalone``)."""
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "posevid.training", *args]

@@ -59,6 +59,7 @@ RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
         "learning_rate": 3e-5,
         "max_train_steps": 5000,
         "trainable_modules": ["attn1.to_q", "attn2.to_q", "attn_temp", "conv_temporal"],
+        "temporal_init": "checkpoint",  # "fresh": SD + pose_encoder.pth, temporal layers at init (the reference's start)
         "train_data": {
             "data_dir": None,
             "n_sample_frames": 8,

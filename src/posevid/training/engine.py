@@ -122,6 +122,8 @@ class Trainer:
         if cfg.get("revision"):
             log.info("revision=%s is ignored: the model folder is used as given", cfg["revision"])
 
+        if cfg.get("use_8bit_adam"):
+            build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], 1e-3)  # fail before loading any model
         torch.manual_seed(int(cfg["seed"]))
         weight_dtype = _weight_dtype(cfg["mixed_precision"])
         recipe.setup(accelerator, weight_dtype)

@@ -32,10 +32,36 @@ log = logging.getLogger("posevid.training")
 SALT_VAE, SALT_NOISE, SALT_T, SALT_TEXT_DROP, SALT_POSE_DROP = 1, 2, 3, 4, 5
 
 
-def load_fyp_components(path: str | os.PathLike, device, dtype=torch.float32) -> dict[str, Any]:
-    from posevid.models.loading import load_followyourpose_components
+def load_fyp_components(path: str | os.PathLike, device, dtype=torch.float32, *, temporal_init: str = "checkpoint") -> dict[str, Any]:
+    """The FYP model to train from.
 
-    return load_followyourpose_components(path, device=device, dtype=dtype)
+    ``temporal_init="checkpoint"``: a release / posevid folder as ``posevid generate`` loads it (fine-tuning).
+    ``"fresh"`` (also implied when ``path`` is the ``stable-diffusion-v1-4`` folder itself, as in the reference
+    ``pose_train.yaml``): the reference stage-2 start - SD weights, ``pose_encoder.pth`` (beside the SD folder),
+    temporal layers at their initialisation (``conv_temporal`` identity) - ignoring any FYP checkpoint.
+    """
+    from dataclasses import replace
+
+    from posevid.models import loading
+
+    layout = loading.locate_followyourpose(path)
+    sd_given = Path(path).resolve() == layout.sd_dir.resolve()
+    if temporal_init == "fresh" or (sd_given and layout.checkpoint is None):
+        pose = layout.pose_encoder or next((p for p in (layout.sd_dir.parent / "pose_encoder.pth",) if p.is_file()), None)
+        layout = replace(layout, checkpoint=None, pose_encoder=pose)
+    elif temporal_init != "checkpoint":
+        raise InputError(f"temporal_init {temporal_init!r} is not 'checkpoint' or 'fresh'", hint="fix --set temporal_init=...")
+    unet = loading.load_followyourpose_unet(layout)
+    comps = {
+        "unet": unet,
+        "vae": loading.load_vae(layout.sd_dir / "vae"),
+        "text_encoder": loading.load_clip_text_encoder(layout.sd_dir / "text_encoder"),
+        "tokenizer": loading.load_clip_tokenizer(layout.sd_dir / "tokenizer"),
+        "scheduler": loading.load_ddim_scheduler(layout.sd_dir / "scheduler"),
+    }
+    for name in ("unet", "vae", "text_encoder"):
+        comps[name].to(device=device, dtype=dtype).eval().requires_grad_(False)
+    return comps
 
 
 class _FYPBase(Recipe):
@@ -76,7 +102,9 @@ class TemporalRecipe(_FYPBase):
 
     def setup(self, accelerator, weight_dtype: torch.dtype) -> None:
         self.device = accelerator.device
-        comps = load_fyp_components(self.cfg["pretrained_model_path"], device=self.device)
+        comps = load_fyp_components(
+            self.cfg["pretrained_model_path"], device=self.device, temporal_init=self.cfg.get("temporal_init", "checkpoint")
+        )
         self.components = comps
         self.vae, self.text_encoder, self.tokenizer, self.unet = comps["vae"], comps["text_encoder"], comps["tokenizer"], comps["unet"]
         self.scheduler = comps["scheduler"]
@@ -277,7 +305,9 @@ class PoseEncoderRecipe(_FYPBase):
         from posevid.models.convert import split_fyp_state
 
         self.device = accelerator.device
-        comps = load_fyp_components(self.cfg["pretrained_model_path"], device="cpu")
+        comps = load_fyp_components(
+            self.cfg["pretrained_model_path"], device="cpu", temporal_init=self.cfg.get("temporal_init", "checkpoint")
+        )
         self.components = comps
         self.vae, self.text_encoder, self.tokenizer, fyp_unet = comps["vae"], comps["text_encoder"], comps["tokenizer"], comps["unet"]
         self.scheduler = comps["scheduler"]
