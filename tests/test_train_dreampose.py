@@ -34,7 +34,8 @@ def _train(recipe_name: str, base: Path, data: Path, out: Path, **overrides):
         "learning_rate": 1e-3,
     }
     values.update(overrides)
-    cfg = build_config(recipe_name, overrides=values, sets=["train_data.height=160", "train_data.width=128"])
+    sets = ["train_data.height=160", "train_data.width=128", "validation_data.num_inference_steps=1"]
+    cfg = build_config(recipe_name, overrides=values, sets=sets)
     recipe = get_recipe(recipe_name)(cfg)
     result = Trainer(recipe, cfg).run()
     return recipe, result
@@ -126,3 +127,23 @@ def test_vae_decoder_finetune_exports_reference_vae(tmp_path: Path, dreampose_tr
         assert torch.equal(pipe.vae.state_dict()[name], p.detach().float()), name
     res = pipe(Image.open(examples_dir / "key_frame.png").convert("RGB"), [_pose()], num_inference_steps=1, seed=0, show_progress=False)
     assert np.asarray(res.frames[0]).shape == (160, 128, 3)
+
+
+def test_base_from_stable_diffusion_folder_with_validation(tmp_path: Path, dreampose_train_base: Path, ubc_data: Path) -> None:
+    """``dreampose-base`` from a plain SD-1.x folder: 14-channel conv_in built from SD's, new adapter, validation PNG."""
+    import shutil
+
+    from diffusers import UNet2DConditionModel
+
+    from posevid.models.tiny_dreampose import TINY_UNET_CONFIG
+
+    sd = tmp_path / "sd"
+    sd_unet = UNet2DConditionModel(**{**TINY_UNET_CONFIG, "in_channels": 4})
+    sd_unet.save_pretrained(sd / "unet")
+    for part in ("vae", "scheduler"):
+        shutil.copytree(dreampose_train_base / "checkpoint-499" / part, sd / part)
+    shutil.copytree(dreampose_train_base / "clip", sd / "clip")
+    recipe, result = _train("dreampose-base", sd, ubc_data, tmp_path / "run", max_train_steps=1, validation_steps=1, export=False)
+    assert recipe.base_kind == "sd" and result["global_step"] == 1
+    assert recipe.unet.conv_in.weight.shape[1] == 14
+    assert (tmp_path / "run" / "samples" / "step-1" / "pred_#0.png").is_file()

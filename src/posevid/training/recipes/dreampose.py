@@ -43,6 +43,23 @@ def _sd_folder(path: Path) -> Path | None:
     return None
 
 
+def _load_sd_unet(folder: Path):
+    """SD-1.x ``unet/`` (config + safetensors or weights-only ``.bin``): never unpickles objects."""
+    from diffusers import UNet2DConditionModel
+
+    from posevid.utils.checkpoint import load_into, load_state_dict_file
+
+    config = {k: v for k, v in json.loads((folder / "config.json").read_text()).items() if not k.startswith("_")}
+    weights = next(
+        (folder / n for n in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin") if (folder / n).is_file()), None
+    )
+    if weights is None:
+        raise CheckpointError(f"no UNet weights in {folder}", hint="expected diffusion_pytorch_model.safetensors or .bin")
+    unet = UNet2DConditionModel(**config)
+    load_into(unet, load_state_dict_file(weights), what="SD UNet", source=weights)
+    return unet
+
+
 def _to_uint8(images: torch.Tensor, image_range: str) -> list[np.ndarray]:
     x = (images.float() + 1) * 127.5 if image_range == "-1_1" else images.float() * 255
     return list(x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
@@ -69,7 +86,9 @@ class _DreamPoseBase(Recipe):
             self.image_encoder, self.processor, scheduler = comps.image_encoder, comps.image_processor, comps.scheduler
             self.base_kind = "dreampose"
         else:
-            from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+            from diffusers import PNDMScheduler
+
+            from posevid.models.loading import load_vae
 
             sd = _sd_folder(base)
             if sd is None:
@@ -77,8 +96,8 @@ class _DreamPoseBase(Recipe):
                     f"{base} is neither a DreamPose folder nor a Stable Diffusion 1.x folder (unet/ + vae/)",
                     hint="pass --pretrained-model with an SD-1.4 folder (base training) or a DreamPose checkpoint folder",
                 )
-            self.unet = build_dreampose_unet(UNet2DConditionModel.from_pretrained(sd / "unet"))
-            self.vae = AutoencoderKL.from_pretrained(sd / "vae")
+            self.unet = build_dreampose_unet(_load_sd_unet(sd / "unet"))
+            self.vae = load_vae(sd / "vae")
             scheduler = PNDMScheduler.from_pretrained(sd / "scheduler")
             if clip_spec is None:
                 clip_spec = next((str(p) for p in (base / "clip", sd.parent / "clip") if p.is_dir()), CLIP_HUB_ID)
