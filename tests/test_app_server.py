@@ -12,6 +12,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -209,3 +210,58 @@ def test_text_to_video_accepts_a_keypoints_file_or_a_raw_video_as_pose(app_serve
     status, body, _ = _get(_file_url(app_server, sidecar))
     settings = json.loads(body)["settings"]
     assert settings["video_length"] == 3 and settings["frame_stride"] == 2 and settings["seed"] == 5 and settings["width"] == 64
+
+
+def test_text_to_video_matches_posevid_generate_for_the_same_settings(app_server, tiny_fyp_release, examples_dir, tmp_path):
+    """The app is a front-end, not a fork: same settings, same frames as the CLI."""
+    from PIL import Image, ImageSequence
+
+    from posevid.cli import main
+
+    skeleton = examples_dir / "dance_skeleton.mp4"
+    result = _client(app_server).predict("a robot dancing", "", gradio_client.handle_file(str(skeleton)), "skeleton video", 3, 2, 2, 7.5,
+                                         "ddim", 7, 64, 64, api_name="/text_to_video")
+    gif_value = next(f for f in result[2] if str(f.get("path", "")).endswith(".gif"))
+    status, app_gif, _ = _get(_file_url(app_server, gif_value))
+    assert status == 200
+    (tmp_path / "app.gif").write_bytes(app_gif)
+    cli_gif = tmp_path / "cli.gif"
+    assert main(["generate", "--model", str(tiny_fyp_release), "--prompt", "a robot dancing", "--pose", str(skeleton), "--frames", "3",
+                 "--stride", "2", "--steps", "2", "--guidance", "7.5", "--seed", "7", "--height", "64", "--width", "64",
+                 "--device", "cpu", "--out", str(cli_gif)]) == 0
+
+    def frames(path):
+        with Image.open(path) as im:
+            return np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)])
+
+    a, b = frames(tmp_path / "app.gif"), frames(cli_gif)
+    assert a.shape == b.shape == (3, 64, 64, 3)
+    # equal up to float noise between processes with different thread counts (another seed differs by up to 254 levels, 45 on average)
+    assert np.abs(a.astype(int) - b).max() <= 3
+
+
+def test_image_to_video_matches_posevid_animate_for_the_same_settings(app_server, tiny_dreampose_release, fixtures_dir,
+                                                                       app_densepose_zip, tmp_path):
+    from PIL import Image, ImageSequence
+
+    from posevid.cli import main
+
+    image = fixtures_dir / "dreampose_tiny_pipeline" / "key_frame.png"
+    result = _client(app_server).predict(gradio_client.handle_file(str(image)), [gradio_client.handle_file(str(app_densepose_zip))],
+                                         8, 3, 2, 11, "pndm", api_name="/image_to_video")
+    gif_value = next(f for f in result[2] if str(f.get("path", "")).endswith(".gif"))
+    status, app_gif, _ = _get(_file_url(app_server, gif_value))
+    assert status == 200
+    (tmp_path / "app.gif").write_bytes(app_gif)
+    out = tmp_path / "cli.mp4"
+    assert main(["animate", "--model", str(tiny_dreampose_release), "--image", str(image), "--densepose",
+                 str(fixtures_dir / "dreampose_tiny_pipeline" / "poses"), "--s1", "8", "--s2", "3", "--steps", "2", "--seed", "11",
+                 "--device", "cpu", "--quiet", "--out", str(out)]) == 0
+
+    def frames(path):
+        with Image.open(path) as im:
+            return np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)])
+
+    a, b = frames(tmp_path / "app.gif"), frames(out.with_suffix(".gif"))
+    assert a.shape == b.shape and a.shape[0] == 3
+    assert np.abs(a.astype(int) - b).max() <= 3  # see the text -> video parity test

@@ -280,18 +280,16 @@ def run_text_to_video(pipe: Any, *, skeleton: Path, out_dir: Path, prompt: str, 
                       width: int, height: int, model: str, pose_source: str | None = None,
                       progress: ProgressFn = _no_progress) -> dict[str, Any]:
     """Follow-Your-Pose text+pose -> mp4, gif, side-by-side mp4 and sidecar in ``out_dir``."""
-    import torch
 
     from posevid.video import read_frames, write_gif, write_video
 
     if not prompt or not prompt.strip():
         raise InputError("prompt is empty", hint="describe the video to generate")
-    generator = torch.Generator().manual_seed(int(seed))
     progress(0, steps, "denoising")
-    result = pipe(
+    result = pipe(  # seeded exactly as `posevid generate --seed` does, so the app and the CLI give the same video
         prompt, negative_prompt=negative_prompt or None, pose=str(skeleton), video_length=int(frames), frame_stride=int(stride),
         height=int(height), width=int(width), num_inference_steps=int(steps), guidance_scale=float(guidance),
-        generator=generator, scheduler=scheduler, output_type="uint8",
+        seed=int(seed), scheduler=scheduler, output_type="uint8",
         callback_on_step_end=_step_callback(progress, steps, "denoising"),
     )
     video = _as_video_array(result)
@@ -320,7 +318,6 @@ def run_image_to_video(pipe: Any, *, image: Path, pose_dir: Path, out_dir: Path,
     DreamPose generates one frame per pose, so progress counts frames. The frames shown are the
     min-max stretched ones, as the reference ``test.py`` writes them.
     """
-    import torch
 
     from posevid.data.densepose import DensePoseSequence
     from posevid.video import write_gif, write_video
@@ -330,12 +327,12 @@ def run_image_to_video(pipe: Any, *, image: Path, pose_dir: Path, out_dir: Path,
     if scheduler:
         pipe.set_scheduler(scheduler)
     progress(0, total, "generating frames")
-    generator = torch.Generator().manual_seed(int(seed))
 
     def on_frame(i: int, number: int, raw: np.ndarray, stretched: np.ndarray) -> None:
         progress(i + 1, total, f"frame {i + 1}/{total}")
 
-    result = pipe(str(image), poses, s1=float(s1), s2=float(s2), num_inference_steps=int(steps), generator=generator,
+    # seeded as `posevid animate --seed` (per-frame noise keyed by seed and frame number)
+    result = pipe(str(image), poses, s1=float(s1), s2=float(s2), num_inference_steps=int(steps), seed=int(seed),
                   frame_callback=on_frame, show_progress=False)
     video = np.asarray(result.frames_stretched, dtype=np.uint8)
     fps = 8.0
