@@ -44,6 +44,19 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str
     return lines[0]
 
 
+def generate_in_process(capfd, *args) -> subprocess.CompletedProcess:
+    """``posevid generate`` through the console-script entry point in this process (fds captured).
+
+    Same code path as the subprocess runs, without paying for another torch import; used where the
+    subprocess itself is not what is being tested."""
+    from posevid.cli import main
+
+    capfd.readouterr()
+    code = main(["generate", *map(str, args)])
+    captured = capfd.readouterr()
+    return subprocess.CompletedProcess([], code, captured.out, captured.err)
+
+
 def listing(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
@@ -78,9 +91,10 @@ def test_generate_writes_mp4_gif_frames_and_sidecar(tiny_fyp_release, skeleton, 
     assert sorted(p.name for p in out.parent.iterdir()) == ["dance.gif", "dance.json", "dance.mp4"]  # no temp files left
 
 
-def test_side_by_side_gif_and_numbered_outputs(tiny_fyp_release, skeleton, tmp_path):
+def test_side_by_side_gif_and_numbered_outputs(tiny_fyp_release, skeleton, tmp_path, capfd):
     out = tmp_path / "sbs.gif"
-    proc = run_generate(
+    proc = generate_in_process(
+        capfd,
         "--model", tiny_fyp_release, "--prompt", "a dancer", "--pose", skeleton, "--out", out,
         "--side-by-side", "--num-videos-per-prompt", "2", "--guidance", "1", *SMALL,
     )  # fmt: skip
@@ -100,7 +114,7 @@ def test_side_by_side_gif_and_numbered_outputs(tiny_fyp_release, skeleton, tmp_p
     assert meta["index"] == 1 and meta["side_by_side"] is True and meta["num_videos_per_prompt"] == 2
 
 
-def test_reference_config_and_skeleton_path_spelling(tiny_fyp_release, skeleton, tmp_path):
+def test_reference_config_and_skeleton_path_spelling(tiny_fyp_release, skeleton, tmp_path, capfd):
     ckpt = tiny_fyp_release / "checkpoints"
     config = tmp_path / "pose_sample.yaml"
     config.write_text(
@@ -128,7 +142,7 @@ enable_xformers_memory_efficient_attention: True
 some_fork_option: 3
 """
     )
-    proc = run_generate("--config", config, "--skeleton_path", skeleton, "--steps", "2")
+    proc = generate_in_process(capfd, "--config", config, "--skeleton_path", skeleton, "--steps", "2")
     assert proc.returncode == 0, proc.stderr
     assert "unknown key 'some_fork_option' ignored" in proc.stderr
     outs = tmp_path / "outputs"
@@ -243,17 +257,12 @@ def _break_checkpoint(release: Path, how: str) -> None:
 def test_broken_checkpoint_is_one_line(tiny_fyp_release, skeleton, tmp_path, capfd, how, words):
     # In-process through the console-script entry point (posevid.cli.main), file descriptors captured:
     # the same code path as the subprocess tests above, without paying the torch import three more times.
-    from posevid.cli import main
-
     release = _copy_release(tiny_fyp_release, tmp_path / "release")
     _break_checkpoint(release, how)
     out_dir = tmp_path / "out"
-    capfd.readouterr()
-    code = main(["generate", "--model", str(release), "--prompt", "x", "--pose", str(skeleton), "--out", str(out_dir / "x.mp4"), *SMALL])
-    captured = capfd.readouterr()
-    proc = subprocess.CompletedProcess([], code, captured.out, captured.err)
+    proc = generate_in_process(capfd, "--model", release, "--prompt", "x", "--pose", skeleton, "--out", out_dir / "x.mp4", *SMALL)
     assert_one_line_error(proc, *words)
-    assert "pwned" not in captured.out + captured.err
+    assert "pwned" not in proc.stdout + proc.stderr
     assert not out_dir.exists() or listing(out_dir) == []
 
 
