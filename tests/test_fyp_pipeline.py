@@ -266,3 +266,10 @@ def test_half_precision_keeps_the_vae_in_fp32(fixtures_dir, skeleton_path):
     bf16.set_progress_bar_config(disable=True)
     video = _small(bf16, skeleton_path, prompt=PROMPT, video_length=2, seed=0, output_type="np").videos
     assert video.dtype == np.float32 and np.isfinite(video).all()
+
+
+def test_non_square_size_covers_and_center_crops_the_pose(pipe, skeleton_path):
+    out = _small(pipe, skeleton_path, prompt=PROMPT, video_length=2, height=64, width=128, seed=0, output_type="np")
+    assert out.videos.shape == (1, 2, 64, 128, 3) and np.isfinite(out.videos).all()
+    square = prepare_pose(skeleton_path, video_length=2, stride=2, height=128, width=128)  # 256x256 -> 128x128
+    torch.testing.assert_close(out.pose, square[..., 32:96, :], atol=0, rtol=0)  # then rows round((128 - 64) / 2) = 32 on
