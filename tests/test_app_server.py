@@ -42,6 +42,19 @@ def _file_url(server, value) -> str:
     return value["url"] if isinstance(value, dict) else urllib.parse.urljoin(server.url, f"gradio_api/file={value}")
 
 
+def test_no_outbound_request_at_start_up_or_while_serving(app_server, app_clip, tmp_path):
+    import subprocess
+    import sys
+
+    _pose(_client(app_server), app_clip, stride=4)  # start-up plus one real request
+    assert app_server.trap.hits == 0, "the app tried to reach outside 127.0.0.1 (analytics, version check, hub, fonts...)"
+    # control: the trap does catch an outbound request made with the server's environment
+    probe = "import urllib.request\ntry:\n    urllib.request.urlopen('http://example.com/', timeout=5)\nexcept Exception:\n    pass\n"
+    env = {**__import__("os").environ, **app_server.trap.env()}
+    subprocess.run([sys.executable, "-c", probe], env=env, timeout=30, check=True)
+    assert app_server.trap.hits == 1
+
+
 @pytest.mark.parametrize(
     "path",
     [

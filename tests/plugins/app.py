@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -27,12 +28,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class OutboundTrap:
+    """A local "proxy" that only counts connections: the server gets it as HTTP(S)_PROXY, so any request it
+    tries to send outside 127.0.0.1 lands here instead of the internet (and is counted)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.hits = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.hits += 1
+            conn.close()
+
+    def env(self) -> dict[str, str]:
+        proxies = {k: self.url for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")}
+        return {**proxies, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 @dataclass
 class AppServer:
     url: str
     output_dir: Path
     process: subprocess.Popen
     log_path: Path
+    trap: OutboundTrap
     upload_limit_mb: int = UPLOAD_LIMIT_MB
 
     def log(self) -> str:
@@ -64,13 +95,15 @@ def app_server(tiny_fyp_release: Path, tiny_dreampose_release: Path, tmp_path_fa
     """``posevid app`` with the tiny Follow-Your-Pose and DreamPose models; yields an :class:`AppServer`."""
     out = tmp_path_factory.mktemp("app_outputs")
     port = free_port()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    trap = OutboundTrap()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", **trap.env())
+    env.pop("GRADIO_ANALYTICS_ENABLED", None)  # the app itself must turn analytics off
     cmd = [sys.executable, "-m", "posevid", "app", "--model", str(tiny_fyp_release), "--dreampose-model", str(tiny_dreampose_release),
            "--port", str(port), "--output-dir", str(out), "--max-upload-mb", str(UPLOAD_LIMIT_MB), "--concurrency", "2"]
     log_path = out.parent / f"{out.name}.log"
     with log_path.open("w") as log_file:
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    server = AppServer(url=f"http://127.0.0.1:{port}/", output_dir=out, process=proc, log_path=log_path)
+    server = AppServer(url=f"http://127.0.0.1:{port}/", output_dir=out, process=proc, log_path=log_path, trap=trap)
     deadline = time.monotonic() + 90
     while True:
         if proc.poll() is not None:
@@ -92,3 +125,4 @@ def app_server(tiny_fyp_release: Path, tiny_dreampose_release: Path, tmp_path_fa
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    trap.close()

@@ -335,7 +335,7 @@ def run_image_to_video(pipe: Any, *, image: Path, pose_dir: Path, out_dir: Path,
     result = pipe(str(image), poses, s1=float(s1), s2=float(s2), num_inference_steps=int(steps), seed=int(seed),
                   frame_callback=on_frame, show_progress=False)
     video = np.asarray(result.frames_stretched, dtype=np.uint8)
-    fps = 8.0
+    fps = 30.0  # as `posevid animate` (DreamPose's UBC videos are 30 fps)
     mp4 = Path(write_video(out_dir / "result.mp4", video, fps=fps))
     gif = Path(write_gif(out_dir / "result.gif", list(video), fps=fps))
     settings = {"image": Path(image).name, "frames": list(result.frame_numbers), "s1": s1, "s2": s2, "num_inference_steps": steps,
