@@ -108,11 +108,12 @@ def test_vae_slicing_and_tiling_on_the_decode_golden(make_tiny_pipe, fyp_pipelin
         torch.testing.assert_close(sliced[..., 224:288, 224:288], expected, atol=1e-4, rtol=1e-4)
         # Tiling with tiles as large as the frame is a no-op; smaller tiles blend seams (approximate by design).
         apply_run_options(pipe, RunOptions(vae_tiling=True))
-        torch.testing.assert_close(pipe._decode(latents, 1), sliced, atol=1e-6, rtol=1e-6)
+        first = latents[:, :, :1]
+        torch.testing.assert_close(pipe._decode(first, 1), sliced[:, :, :1], atol=1e-6, rtol=1e-6)
         pipe.vae.tile_sample_min_size, pipe.vae.tile_latent_min_size = 256, 32
-        tiled = pipe._decode(latents, 1)
-    assert tiled.shape == plain.shape and torch.isfinite(tiled).all()
-    assert (tiled - plain).abs().mean() < 0.05  # seams differ, the picture does not
+        tiled = pipe._decode(first, 1)
+    assert tiled.shape == sliced[:, :, :1].shape and torch.isfinite(tiled).all()
+    assert (tiled - sliced[:, :, :1]).abs().mean() < 0.05  # seams differ, the picture does not
 
 
 def test_processors_survive_the_unets_guard(make_tiny_pipe, small_inputs, single_thread):
