@@ -165,7 +165,21 @@ def test_stage2_export_loads_into_pipeline_and_generate(overfit_run: dict, tmp_p
 # ------------------------------------------------------------------------------------------------
 # subprocesses: SIGKILL + resume, two processes
 # ------------------------------------------------------------------------------------------------
-EPOCHS = ["--num-train-epochs", "6", "--set", "max_train_steps=null", "--checkpointing-steps", "2", "--set", "export=false"]
+EPOCHS = [
+    "--num-train-epochs",
+    "6",
+    "--set",
+    "max_train_steps=null",
+    "--checkpointing-steps",
+    "2",
+    "--set",
+    "export=false",
+    "--use-ema",
+    "--lr-scheduler",
+    "cosine",
+    "--lr-warmup-steps",
+    "1",
+]  # EMA and LR schedule state must resume too
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +214,8 @@ def test_sigkill_and_resume_is_exact(uninterrupted: Path, tmp_path: Path, fyp_tr
     final = load_file(str(out / "checkpoint-6" / "trainable.safetensors"))
     reference = load_file(str(uninterrupted / "checkpoint-6" / "trainable.safetensors"))
     assert _max_diff(final, reference) <= 1e-6
+    ema = load_file(str(out / "checkpoint-6" / "ema.safetensors"))
+    assert _max_diff(ema, load_file(str(uninterrupted / "checkpoint-6" / "ema.safetensors"))) <= 1e-6
     # the resumed steps saw exactly the losses of the uninterrupted run (same data, noise and timesteps)
     ref_losses = {r["step"]: r["loss"] for r in read_log(uninterrupted) if "loss" in r}
     got = {r["step"]: r["loss"] for r in read_log(out) if "loss" in r}

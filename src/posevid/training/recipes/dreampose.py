@@ -271,6 +271,11 @@ class DreamPoseUNetRecipe(_DreamPoseBase):
         self.vae.float()
         save_dreampose(DreamPoseComponents(self.unet, self.vae, self.adapter, self.image_encoder, self.processor, self.scheduler, {}), ours)
         self.vae.to(vae_dtype)
+        from posevid.utils.outputs import write_sidecar
+
+        write_sidecar(
+            Path(out_dir) / "export.json", {"recipe": self.name, "step": step, "epoch": epoch, "config": self.cfg}, kind="training-export"
+        )
         return [release, ours]
 
     def validate(self, out_dir: Path, step: int) -> list[Path]:
@@ -384,4 +389,9 @@ class DreamPoseVAERecipe(_DreamPoseBase):
             torch.save(state, tmp)
         ours = Path(out_dir) / "posevid" / "vae"
         self.vae.save_pretrained(ours, safe_serialization=True)
+        from posevid.utils.outputs import write_sidecar
+
+        write_sidecar(
+            Path(out_dir) / "export.json", {"recipe": self.name, "step": step, "epoch": epoch, "config": self.cfg}, kind="training-export"
+        )
         return [path, ours]
