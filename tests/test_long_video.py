@@ -173,3 +173,34 @@ def test_long_video_memory_does_not_grow_with_length(make_tiny_pipe, examples_di
     assert large <= 1.5 * small + 4 * 2**20, f"streamed peak grew from {small / 2**20:.1f} MB to {large / 2**20:.1f} MB"
     small_mem, large_mem = _peak_growth(in_memory, 16), _peak_growth(in_memory, 64)
     assert large_mem > 1.5 * small_mem, "control: the in-memory path should grow with the length"
+
+
+def test_generate_cli_window_fast_and_low_memory_flags(fixtures_dir, examples_dir, tmp_path, capfd, single_thread):
+    from posevid.cli import main
+    from posevid.video import probe_video
+
+    out = tmp_path / "long.mp4"
+    model = fixtures_dir / "fyp_tiny_pipeline" / "release_layout"
+    args = ["generate", "--model", model, "--prompt", PROMPT, "--pose", examples_dir / "dance_skeleton.mp4", "--frames", 20]
+    args += ["--stride", 2, "--height", 64, "--width", 64, "--window", 8, "--overlap", 2, "--fast", "--steps", 1, "--low-memory"]
+    args += ["--device", "cpu", "--out", out]
+    assert main([str(a) for a in args]) == 0, capfd.readouterr().err
+    assert probe_video(out).num_frames == 20
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    flat = json.dumps(sidecar)
+    assert '"dpm++"' in flat and '"steps": 1' in flat  # --fast picks the solver, an explicit --steps wins
+    options = next(v for k, v in _walk(sidecar) if k == "run_options")
+    assert (options["window"], options["overlap"], options["split_cfg"], options["attention"]) == (8, 2, True, "chunked")
+    assert main(["generate", "--model", str(model), "--prompt", "x", "--pose", str(examples_dir / "dance_skeleton.mp4"),
+                 "--window", "8", "--overlap", "8", "--device", "cpu", "--out", str(tmp_path / "bad.mp4")]) == 2  # fmt: skip
+    assert "overlap 8 must be smaller" in capfd.readouterr().err and not (tmp_path / "bad.mp4").exists()
+
+
+def _walk(obj):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield k, v
+            yield from _walk(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _walk(v)
