@@ -135,8 +135,8 @@ class FastSparseCausalAttnProcessor(SparseCausalAttnProcessor):
         sources = hidden_states.view(b, f, d, c)[:, : max(f - 1, 1)]
         key, value = attn.to_k(sources), attn.to_v(sources)  # (b, f', d, inner)
         anchor_k, anchor_v = key[:, :1], value[:, :1]
-        if state.mode == "record":
-            state.put(self, anchor_k, anchor_v)
+        if state.mode == "record":  # copies: a view would keep the whole window's K/V alive until the step ends
+            state.put(self, anchor_k.clone(), anchor_v.clone())
         elif state.mode == "use":
             anchor_k, anchor_v = state.get(self, b)
         previous = torch.tensor([0] + list(range(f - 1)), device=key.device)
