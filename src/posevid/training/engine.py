@@ -274,7 +274,8 @@ class Trainer:
         out = self.output_dir / "samples" / f"step-{step}"
         with torch.random.fork_rng(devices=[]):
             try:
-                paths = self._with_ema(ema, lambda: self.recipe.validate(out, step))
+                with self.accelerator.autocast():  # frozen weights may be fp16/bf16 next to fp32 trained ones
+                    paths = self._with_ema(ema, lambda: self.recipe.validate(out, step))
             except PosevidError as exc:
                 log.warning("validation at step %d skipped: %s", step, exc)
                 return

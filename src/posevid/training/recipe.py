@@ -38,6 +38,16 @@ def keyed_uniform(key: tuple[int, ...], salt: int) -> float:
     return float(torch.rand((), generator=keyed_generator(key, salt)))
 
 
+def move(module: nn.Module, device=None, dtype: torch.dtype | None = None) -> nn.Module:
+    """``module.to(device, dtype)`` casting only when needed (diffusers warns on every no-op dtype cast)."""
+    if device is not None:
+        module.to(device=device)
+    current = next(module.parameters()).dtype if any(True for _ in module.parameters()) else None
+    if dtype is not None and current is not None and current != dtype:
+        module.to(dtype=dtype)
+    return module
+
+
 class Recipe:
     """Base class; see the module docstring. Subclasses set ``name`` and override the hooks."""
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from posevid.errors import CheckpointError, InputError
-from posevid.training.recipe import Recipe, keyed_randint, keyed_randn, keyed_uniform
+from posevid.training.recipe import Recipe, keyed_randint, keyed_randn, keyed_uniform, move
 
 log = logging.getLogger("posevid.training")
 
@@ -173,8 +173,10 @@ class DreamPoseUNetRecipe(_DreamPoseBase):
         self.noise_scheduler = DDPMScheduler.from_config(self.scheduler.config)
         if self.cfg.get("prediction_type"):
             self.noise_scheduler.register_to_config(prediction_type=self.cfg["prediction_type"])
-        self.vae.requires_grad_(False).to(self.device, dtype=weight_dtype).eval()
-        self.image_encoder.requires_grad_(False).to(self.device, dtype=weight_dtype).eval()
+        # the frozen VAE and CLIP are small (~84 M / ~88 M params): they stay fp32 (autocast computes in low
+        # precision) so that the exported checkpoint-N/vae is not rounded to fp16/bf16
+        move(self.vae.requires_grad_(False), self.device).eval()
+        move(self.image_encoder.requires_grad_(False), self.device).eval()
         self.unet.to(self.device).requires_grad_(True).train()
         self.adapter.to(self.device).requires_grad_(True).train()
         if self.cfg.get("gradient_checkpointing"):

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from posevid.errors import InputError
-from posevid.training.recipe import Recipe, keyed_randint, keyed_randn, keyed_uniform
+from posevid.training.recipe import Recipe, keyed_randint, keyed_randn, keyed_uniform, move
 
 log = logging.getLogger("posevid.training")
 
@@ -60,7 +60,7 @@ def load_fyp_components(path: str | os.PathLike, device, dtype=torch.float32, *,
         "scheduler": loading.load_ddim_scheduler(layout.sd_dir / "scheduler"),
     }
     for name in ("unet", "vae", "text_encoder"):
-        comps[name].to(device=device, dtype=dtype).eval().requires_grad_(False)
+        move(comps[name], device, dtype).eval().requires_grad_(False)
     return comps
 
 
@@ -111,8 +111,8 @@ class TemporalRecipe(_FYPBase):
         self._noise_scheduler(self.scheduler)
         for m in (self.vae, self.text_encoder, self.unet):
             m.requires_grad_(False)
-        self.vae.to(dtype=weight_dtype).eval()
-        self.text_encoder.to(dtype=weight_dtype).eval()
+        move(self.vae, None, weight_dtype).eval()
+        move(self.text_encoder, None, weight_dtype).eval()
         names = list(self.cfg.get("trainable_modules") or [])
         params = self.unet.trainable_modules(names)
         if not params:
@@ -203,7 +203,7 @@ class TemporalRecipe(_FYPBase):
         )
 
     def export(self, out_dir: Path, step: int, epoch: int) -> list[Path]:
-        return export_fyp_release(self, Path(out_dir), step)
+        return export_fyp_release(self, Path(out_dir), step, self.trainable_state_dict())
 
     def validate(self, out_dir: Path, step: int) -> list[Path]:
         return validate_fyp(self, out_dir, step)
@@ -265,28 +265,31 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60] or "prompt"
 
 
-def export_fyp_release(recipe: _FYPBase, out_dir: Path, step: int) -> list[Path]:
+def export_fyp_release(recipe: _FYPBase, out_dir: Path, step: int, trained: dict[str, torch.Tensor]) -> list[Path]:
     """``out/release/checkpoints/...`` (the official layout: loadable by the reference code and by
     ``posevid generate --model out/release``), ``out/posevid/`` (our safetensors folder) and
-    ``out/temporal.safetensors`` (the temporal layers alone)."""
+    ``out/temporal.safetensors`` (the temporal layers alone).
+
+    The base model is reloaded in fp32 and only the ``trained`` UNet tensors are put in: frozen weights that
+    sat in fp16/bf16 during mixed-precision training are therefore exported unrounded.
+    """
     from safetensors.torch import save_file
 
     from posevid.models.loading import save_followyourpose, save_followyourpose_reference
     from posevid.utils.outputs import atomic_path, write_sidecar
 
     out_dir = Path(out_dir)
-    comps = {"vae": recipe.vae, "text_encoder": recipe.text_encoder, "tokenizer": recipe.tokenizer, "unet": recipe.unet,
-             "scheduler": recipe.scheduler}  # fmt: skip
-    dtypes = {k: comps[k].dtype for k in ("vae", "text_encoder")}
-    for k in dtypes:
-        comps[k].float()  # frozen models may sit in fp16/bf16 during training; exports are fp32 like the release
-    try:
-        release = save_followyourpose_reference(comps, out_dir / "release", overwrite=True)
-        ours = save_followyourpose(comps, out_dir / "posevid", overwrite=True)
-    finally:
-        for k, dt in dtypes.items():
-            comps[k].to(dt)
-    temporal = {k: v.detach().float().cpu().contiguous() for k, v in recipe.unet.temporal_state_dict().items()}
+    comps = load_fyp_components(recipe.cfg["pretrained_model_path"], "cpu", temporal_init=recipe.cfg.get("temporal_init", "checkpoint"))
+    own = dict(comps["unet"].state_dict())
+    unknown = [k for k in trained if k not in own]
+    if unknown:
+        raise InputError(f"trained tensor {unknown[0]} is not in the FYP UNet", hint="this is a bug in the recipe")
+    with torch.no_grad():
+        for k, v in trained.items():
+            own[k].copy_(v.detach().float().cpu())
+    release = save_followyourpose_reference(comps, out_dir / "release", overwrite=True)
+    ours = save_followyourpose(comps, out_dir / "posevid", overwrite=True)
+    temporal = {k: v.contiguous() for k, v in comps["unet"].temporal_state_dict().items()}
     with atomic_path(out_dir / "temporal.safetensors") as tmp:
         save_file(temporal, str(tmp))
     write_sidecar(out_dir / "export.json", {"recipe": recipe.name, "step": step, "config": recipe.cfg}, kind="training-export")
@@ -312,7 +315,6 @@ class PoseEncoderRecipe(_FYPBase):
         self.vae, self.text_encoder, self.tokenizer, fyp_unet = comps["vae"], comps["text_encoder"], comps["tokenizer"], comps["unet"]
         self.scheduler = comps["scheduler"]
         self._noise_scheduler(self.scheduler)
-        self.fyp_unet = fyp_unet
         spatial, _, _ = split_fyp_state(fyp_unet.state_dict())
         cfg2d = {
             k: v
@@ -342,7 +344,7 @@ class PoseEncoderRecipe(_FYPBase):
             self.adapter.load_state_dict(st, strict=True)
         for m in (self.vae, self.text_encoder, self.unet):
             m.requires_grad_(False)
-            m.to(self.device, dtype=weight_dtype)
+            move(m, self.device, weight_dtype)
         self.vae.eval()
         self.text_encoder.eval()
         self.adapter.to(self.device).requires_grad_(True).train()
@@ -407,23 +409,8 @@ class PoseEncoderRecipe(_FYPBase):
         with atomic_path(out_dir / "pose_encoder.pth") as tmp:
             torch.save(pose_encoder_posevid_to_reference(state), tmp)
         self.adapter.save_pretrained(out_dir / "pose_encoder", safe_serialization=True)
-        self.fyp_unet.pose_encoder.load_state_dict(state)
-        holder = _ReleaseView(self)
-        paths = export_fyp_release(holder, out_dir, step)
+        paths = export_fyp_release(self, out_dir, step, {f"pose_encoder.{k}": v for k, v in state.items()})
         return [out_dir / "pose_encoder.pth", out_dir / "pose_encoder", *paths]
 
     def validate(self, out_dir: Path, step: int) -> list[Path]:
         return []
-
-
-class _ReleaseView(_FYPBase):
-    """The stage-1 result seen as a full FYP model (base UNet + new pose encoder) for :func:`export_fyp_release`."""
-
-    def __init__(self, stage1: PoseEncoderRecipe) -> None:
-        super().__init__(stage1.cfg)
-        self.name = stage1.name
-        self.unet = stage1.fyp_unet
-        self.vae, self.text_encoder, self.tokenizer, self.scheduler = stage1.vae, stage1.text_encoder, stage1.tokenizer, stage1.scheduler
-
-    def pipeline(self):
-        return TemporalRecipe.pipeline(self)  # type: ignore[arg-type]
