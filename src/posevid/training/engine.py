@@ -117,6 +117,12 @@ class Trainer:
             for p in removed:
                 log.warning("removed an unfinished checkpoint folder left by a killed run: %s", p.name)
         accelerator.wait_for_everyone()
+        if str(accelerator.distributed_type).split(".")[-1] in ("DEEPSPEED", "FSDP") and cfg.get("checkpointing_steps"):
+            log.warning(
+                "%s shards optimizer states; posevid checkpoints save the unsharded optimizer of the main process, so "
+                "resuming from them is not exact under this back-end (exports are unaffected)",
+                accelerator.distributed_type,
+            )
         if cfg.get("enable_xformers_memory_efficient_attention"):
             log.info("enable_xformers_memory_efficient_attention is ignored: PyTorch SDPA is used")
         if cfg.get("revision"):
