@@ -238,7 +238,10 @@ def test_two_processes_match_one_process(uninterrupted: Path, tmp_path: Path, fy
 # ------------------------------------------------------------------------------------------------
 # stage 1
 # ------------------------------------------------------------------------------------------------
-def test_stage1_pose_encoder_export(tmp_path: Path, fyp_train_base: Path, charades_clip_dir: Path) -> None:
+def test_stage1_pose_encoder_export(tmp_path: Path, fyp_train_base: Path, charades_clip_dir: Path, examples_dir: Path) -> None:
+    import json
+    import shutil
+
     from diffusers import T2IAdapter
 
     from posevid.data.prepare import prepare_dataset
@@ -248,9 +251,18 @@ def test_stage1_pose_encoder_export(tmp_path: Path, fyp_train_base: Path, charad
     from posevid.training.recipes import get_recipe
     from posevid.utils.checkpoint import load_state_dict_file
 
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(charades_clip_dir / "0RJKT.mp4", src / "clip.mp4")  # frames sampled from a real video
+    shutil.copy(examples_dir / "key_frame.png", src / "person.png")  # and a real photo
+    (src / "notes.png").write_bytes(b"not an image")
+    csv = tmp_path / "captions.csv"
+    csv.write_text("clip_id,caption\nperson.png,a woman in a dress\n")
     data = tmp_path / "pairs"
-    res = prepare_dataset(charades_clip_dir, data, kind="image-pose", frames_per_video=2, progress=False)
-    assert res.ok >= 1 and (data / "skeletons").is_dir()  # frames without a detected person are skipped
+    res = prepare_dataset(src, data, kind="image-pose", captions=csv, frames_per_video=2, progress=False)
+    assert res.ok >= 2 and (data / "skeletons" / "person.png").is_file()  # unreadable files / no person: skipped
+    entries = {e["id"]: e for e in map(json.loads, (data / "manifest.jsonl").read_text().splitlines())}
+    assert entries["person"]["caption"] == "a woman in a dress" and entries["notes"]["status"] == "skipped"
     cfg = build_config(
         "fyp-pose-encoder",
         overrides={
