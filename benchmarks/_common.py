@@ -108,7 +108,9 @@ def machine(device: str) -> str:
 
 
 def report(rows: list[dict[str, Any]], columns: list[str], json_path: str | None) -> None:
-    """JSON lines on stdout (or into ``json_path``) and a Markdown table on stderr."""
+    """JSON lines on stdout (or into ``json_path``) and a Markdown table on stderr; adds the 1-minute load average."""
+    for r in rows:
+        r.setdefault("load_avg_1min", round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None)
     text = "\n".join(json.dumps(r) for r in rows)
     if json_path:
         with open(json_path, "a") as fh:
