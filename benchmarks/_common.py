@@ -78,16 +78,20 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def timed(fn: Callable[[], Any], device: str, repeats: int, warmup: int) -> list[float]:
+def timed(fn: Callable[[], Any], device: str, repeats: int, warmup: int, cpu_times: list[float] | None = None) -> list[float]:
+    """Wall seconds per call; ``cpu_times`` (if given) receives the process CPU seconds per call, which other
+    processes on a shared machine disturb much less than wall time."""
     for _ in range(warmup):
         fn()
     sync(device)
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         sync(device)
         times.append(time.perf_counter() - t0)
+        if cpu_times is not None:
+            cpu_times.append(time.process_time() - c0)
     return times
 
 

@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         step()
         compile_s = round(time.perf_counter() - t0, 2)
     reset_peak(args.device)
-    times = timed(step, args.device, args.repeats, args.warmup)
+    cpu: list[float] = []
+    times = timed(step, args.device, args.repeats, args.warmup, cpu)
     mem = peak_memory(args.device)
     row = {
         "bench": "unet_step",
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "compile": args.compile,
         "median_s": round(median(times), 3),
         "min_s": round(min(times), 3),
+        "cpu_median_s": round(median(cpu), 3),  # process CPU time (all threads)
         "times_s": [round(t, 3) for t in times],
         "build_s": round(build_s, 1),
         "compile_s": compile_s,
