@@ -1,9 +1,10 @@
 """Pose extraction speed: frames/second of decode + resize to 480x360 + estimation + FYP rendering.
 
 Each available estimator (mediapipe always; dwpose/rtmpose when their ONNX files are given or cached) runs
-over the clips in video mode; the per-stage split, the CPU time per frame (all threads) and the machine's
-load average are printed with the result, because other processes on a shared CPU change the wall-clock
-numbers a lot. Prints a table and writes JSON.
+over the clips in video mode, decoding in a background thread as ``extract_keypoints`` does ("decode" is
+then the time the main thread waited for frames; ``--no-prefetch`` decodes inline). The per-stage split,
+the CPU time per frame (all threads) and the machine's load average are printed with the result, because
+other processes on a shared CPU change the wall-clock numbers a lot. Prints a table and writes JSON.
 
     python benchmarks/pose_speed.py                               # examples/charades_0_20.mp4
     python benchmarks/pose_speed.py a.mp4 b.mp4 --json pose_speed.json --estimators mediapipe dwpose
@@ -21,8 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bench(estimator_name: str, clips: list[str], size: tuple[int, int], max_frames: int | None) -> dict:
+def bench(estimator_name: str, clips: list[str], size: tuple[int, int], max_frames: int | None, use_prefetch: bool = True) -> dict:
     from posevid.pose import get_estimator, render_frame
+    from posevid.pose.extract import prefetch
     from posevid.pose.geometry import FitTransform
     from posevid.video import iter_frames, probe_video
 
@@ -35,11 +37,12 @@ def bench(estimator_name: str, clips: list[str], size: tuple[int, int], max_fram
             info = probe_video(clip)
             fit = FitTransform((info.width, info.height), size, "crop")
             est.reset()
-            it = iter_frames(clip, max_frames=max_frames)
+            it = (fit.frame(f) for f in iter_frames(clip, max_frames=max_frames))
+            it = prefetch(it) if use_prefetch else it  # as extract_keypoints does: decode overlaps estimation
             while True:
                 t0 = time.perf_counter()
                 try:
-                    frame = fit.frame(next(it))
+                    frame = next(it)
                 except StopIteration:
                     break
                 t1 = time.perf_counter()
@@ -71,6 +74,7 @@ def main() -> None:
     parser.add_argument("--estimators", nargs="+", default=["mediapipe", "dwpose", "rtmpose"], help="estimators to try")
     parser.add_argument("--size", default="480x360", help="frames are resized (center-crop) to this size first")
     parser.add_argument("--max-frames", type=int, default=None, help="frames per clip (default: all)")
+    parser.add_argument("--no-prefetch", action="store_true", help="decode in the main thread (no overlap with estimation)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
 
@@ -82,12 +86,13 @@ def main() -> None:
     results, skipped = [], {}
     for name in args.estimators:
         try:
-            results.append(bench(name, args.clips, size, args.max_frames))
+            results.append(bench(name, args.clips, size, args.max_frames, not args.no_prefetch))
         except PosevidError as exc:  # e.g. ONNX models not available offline
             skipped[name] = str(exc)
     report = {
         "clips": args.clips,
         "size": list(size),
+        "prefetch": not args.no_prefetch,
         "cpu_count": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
         "loadavg_before": load_before,

@@ -212,3 +212,35 @@ def test_reference_pose_from_image(examples_dir, tmp_path):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG garbage")
     with pytest.raises(InputError, match="cannot read the reference image"):
         reference_pose(tmp_path / "broken.png")
+
+
+def test_prefetch_keeps_order_raises_and_stops():
+    import threading
+
+    from posevid.pose.extract import prefetch
+
+    assert list(prefetch(range(100), depth=3)) == list(range(100))
+
+    def broken():
+        yield 1
+        raise InputError("cannot decode video x.mp4")
+
+    it = prefetch(broken())
+    assert next(it) == 1
+    with pytest.raises(InputError, match="cannot decode"):
+        next(it)
+    closed = threading.Event()
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.set()
+
+    it = prefetch(endless(), depth=2)
+    assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
+    it.close()  # the consumer stops early: the producer stops and closes its source
+    assert closed.wait(5)

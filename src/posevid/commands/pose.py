@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from posevid.errors import InputError
-    from posevid.pose.extract import extract_keypoints, fit_sequence
+    from posevid.pose.extract import extract_keypoints, fit_sequence, prefetch
     from posevid.pose.geometry import FitTransform, parse_size
     from posevid.pose.render import overlay, render_frame
     from posevid.pose.retarget import reference_pose, retarget
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         with contextlib.ExitStack() as stack:
             skel_writer = stack.enter_context(VideoWriter(staging / "skeleton.mp4", fps=seq.fps))
             over_writer = None if args.no_overlay else stack.enter_context(VideoWriter(staging / "overlay.mp4", fps=seq.fps))
-            frames = iter_frames(args.video, stride=stride, max_frames=len(seq)) if over_writer else [None] * len(seq)
+            frames = prefetch(iter_frames(args.video, stride=stride, max_frames=len(seq))) if over_writer else [None] * len(seq)
             rows = range(len(seq))
             if not args.quiet:
                 from tqdm.auto import tqdm
