@@ -43,7 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1, help="untimed forwards first")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
     p.add_argument("--json", default=None, help="append the JSON result to this file")
+    p.add_argument(
+        "--variants",
+        default=None,
+        help="compare variants in ONE process, interleaved round by round (robust to a busy machine): "
+        "comma list of sdpa, chunked, math, channels_last, split_cfg",
+    )
     args = p.parse_args(argv)
+    if args.variants:
+        return compare_variants(args)
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -114,6 +122,56 @@ def main(argv: list[str] | None = None) -> int:
         "peak_cuda_mb",
     ]
     report([row], cols, args.json)
+    return 0
+
+
+def compare_variants(args) -> int:
+    """Build the UNet once; per round run every variant once; report min/median wall and CPU per variant."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unet = full_size_unet(DTYPES[args.dtype], args.device)
+    f, lat = args.frames, args.resolution // 8
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(args.batch, 4, f, lat, lat, generator=gen).to(args.device, DTYPES[args.dtype])
+    text = torch.randn(args.batch, 77, 768, generator=gen).to(args.device, DTYPES[args.dtype])
+    pose = torch.rand(1, f, 3, args.resolution, args.resolution, generator=gen).to(args.device, DTYPES[args.dtype])
+    with torch.no_grad():
+        feats = [feat.expand(args.batch, *feat.shape[1:]) for feat in unet.encode_pose(pose)]
+
+    def run(name: str) -> None:
+        configure_attention(unet, name if name in ("sdpa", "chunked", "math") else "sdpa", 1024 if name in ("chunked", "math") else None)
+        fmt = torch.channels_last if name == "channels_last" else torch.contiguous_format
+        unet.to(memory_format=fmt)
+        with torch.no_grad():
+            predict_noise(unet, x, 500, text, feats, branches=args.batch, split_cfg=name == "split_cfg")
+
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    peak: dict[str, dict] = {}
+    for _ in range(args.warmup):
+        run(names[0])
+    for _ in range(args.repeats):
+        for name in names:
+            reset_peak(args.device)
+            c: list[float] = []
+            wall[name] += timed(lambda n=name: run(n), args.device, 1, 0, c)
+            cpu[name] += c
+            peak[name] = peak_memory(args.device)
+    rows = []
+    for name in names:
+        rows.append({
+            "bench": "unet_step_variants", "machine": machine(args.device), "device": args.device, "dtype": args.dtype,
+            "frames": f, "resolution": args.resolution, "batch": args.batch, "variant": name,
+            "min_s": round(min(wall[name]), 2), "median_s": round(median(wall[name]), 2),
+            "cpu_min_s": round(min(cpu[name]), 2), "times_s": [round(t, 2) for t in wall[name]],
+            **peak[name], "torch": torch.__version__,
+        })  # fmt: skip
+    report(
+        rows,
+        ["variant", "dtype", "frames", "resolution", "batch", "min_s", "median_s", "cpu_min_s", "peak_rss_mb", "load_avg_1min"],
+        args.json,
+    )
     return 0
 
 
