@@ -237,8 +237,9 @@ def decode_frames(pipe, latents: torch.Tensor, chunk: int = 4):
     scale = pipe.vae.config.scaling_factor
     frames = latents.shape[2]
     for start in range(0, frames, max(1, chunk)):
-        z = (latents[0, :, start : start + chunk].transpose(0, 1) / scale).to(device, vae_dtype)
-        x = (pipe.vae.decode(z).sample.float() / 2 + 0.5).clamp(0, 1)
+        with torch.no_grad():  # a generator: the caller's no_grad does not reach here between yields
+            z = (latents[0, :, start : start + chunk].transpose(0, 1) / scale).to(device, vae_dtype)
+            x = (pipe.vae.decode(z).sample.float() / 2 + 0.5).clamp(0, 1)
         for img in x.permute(0, 2, 3, 1).cpu().numpy():
             yield (img * 255).astype(np.uint8)
 
@@ -349,6 +350,7 @@ def sample_long(
     return latents, info
 
 
+@torch.no_grad()
 def generate_long(
     pipe,
     prompt: str,
