@@ -121,6 +121,7 @@ def test_generate_long_streams_an_mp4(make_tiny_pipe, examples_dir, tmp_path, si
     from posevid.video import probe_video
 
     pipe = make_tiny_pipe()
+    pipe.vae.requires_grad_(True)  # e.g. a VAE being fine-tuned: decoding must still run without autograd
     out = tmp_path / "long.mp4"
     info = generate_long(
         pipe, PROMPT, examples_dir / "dance_skeleton.mp4", out, video_length=40, frame_stride=3, height=64, width=64,
