@@ -42,8 +42,9 @@ def prefetch(iterable: Iterable, depth: int = 8) -> Iterator:
     """Yield the items of ``iterable``, produced ahead by a background thread.
 
     Why: decoding (PyAV, which releases the GIL) then overlaps pose estimation: 46 vs 36.5 frames/s in
-    interleaved A/B runs of ``benchmarks/pose_speed.py`` on the shared 2-core machine (+26 %). Order is kept, the producer's exceptions are re-raised here, and stopping early (an exception
-    in the consumer, or ``close()``) stops the producer and closes the source generator.
+    interleaved A/B runs of ``benchmarks/pose_speed.py`` on the shared 2-core machine (+26 %). Order is
+    kept, the producer's exceptions are re-raised here, and stopping early (an exception in the consumer,
+    or ``close()``) stops the producer and closes the source generator.
     """
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
