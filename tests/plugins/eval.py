@@ -23,8 +23,8 @@ def degrade(frames: np.ndarray, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = []
     for f in frames:
-        g = cv2.GaussianBlur(f, (0, 0), 2.0).astype(np.float32)
-        g += rng.normal(0, 15, g.shape)
+        g = cv2.GaussianBlur(f, (0, 0), 3.0).astype(np.float32)
+        g += rng.normal(0, 25, g.shape)
         dx, dy = rng.integers(-6, 7, 2)
         m = np.float32([[1, 0, dx], [0, 1, dy]])
         g = cv2.warpAffine(np.clip(g, 0, 255).astype(np.uint8), m, (f.shape[1], f.shape[0]), borderMode=cv2.BORDER_REFLECT)
