@@ -12,6 +12,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Tiny test models gain nothing from intra-op threads, and thread contention on 2 cores made them 20-100x
 # slower; subprocesses (CLI tests, DDP ranks) inherit this too.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 TESTS = Path(__file__).parent
 FIXTURES = TESTS / "fixtures"

@@ -13,8 +13,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from posevid import __version__
-from posevid.errors import PosevidError
+# CPU threads that spin while waiting for work made tiny-to-medium models 10-100x slower whenever another
+# process was busy on the machine (measured on 2 cores: 7 s vs 0.05 s per step). Passive waiting costs
+# little when the machine is idle. Set before torch is imported; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from posevid import __version__  # noqa: E402
+from posevid.errors import PosevidError  # noqa: E402
 
 # Order = order in ``posevid --help``.
 COMMANDS = ("generate", "pose", "animate", "prepare", "train", "eval", "app", "make_tiny", "convert")
