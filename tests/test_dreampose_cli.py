@@ -65,6 +65,21 @@ def test_animate_end_to_end_and_seed_spelling(tmp_path, tiny_dreampose_release, 
     assert probe_video(tmp_path / "results" / "dreampose.mp4").num_frames == 2
 
 
+def test_animate_frame_batch_gives_the_same_frames(tmp_path, tiny_dreampose_release, examples_dir, capsys):
+    """--frame-batch K puts K frames in one UNet call; with PNDM (deterministic) the PNGs are unchanged."""
+    rel = tiny_dreampose_release
+    poses = write_synthetic_densepose(tmp_path / "poses", range(3))
+    common = ["animate", "--image", str(examples_dir / "key_frame.png"), "--densepose", str(poses), "--model", str(rel),
+              "--s1", "8", "--s2", "3", "--steps", "1", "--no-gif", "--quiet"]  # fmt: skip
+    assert main([*common, "--out", str(tmp_path / "a" / "v.mp4")]) == 0, capsys.readouterr().err
+    assert main([*common, "--out", str(tmp_path / "b" / "v.mp4"), "--frame-batch", "3"]) == 0, capsys.readouterr().err
+    for n in range(3):
+        a = np.asarray(Image.open(tmp_path / "a" / "v_frames" / f"frame_{n}.png")).astype(int)
+        b = np.asarray(Image.open(tmp_path / "b" / "v_frames" / f"frame_{n}.png")).astype(int)
+        assert np.abs(a - b).max() <= 1, n
+    assert json.loads((tmp_path / "b" / "v.json").read_text())["settings"]["frame_batch"] == 3
+
+
 def _expect_error(args, capsys, pattern: str, out_dir: Path):
     code = main(["animate", *args, "--quiet"])
     err = capsys.readouterr().err.strip()

@@ -105,6 +105,13 @@ def register(subparsers, formatter_class) -> None:
     s.add_argument("--s2", type=float, default=3.0, help="pose guidance scale (README demo 3; test.py default 0.5)")
     s.add_argument("--steps", "--n_steps", dest="steps", type=int, default=100, help="denoising steps")
     s.add_argument("--seed", type=int, default=0, help="seed of the CPU generator for every random draw")
+    s.add_argument(
+        "--frame-batch",
+        type=int,
+        default=1,
+        metavar="K",
+        help="frames per UNet call (same frames with the deterministic schedulers; faster on GPUs, memory grows with K)",
+    )
 
     o = p.add_argument_group("outputs")
     o.add_argument("--out", metavar="OUT.mp4", help="output video; also writes OUT.gif, OUT.json and OUT_frames/frame_N.png")
@@ -236,7 +243,14 @@ def run(args) -> int:
 
         t_gen = time.time()
         try:
-            result = pipe(
+            generate = pipe
+            if args.frame_batch != 1:
+                from functools import partial
+
+                from posevid.pipelines.dreampose_batch import generate_batched
+
+                generate = partial(generate_batched, pipe, batch_size=args.frame_batch)
+            result = generate(
                 pil,
                 seq,
                 frames=frames,
@@ -272,6 +286,7 @@ def run(args) -> int:
         "windows": {str(n): seq.window_of(n) for n in result.frame_numbers},
         "model": getattr(pipe, "source", {"folder": str(args.model)}),
         "scheduler": args.scheduler,
+        "frame_batch": args.frame_batch,
         "steps": args.steps,
         "s1_image_guidance": args.s1,
         "s2_pose_guidance": args.s2,
