@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 
-from posevid.models.fyp_layers import FollowYourPoseTransformerBlock, FrameAwareAttnProcessor, SparseCausalAttnProcessor, _frames_of
+from posevid.models.fyp_layers import FollowYourPoseTransformerBlock, FrameAwareAttnProcessor, SparseCausalAttnProcessor
 
 BACKENDS = ("sdpa", "chunked", "math")
 DEFAULT_QUERY_CHUNK = 1024
@@ -116,42 +116,16 @@ class FastSparseCausalAttnProcessor(SparseCausalAttnProcessor):
     def __init__(self, options: AttentionOptions) -> None:
         self.options = options
 
-    def __call__(  # type: ignore[override]
-        self,
-        attn: Attention,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        temb: torch.Tensor | None = None,
-        num_frames: int | None = None,
-        **kwargs,
-    ) -> torch.Tensor:
-        bf, d, c = hidden_states.shape
-        f = _frames_of(bf, num_frames, "sparse-causal attention")
-        b, heads = bf // f, attn.heads
+    def anchor_key_value(self, key: torch.Tensor, value: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         state = self.options.anchor
-
-        query = attn.to_q(hidden_states)
-        sources = hidden_states.view(b, f, d, c)[:, : max(f - 1, 1)]
-        key, value = attn.to_k(sources), attn.to_v(sources)  # (b, f', d, inner)
-        anchor_k, anchor_v = key[:, :1], value[:, :1]
         if state.mode == "record":  # copies: a view would keep the whole window's K/V alive until the step ends
-            state.put(self, anchor_k.clone(), anchor_v.clone())
+            state.put(self, key.clone(), value.clone())
         elif state.mode == "use":
-            anchor_k, anchor_v = state.get(self, b)
-        previous = torch.tensor([0] + list(range(f - 1)), device=key.device)
-        inner = key.shape[-1]
-        key = torch.cat([anchor_k.expand(b, f, d, inner), key.index_select(1, previous)], dim=2)
-        value = torch.cat([anchor_v.expand(b, f, d, inner), value.index_select(1, previous)], dim=2)
+            return state.get(self, batch)
+        return key, value
 
-        dh = inner // heads
-        query = query.view(bf, d, heads, dh).transpose(1, 2)
-        key = key.reshape(bf, 2 * d, heads, dh).transpose(1, 2)
-        value = value.reshape(bf, 2 * d, heads, dh).transpose(1, 2)
-        out = attend(query, key, value, attn.scale, self.options)
-        out = out.transpose(1, 2).reshape(bf, d, inner).to(query.dtype)
-        out = attn.to_out[1](attn.to_out[0](out))
-        return out / attn.rescale_output_factor
+    def attend(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float) -> torch.Tensor:
+        return attend(query, key, value, scale, self.options)
 
 
 class FastFrameAwareAttnProcessor(FrameAwareAttnProcessor):

@@ -126,19 +126,29 @@ class SparseCausalAttnProcessor:
         query = attn.to_q(hidden_states)
         sources = hidden_states.view(b, f, d, c)[:, : max(f - 1, 1)]  # frames that serve as keys
         key, value = attn.to_k(sources), attn.to_v(sources)  # (b, f', d, inner)
+        anchor_k, anchor_v = self.anchor_key_value(key[:, :1], value[:, :1], b)
         previous = torch.tensor([0] + list(range(f - 1)), device=key.device)
         inner = key.shape[-1]
-        key = torch.cat([key[:, :1].expand(b, f, d, inner), key.index_select(1, previous)], dim=2)
-        value = torch.cat([value[:, :1].expand(b, f, d, inner), value.index_select(1, previous)], dim=2)
+        key = torch.cat([anchor_k.expand(b, f, d, inner), key.index_select(1, previous)], dim=2)
+        value = torch.cat([anchor_v.expand(b, f, d, inner), value.index_select(1, previous)], dim=2)
 
         dh = inner // heads
         query = query.view(bf, d, heads, dh).transpose(1, 2)
         key = key.reshape(bf, 2 * d, heads, dh).transpose(1, 2)
         value = value.reshape(bf, 2 * d, heads, dh).transpose(1, 2)
-        out = F.scaled_dot_product_attention(query, key, value, scale=attn.scale)
+        out = self.attend(query, key, value, attn.scale)
         out = out.transpose(1, 2).reshape(bf, d, inner).to(query.dtype)
         out = attn.to_out[1](attn.to_out[0](out))
         return out / attn.rescale_output_factor
+
+    # Hooks for subclasses (posevid.models.attention_fast): where the anchor frame's K/V come from, and
+    # which attention kernel runs. The defaults are the reference's behaviour with one fused SDPA call.
+    def anchor_key_value(self, key: torch.Tensor, value: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """K/V ``(b, 1, d, inner)`` of the anchor frame; by default this clip's frame 0."""
+        return key, value
+
+    def attend(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float) -> torch.Tensor:
+        return F.scaled_dot_product_attention(query, key, value, scale=scale)
 
 
 class TemporalConv(nn.Module):
