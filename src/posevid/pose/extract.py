@@ -127,20 +127,52 @@ def extract_keypoints_from_frames(
     """
     owned = isinstance(estimator, str)
     est: PoseEstimator = get_estimator(estimator, **(estimator_options or {})) if owned else estimator
-    detections: list[np.ndarray] = []
     try:
         est.reset()
-        for frame in _progress(frames, total, progress, f"pose ({est.name})"):
-            frame = np.asarray(frame)
-            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-                raise InputError(f"frames must be uint8 RGB (H, W, 3), got {frame.dtype} {frame.shape}")
-            if frame.shape[:2] != (height, width):
-                raise InputError(f"frame of size {frame.shape[1]}x{frame.shape[0]} in a {width}x{height} sequence")
-            detections.append(np.asarray(est(frame), dtype=np.float32))
+        detections = _detect(_progress(frames, total, progress, f"pose ({est.name})"), est, width, height)
     finally:
         if owned:
             est.close()
-    fmt = est.keypoint_format
+    return _finish(
+        detections, est.name, est.keypoint_format, width, height, fps=fps, frame_indices=frame_indices, smoothing=smoothing,
+        person=person, fill=fill, threshold=threshold, keypoint_format=keypoint_format, source=source, require_person=require_person,
+    )  # fmt: skip
+
+
+def _detect(frames: Iterable[np.ndarray], est: PoseEstimator, width: int, height: int) -> list[np.ndarray]:
+    """Raw per-frame detections (each an (N, K, 3) float32 array, N = people found) of one estimator pass."""
+    detections: list[np.ndarray] = []
+    for frame in frames:
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise InputError(f"frames must be uint8 RGB (H, W, 3), got {frame.dtype} {frame.shape}")
+        if frame.shape[:2] != (height, width):
+            raise InputError(f"frame of size {frame.shape[1]}x{frame.shape[0]} in a {width}x{height} sequence")
+        detections.append(np.asarray(est(frame), dtype=np.float32))
+    return detections
+
+
+def _finish(
+    detections: list[np.ndarray],
+    est_name: str,
+    fmt: str,
+    width: int,
+    height: int,
+    *,
+    fps: float,
+    frame_indices: Iterable[int] | None,
+    smoothing: bool | dict[str, float],
+    person: str,
+    fill: str,
+    threshold: float,
+    keypoint_format: str | None,
+    source: str,
+    require_person: bool,
+) -> KeypointSequence:
+    """Clean-up of raw detections (person choice, gap filling, One-Euro smoothing) into a sequence.
+
+    Shared by the single- and multi-process paths, so stitched segments are cleaned exactly like one pass.
+    """
     T = len(detections)
     if T == 0:
         raise InputError(f"no frames to estimate poses on{f' in {source}' if source else ''}")
@@ -157,7 +189,7 @@ def extract_keypoints_from_frames(
         times = np.arange(T) / float(fps)  # the given frames are evenly spaced at ``fps``
         kp = smooth(kp, times, scale=float(height), threshold=threshold, **smoothing_params)
     meta = {
-        "estimator": est.name,
+        "estimator": est_name,
         "estimator_format": fmt,
         "person": person,
         "fill": fill,
@@ -188,11 +220,16 @@ def extract_keypoints(
     keypoint_format: str | None = None,
     progress: bool = True,
     require_person: bool = True,
+    workers: int | None = None,
 ) -> KeypointSequence:
     """Pose track of a video file, streaming (see :func:`extract_keypoints_from_frames` for the options).
 
     ``target_fps`` overrides ``stride`` with the stride closest to that rate. Keypoints are in pixels of
     the upright (rotation-corrected) source frame; the sequence fps is source fps / stride.
+
+    ``workers`` > 1 splits the video into that many contiguous segments estimated in parallel processes
+    (see :func:`plan_segments`); ``None`` picks :func:`default_workers`; 1 is the plain single pass. Only
+    estimators given by name can run in workers (an estimator object falls back to one pass).
     """
     from posevid.video import iter_frames, probe_video
 
@@ -203,6 +240,19 @@ def extract_keypoints(
         if max_frames < 1:
             raise InputError(f"max_frames must be >= 1, got {max_frames}")
         expected = min(expected, max_frames)
+    n_workers = default_workers(expected) if workers is None else int(workers)
+    if n_workers < 1:
+        raise InputError(f"workers must be >= 1, got {workers}")
+    plan = plan_segments(expected, n_workers) if isinstance(estimator, str) else [(0, 0, None)]
+    if len(plan) > 1:
+        seq = _extract_parallel(
+            video_path, info, plan, step, max_frames, estimator=estimator, estimator_options=estimator_options, smoothing=smoothing,
+            person=person, fill=fill, threshold=threshold, keypoint_format=keypoint_format, progress=progress, total=expected,
+            require_person=require_person,
+        )  # fmt: skip
+        seq.frame_indices = np.arange(len(seq), dtype=np.int64) * step
+        seq.meta.update(stride=step, source_fps=info.fps, rotation=info.rotation, workers=len(plan))
+        return seq
     frames = prefetch(iter_frames(video_path, stride=step, max_frames=max_frames))
     seq = extract_keypoints_from_frames(
         frames, info.width, info.height, estimator=estimator, estimator_options=estimator_options, fps=info.fps / step,
@@ -210,8 +260,157 @@ def extract_keypoints(
         progress=progress, total=expected, source=str(Path(video_path)), require_person=require_person,
     )  # fmt: skip
     seq.frame_indices = np.arange(len(seq), dtype=np.int64) * step
-    seq.meta.update(stride=step, source_fps=info.fps, rotation=info.rotation)
+    seq.meta.update(stride=step, source_fps=info.fps, rotation=info.rotation, workers=1)
     return seq
+
+
+WARMUP_FRAMES = 15  # frames a worker estimates before its segment (and discards) so video-mode tracking is locked on
+MIN_PARALLEL_FRAMES = 120  # below this many frames the automatic choice stays single-process (start-up ~1 s per worker)
+MIN_SEGMENT_FRAMES = 20  # an explicit ``workers`` is lowered until every segment has at least this many frames
+
+
+def default_workers(num_frames: int) -> int:
+    """Automatic worker count: ``min(2, cpu_count)`` for videos of at least :data:`MIN_PARALLEL_FRAMES` frames, else 1.
+
+    Why 2: one mediapipe estimator uses ~1.1 cores and tops out near 43 frames/s; a second process on the
+    other core is what lifts a 2-core machine past 60 frames/s. More workers than cores only add start-up.
+    """
+    return min(2, os.cpu_count() or 1) if num_frames >= MIN_PARALLEL_FRAMES else 1
+
+
+def plan_segments(num_frames: int, workers: int, warmup: int = WARMUP_FRAMES) -> list[tuple[int, int, int | None]]:
+    """Split ``num_frames`` (selected) frames into contiguous ``(warm_start, start, end)`` segments.
+
+    Worker ``i`` estimates frames ``warm_start .. end - 1`` and keeps ``start .. end - 1``; the last
+    segment has ``end = None`` (to the end of the stream, so a frame count that the container's header
+    gets wrong changes nothing). Falls back to fewer workers (down to 1) on short videos.
+    """
+    workers = max(1, min(int(workers), num_frames // MIN_SEGMENT_FRAMES))
+    bounds = [round(i * num_frames / workers) for i in range(workers + 1)]
+    plan: list[tuple[int, int, int | None]] = []
+    for i in range(workers):
+        start = bounds[i]
+        plan.append((max(0, start - warmup), start, bounds[i + 1] if i < workers - 1 else None))
+    return plan
+
+
+def _segment_detections(
+    video_path: str,
+    estimator: str,
+    estimator_options: dict[str, Any] | None,
+    step: int,
+    segment: tuple[int, int, int | None],
+    max_frames: int | None,
+    width: int,
+    height: int,
+    progress=None,
+) -> tuple[list[np.ndarray], str, str]:
+    """Raw detections of one segment (run in a worker process, or in the parent for the first segment).
+
+    Returns small arrays only (keypoints, never frames), so memory does not grow with the number of workers.
+    """
+    from posevid.video import iter_frames
+
+    warm_start, start, end = segment
+    stop = end if end is not None else max_frames  # selected-frame index to stop before (None = end of video)
+    count = None if stop is None else stop - warm_start
+    frames: Iterable[np.ndarray] = prefetch(iter_frames(video_path, stride=step, start=warm_start * step, max_frames=count))
+    est = get_estimator(estimator, **(estimator_options or {}))
+    try:
+        est.reset()
+        if progress is not None:
+            frames = _counted(frames, progress, skip=start - warm_start)
+        try:
+            detections = _detect(frames, est, width, height)
+        except InputError:
+            if start == 0:
+                raise
+            detections = []  # the header promised more frames than the stream has: this segment is empty
+    finally:
+        est.close()
+    return detections[start - warm_start :], est.name, est.keypoint_format
+
+
+def _counted(frames: Iterable[np.ndarray], bar, skip: int) -> Iterator[np.ndarray]:
+    for i, frame in enumerate(frames):
+        yield frame
+        if i >= skip:
+            bar.update(1)
+
+
+def _extract_parallel(
+    video_path,
+    info,
+    plan,
+    step: int,
+    max_frames: int | None,
+    *,
+    estimator: str,
+    estimator_options,
+    progress: bool,
+    total: int,
+    **finish,
+) -> KeypointSequence:
+    """Estimate the segments of ``plan`` in parallel (segment 0 here, the others in child processes), stitch, clean up.
+
+    Why processes: one mediapipe instance uses ~1.1 cores and its objects cannot be shared, so each worker
+    builds its own estimator. The children are plain ``python -m posevid.pose._segment_worker`` processes
+    (see that module for why not ``multiprocessing``). The first segment runs in this process, which saves
+    one start-up (~1 s: importing mediapipe and building its graph).
+    """
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    from posevid.pose._segment_worker import unpack
+
+    path = str(video_path)
+    children = []
+    logs = []  # the children's stderr (mediapipe's start-up chatter), shown only when a child fails
+    try:
+        for seg in plan[1:]:
+            logs.append(tempfile.TemporaryFile())  # noqa: SIM115 - closed in the finally below
+            child = subprocess.Popen(
+                [sys.executable, "-m", "posevid.pose._segment_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logs[-1]
+            )
+            job = {"video_path": path, "estimator": estimator, "estimator_options": estimator_options, "step": step, "segment": list(seg),
+                   "max_frames": max_frames, "width": info.width, "height": info.height}  # fmt: skip
+            child.stdin.write(json.dumps(job).encode())
+            child.stdin.close()
+            children.append(child)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, desc=f"pose ({estimator}, {len(plan)} workers)", unit="frame", leave=False)
+        try:
+            detections, name, fmt = _segment_detections(
+                path, estimator, estimator_options, step, plan[0], max_frames, info.width, info.height, bar
+            )
+            for child, log in zip(children, logs, strict=True):
+                payload = child.stdout.read()
+                if child.wait() != 0 or not payload:
+                    log.seek(0)
+                    sys.stderr.write(log.read().decode(errors="replace"))
+                    raise RuntimeError(f"pose worker process failed (exit code {child.returncode}); run with workers=1")
+                part = unpack(payload)[0]
+                detections.extend(part)
+                if bar is not None:
+                    bar.update(len(part))
+        finally:
+            if bar is not None:
+                bar.close()
+    finally:
+        for child in children:  # on an error here, do not leave workers running
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        for log in logs:
+            log.close()
+    return _finish(
+        detections, name, fmt, info.width, info.height, fps=info.fps / step, frame_indices=None, source=str(Path(video_path)), **finish
+    )
 
 
 def fit_sequence(seq: KeypointSequence, size: tuple[int, int] | None, fit: str = "crop") -> KeypointSequence:

@@ -1,0 +1,65 @@
+"""Multi-process pose extraction (``workers``): same track as one pass on a real Charades cut, graceful fallback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posevid.pose._segment_worker import pack, unpack
+from posevid.pose.extract import WARMUP_FRAMES, default_workers, extract_keypoints, plan_segments
+
+CLIP = Path(__file__).parent / "fixtures" / "pose" / "charades_3IPI3_cut.mp4"  # real Charades, 406x720, 60 frames
+
+
+@pytest.fixture(scope="module")
+def single():
+    return extract_keypoints(CLIP, workers=1, progress=False)
+
+
+def test_two_workers_match_one_pass(single):
+    seq = extract_keypoints(CLIP, workers=2, progress=False)
+    assert seq.meta["workers"] == 2 and single.meta["workers"] == 1
+    assert len(seq) == len(single) == 60
+    np.testing.assert_array_equal(seq.frame_indices, single.frame_indices)
+    assert abs(seq.meta["detected_frames"] - single.meta["detected_frames"]) <= 1
+    # per frame: median distance of the joints both runs see; the second segment starts at frame 30 after a warm-up
+    both = (seq.keypoints[..., 2] > 0.3) & (single.keypoints[..., 2] > 0.3)
+    dist = np.linalg.norm(seq.keypoints[..., :2] - single.keypoints[..., :2], axis=-1)
+    med = np.array([np.median(dist[t][both[t]]) if both[t].any() else np.inf for t in range(len(seq))])
+    assert np.all(med[:30] == 0)  # the first segment is the very same computation as the single pass
+    outside = np.r_[0:28, 33:60]  # a few frames either side of the boundary may differ while tracking settles
+    assert np.mean(med[outside] <= 4.0) >= 0.95, med.round(1)
+    assert np.median(med) < 2.0
+
+
+def test_short_clip_falls_back_to_one_pass(single):
+    seq = extract_keypoints(CLIP, workers=2, max_frames=25, progress=False)
+    assert seq.meta["workers"] == 1 and len(seq) == 25
+    # the one pass over the first 25 frames: everyone detected and the One-Euro filter is causal, so equal
+    np.testing.assert_allclose(seq.keypoints, single.keypoints[:25], atol=1e-4)
+    assert default_workers(60) == 1  # automatic choice: short videos stay single-process
+
+
+def test_plan_segments():
+    assert plan_segments(10, 4) == [(0, 0, None)]
+    assert plan_segments(100, 2) == [(0, 0, 50), (50 - WARMUP_FRAMES, 50, None)]
+    plan = plan_segments(301, 3, warmup=15)
+    assert [p[1] for p in plan] == [0, 100, 201] and plan[-1][2] is None and plan[1][0] == 85
+
+
+def test_worker_payload_roundtrip():
+    dets = [np.zeros((0, 33, 3), np.float32), np.random.rand(1, 33, 3).astype(np.float32), np.random.rand(2, 33, 3).astype(np.float32)]
+    out, name, fmt = unpack(pack(dets, "mediapipe", "blazepose33"))
+    assert (name, fmt) == ("mediapipe", "blazepose33")
+    assert [d.shape for d in out] == [d.shape for d in dets]
+    for a, b in zip(out, dets, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_workers_must_be_positive():
+    from posevid.errors import InputError
+
+    with pytest.raises(InputError, match="workers"):
+        extract_keypoints(CLIP, workers=0, progress=False)
