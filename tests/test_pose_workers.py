@@ -42,6 +42,14 @@ def test_short_clip_falls_back_to_one_pass(single):
     assert default_workers(60) == 1  # automatic choice: short videos stay single-process
 
 
+def test_broken_worker_is_replaced_in_process(single, monkeypatch, capsys):
+    monkeypatch.setattr("sys.executable", "/bin/false")  # every child exits 1 at once
+    seq = extract_keypoints(CLIP, workers=2, progress=False)
+    assert "pose worker failed" in capsys.readouterr().err
+    assert len(seq) == 60 and seq.meta["workers"] == 2
+    np.testing.assert_array_equal(seq.keypoints[:30], single.keypoints[:30])
+
+
 def test_plan_segments():
     assert plan_segments(10, 4) == [(0, 0, None)]
     assert plan_segments(100, 2) == [(0, 0, 50), (50 - WARMUP_FRAMES, 50, None)]

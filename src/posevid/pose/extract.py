@@ -358,6 +358,7 @@ def _extract_parallel(
     (see that module for why not ``multiprocessing``). The first segment runs in this process, which saves
     one start-up (~1 s: importing mediapipe and building its graph).
     """
+    import contextlib
     import json
     import subprocess
     import sys
@@ -366,19 +367,26 @@ def _extract_parallel(
     from posevid.pose._segment_worker import unpack
 
     path = str(video_path)
+    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding ``posevid``, whatever put it on sys.path
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     children = []
     logs = []  # the children's stderr (mediapipe's start-up chatter), shown only when a child fails
     try:
         for seg in plan[1:]:
             logs.append(tempfile.TemporaryFile())  # noqa: SIM115 - closed in the finally below
             child = subprocess.Popen(
-                [sys.executable, "-m", "posevid.pose._segment_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logs[-1]
+                [sys.executable, "-m", "posevid.pose._segment_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=logs[-1],
+                env=env,
             )
             job = {"video_path": path, "estimator": estimator, "estimator_options": estimator_options, "step": step, "segment": list(seg),
                    "max_frames": max_frames, "width": info.width, "height": info.height}  # fmt: skip
-            child.stdin.write(json.dumps(job).encode())
-            child.stdin.close()
             children.append(child)
+            with contextlib.suppress(OSError):  # a child that died at once is reported (and replaced) below
+                child.stdin.write(json.dumps(job).encode())
+                child.stdin.close()
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -388,13 +396,16 @@ def _extract_parallel(
             detections, name, fmt = _segment_detections(
                 path, estimator, estimator_options, step, plan[0], max_frames, info.width, info.height, bar
             )
-            for child, log in zip(children, logs, strict=True):
+            for seg, child, log in zip(plan[1:], children, logs, strict=True):
                 payload = child.stdout.read()
-                if child.wait() != 0 or not payload:
+                if child.wait() == 0 and payload:
+                    part = unpack(payload)[0]
+                else:  # a broken worker (e.g. posevid not importable by a bare interpreter): do its segment here
                     log.seek(0)
-                    sys.stderr.write(log.read().decode(errors="replace"))
-                    raise RuntimeError(f"pose worker process failed (exit code {child.returncode}); run with workers=1")
-                part = unpack(payload)[0]
+                    tail = log.read().decode(errors="replace").strip().splitlines()[-1:]
+                    print(f"posevid: warning: pose worker failed ({' '.join(tail) or f'exit code {child.returncode}'}); "
+                          "estimating its segment in this process", file=sys.stderr)  # fmt: skip
+                    part = _segment_detections(path, estimator, estimator_options, step, seg, max_frames, info.width, info.height)[0]
                 detections.extend(part)
                 if bar is not None:
                     bar.update(len(part))
