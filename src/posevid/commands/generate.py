@@ -376,13 +376,7 @@ def run(args: argparse.Namespace) -> int:
     result = pipe(
         prompts,
         pose=skeleton,
-        video_length=settings["video_length"],
-        frame_stride=settings["stride"],
-        height=settings["height"],
-        width=settings["width"],
-        num_inference_steps=settings["steps"],
-        guidance_scale=settings["guidance"],
-        negative_prompt=settings.get("negative_prompt"),
+        **_sampling_kwargs(settings),
         num_videos_per_prompt=settings["num_videos_per_prompt"],
         seed=settings["seed"],
         scheduler=settings["scheduler"],
@@ -400,6 +394,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sampling_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
+    """The sampling settings shared by the plain and the streamed (long-video) paths."""
+    return dict(
+        video_length=settings["video_length"],
+        frame_stride=settings["stride"],
+        height=settings["height"],
+        width=settings["width"],
+        num_inference_steps=settings["steps"],
+        guidance_scale=settings["guidance"],
+        negative_prompt=settings.get("negative_prompt"),
+    )
+
+
 def _generate_streamed(pipe, prompt: str, skeleton: Path, path: Path, settings: dict[str, Any], options) -> list[Path]:
     from posevid.pipelines.windowing import generate_long
 
@@ -408,13 +415,7 @@ def _generate_streamed(pipe, prompt: str, skeleton: Path, path: Path, settings: 
         prompt,
         skeleton,
         path,
-        video_length=settings["video_length"],
-        frame_stride=settings["stride"],
-        height=settings["height"],
-        width=settings["width"],
-        num_inference_steps=settings["steps"],
-        guidance_scale=settings["guidance"],
-        negative_prompt=settings.get("negative_prompt"),
+        **_sampling_kwargs(settings),
         seed=settings["seed"],
         scheduler=settings["scheduler"],
         window=options.window,
