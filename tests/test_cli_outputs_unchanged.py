@@ -136,7 +136,11 @@ def _run_cases(tmp_path_factory, tiny_fyp_release, tiny_dreampose_release, examp
     # 2. windowed, in memory (PNG frames force the in-memory path)
     _run(*fyp, "--prompt", "a robot dancing", "--frames", "6", "--window", "4", "--overlap", "2",
          "--out", tmp / "win" / "v.mp4", "--frames-dir", tmp / "win_frames")  # fmt: skip
-    out["generate_windowed"] = {"frames": _png_hashes(tmp / "win_frames"), "mp4": _video_hash(tmp / "win" / "v.mp4"), "sidecar": _sidecar(tmp / "win" / "v.json", subs)}
+    out["generate_windowed"] = {
+        "frames": _png_hashes(tmp / "win_frames"),
+        "mp4": _video_hash(tmp / "win" / "v.mp4"),
+        "sidecar": _sidecar(tmp / "win" / "v.json", subs),
+    }
     # 3. windowed, streamed (mp4 only: pose and frames streamed)
     _run(*fyp, "--prompt", "a robot dancing", "--frames", "6", "--window", "4", "--overlap", "2", "--out", tmp / "stream" / "v.mp4")
     out["generate_streamed"] = {"mp4": _video_hash(tmp / "stream" / "v.mp4"), "sidecar": _sidecar(tmp / "stream" / "v.json", subs)}
@@ -154,8 +158,11 @@ def _run_cases(tmp_path_factory, tiny_fyp_release, tiny_dreampose_release, examp
     dp = ["animate", "--image", examples_dir / "key_frame.png", "--densepose", poses, "--model", tiny_dreampose_release,
           "--custom-vae", tiny_dreampose_release / "vae_1499.pth", "--s1", "8", "--s2", "3", "--steps", "2", "--seed", "5",
           "--quiet"]  # fmt: skip
-    for name, extra in (("animate", []), ("animate_batched", ["--frame-batch", "2"]), ("animate_ddim_subset", ["--scheduler", "ddim",
-                                                                                                                "--frames", "1:3"])):
+    for name, extra in (
+        ("animate", []),
+        ("animate_batched", ["--frame-batch", "2"]),
+        ("animate_ddim_subset", ["--scheduler", "ddim", "--frames", "1:3"]),
+    ):
         _run(*dp, *extra, "--out", tmp / name / "v.mp4")
         out[name] = {
             "frames": _png_hashes(tmp / name / "v_frames"),
