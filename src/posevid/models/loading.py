@@ -171,10 +171,15 @@ def _guard(what: str, path: Path, fn: Callable[[], T]) -> T:
 # loading
 # ------------------------------------------------------------------------------------------------------
 def load_followyourpose_components(
-    model: str | os.PathLike | None = None, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    model: str | os.PathLike | FollowYourPoseLayout | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
 ) -> dict[str, Any]:
-    """``dict(vae=, text_encoder=, tokenizer=, unet=, scheduler=)`` for a Follow-Your-Pose model (eval mode)."""
-    layout = locate_followyourpose(model)
+    """``dict(vae=, text_encoder=, tokenizer=, unet=, scheduler=)`` for a Follow-Your-Pose model (eval mode).
+
+    ``model``: None (the hub release), a folder, or a :class:`FollowYourPoseLayout` (SD folder + checkpoint named apart)."""
+    layout = model if isinstance(model, FollowYourPoseLayout) else locate_followyourpose(model)
     unet = load_followyourpose_unet(layout)
     vae = load_vae(layout.sd_dir / "vae")
     text_encoder = load_clip_text_encoder(layout.sd_dir / "text_encoder")

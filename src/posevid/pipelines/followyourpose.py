@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,29 +35,17 @@ from posevid.errors import InputError
 
 if TYPE_CHECKING:
     from posevid.models.loading import FollowYourPoseLayout
-from posevid.pipelines.fyp_pose_input import prepare_pose
+from posevid.pipelines import schedulers as _schedulers
+from posevid.pipelines.fyp_pose_input import FilePoseFrames, PoseFrames, TensorPoseFrames, prepare_pose
 from posevid.pipelines.windowing import check_window_args, plan_windows, predict_noise
 
-SCHEDULERS = ("ddim", "dpm++", "unipc", "euler", "pndm")
+SCHEDULERS = _schedulers.FYP_SCHEDULERS
 OUTPUT_TYPES = ("np", "pt", "latent", "uint8")
 
 
 def scheduler_class(name: str):
-    """Scheduler class for a short name (``ddim`` is the reference's)."""
-    import diffusers
-
-    classes = {
-        "ddim": diffusers.DDIMScheduler,
-        "dpm++": diffusers.DPMSolverMultistepScheduler,
-        "dpmpp": diffusers.DPMSolverMultistepScheduler,
-        "unipc": diffusers.UniPCMultistepScheduler,
-        "euler": diffusers.EulerDiscreteScheduler,
-        "pndm": diffusers.PNDMScheduler,
-    }
-    key = name.lower().strip()
-    if key not in classes:
-        raise InputError(f"unknown scheduler {name!r}", hint=f"choose one of {', '.join(SCHEDULERS)}")
-    return classes[key]
+    """Scheduler class for a short name (``ddim`` is the reference's); see :mod:`posevid.pipelines.schedulers`."""
+    return _schedulers.scheduler_class(name, SCHEDULERS)
 
 
 @dataclass
@@ -78,6 +67,7 @@ class FollowYourPosePipeline(DiffusionPipeline):
     """
 
     model_cpu_offload_seq = "text_encoder->unet->vae"
+    _callback_tensor_inputs = ["latents"]
     _optional_components: list[str] = []
 
     def __init__(self, vae, text_encoder, tokenizer, unet, scheduler) -> None:
@@ -100,6 +90,7 @@ class FollowYourPosePipeline(DiffusionPipeline):
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        **loader_kwargs: Any,
     ) -> FollowYourPosePipeline:
         """Load the official release layout (``checkpoints/...``), a posevid-saved folder, or the default hub model.
 
@@ -109,21 +100,11 @@ class FollowYourPosePipeline(DiffusionPipeline):
         """
         from posevid.models import loading
 
-        if isinstance(model, loading.FollowYourPoseLayout):
-            components = dict(
-                unet=loading.load_followyourpose_unet(model),
-                vae=loading.load_vae(model.sd_dir / "vae"),
-                text_encoder=loading.load_clip_text_encoder(model.sd_dir / "text_encoder"),
-                tokenizer=loading.load_clip_tokenizer(model.sd_dir / "tokenizer"),
-                scheduler=loading.load_ddim_scheduler(model.sd_dir / "scheduler"),
-            )
-            for name in ("unet", "vae", "text_encoder"):
-                module = components[name].to(device=device)
-                if next(module.parameters()).dtype != dtype:  # casting to the same dtype makes diffusers log a warning
-                    module.to(dtype=dtype)
-                module.eval().requires_grad_(False)
-        else:
-            components = loading.load_followyourpose_components(model, device=device, dtype=dtype)
+        known = set(inspect.signature(loading.load_followyourpose_components).parameters) - {"model", "device", "dtype"}
+        unknown = sorted(set(loader_kwargs) - known)
+        if unknown:
+            raise InputError(f"unknown loading option(s) {', '.join(unknown)}", hint=f"known: {', '.join(sorted(known)) or 'none'}")
+        components = loading.load_followyourpose_components(model, device=device, dtype=dtype, **loader_kwargs)
         pipe = cls(**components)
         if dtype == torch.float16:
             from diffusers.utils import logging as diffusers_logging
@@ -152,15 +133,46 @@ class FollowYourPosePipeline(DiffusionPipeline):
         pretrained_model_name_or_path: str | os.PathLike,
         *,
         device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
-        **kwargs,
+        dtype: torch.dtype | None = None,
+        torch_dtype: torch.dtype | None = None,
+        **kwargs: Any,
     ) -> FollowYourPosePipeline:
-        """Load a folder written by :meth:`save_pretrained` (or any layout :meth:`from_release` accepts)."""
-        if kwargs:
-            dtype = kwargs.pop("torch_dtype", dtype)
-        return cls.from_release(pretrained_model_name_or_path, device=device, dtype=dtype)
+        """Load a folder written by :meth:`save_pretrained` (or any layout :meth:`from_release` accepts).
 
-    # ------------------------------------------------------------------ helpers
+        ``torch_dtype`` is diffusers' spelling of ``dtype``; every other keyword is forwarded to the loader
+        (:func:`posevid.models.loading.load_followyourpose_components`), which names any it does not know.
+        """
+        dtype = torch_dtype if torch_dtype is not None else (dtype if dtype is not None else torch.float32)
+        return cls.from_release(pretrained_model_name_or_path, device=device, dtype=dtype, **kwargs)
+
+    # ------------------------------------------------------------------ building blocks (diffusers names)
+    def check_inputs(
+        self,
+        prompt: str | list[str],
+        height: int | None,
+        width: int | None,
+        *,
+        negative_prompt: str | list[str] | None = None,
+        num_videos_per_prompt: int = 1,
+        num_inference_steps: int = 50,
+        video_length: int | None = None,
+        output_type: str = "np",
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        window_size: int | None = None,
+        window_overlap: int = 8,
+        window_weighting: str = "triangular",
+        window_anchor: str = "video",
+    ) -> tuple[list[str], list[str], int, int]:
+        """The one validation of sampling arguments (one-line InputErrors, before any model time is spent).
+
+        Returns ``(prompts, negative_prompts, height, width)`` normalised (lists; 512x512 when unset).
+        """
+        return check_sampling_args(
+            prompt, height, width, negative_prompt=negative_prompt, num_videos_per_prompt=num_videos_per_prompt,
+            num_inference_steps=num_inference_steps, video_length=video_length, output_type=output_type, generator=generator,
+            window_size=window_size, window_overlap=window_overlap, window_weighting=window_weighting, window_anchor=window_anchor,
+        )  # fmt: skip
+
     def _encode_text(self, prompts: list[str], device: torch.device) -> torch.Tensor:
         """CLIP last hidden state, padded to ``model_max_length``, no attention mask (as the reference)."""
         ids = self.tokenizer(
@@ -168,26 +180,126 @@ class FollowYourPosePipeline(DiffusionPipeline):
         ).input_ids
         return self.text_encoder(ids.to(device))[0]
 
+    def encode_prompt(
+        self,
+        prompts: list[str],
+        device: torch.device,
+        num_videos_per_prompt: int,
+        do_classifier_free_guidance: bool,
+        negative_prompts: list[str] | None = None,
+    ) -> torch.Tensor:
+        """Text states for the UNet, batch order ``[uncond videos..., cond videos...]`` as the reference (cond only without CFG)."""
+        cond = self._encode_text(prompts, device).repeat_interleave(num_videos_per_prompt, dim=0)
+        if not do_classifier_free_guidance:
+            return cond.to(device, self.unet.dtype)
+        negatives = negative_prompts if negative_prompts is not None else [""] * len(prompts)
+        uncond = self._encode_text(negatives, device).repeat_interleave(num_videos_per_prompt, dim=0)
+        return torch.cat([uncond, cond]).to(device, self.unet.dtype)
+
+    def prepare_latents(
+        self,
+        batch_size: int,
+        video_length: int,
+        height: int,
+        width: int,
+        device: torch.device,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        seed: int | None = None,
+    ) -> torch.Tensor:
+        """Initial noise ``(b, 4, f, h, w)`` in float32, scaled by the scheduler's ``init_noise_sigma``.
+
+        Drawn from a CPU generator unless one is given (``seed`` seeds it), so a seed gives the same video on CPU and GPU.
+        """
+        shape = (batch_size, self.unet.config.in_channels, video_length, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if latents is None:
+            latents = initial_noise(shape, generator, seed)
+        elif tuple(latents.shape) != shape:
+            raise InputError(
+                f"latents have shape {tuple(latents.shape)} but {batch_size} video(s), {video_length} frames, {height}x{width} need {shape}"
+            )
+        return latents.to(device, torch.float32) * self.scheduler.init_noise_sigma
+
+    def denoise(
+        self,
+        latents: torch.Tensor,
+        noise_prediction: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        *,
+        num_inference_steps: int,
+        guidance_scale: float,
+        eta: float = 0.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        callback_on_step_end: Callable[..., Any] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+    ) -> torch.Tensor:
+        """The denoising loop: ``noise_prediction(model_input, t)`` gives the UNet's (windowed, fused) eps for the
+        CFG-stacked, scaled input; this loop owns the guidance, the scheduler step and the step callback."""
+        scheduler = self.scheduler
+        device = latents.device
+        do_cfg = guidance_scale > 1.0
+        scheduler.set_timesteps(num_inference_steps, device=device)
+        step_kwargs = _step_kwargs(scheduler, eta=eta, generator=generator)
+        callback = _adapt_callback(callback_on_step_end)
+        tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
+        timesteps = scheduler.timesteps
+        with self.progress_bar(total=len(timesteps)) as bar:
+            for i, t in enumerate(timesteps):
+                model_in = torch.cat([latents] * 2) if do_cfg else latents
+                model_in = scheduler.scale_model_input(model_in, t).to(self.unet.dtype)
+                eps = noise_prediction(model_in, t)
+                if do_cfg:
+                    eps_uncond, eps_cond = eps.chunk(2)
+                    eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
+                latents = scheduler.step(eps, t, latents, **step_kwargs).prev_sample
+                if callback is not None:
+                    local = {"latents": latents}
+                    outputs = callback(self, i, t, {k: local[k] for k in tensor_inputs})
+                    if isinstance(outputs, dict):
+                        latents = outputs.get("latents", latents)
+                bar.update()
+        return latents
+
+    def iter_decoded(self, latents: torch.Tensor, chunk: int = 1):
+        """Yield ``(n, 3, H, W)`` float32 frames in [0, 1] of ``(b, c, f, h, w)`` latents, ``chunk`` frames per VAE call
+        (1 = the reference's VAE slicing), batch-major. The one VAE decode of the pipeline."""
+        b, c, f, h, w = latents.shape
+        vae_dtype = next(self.vae.parameters()).dtype
+        flat = (latents / self.vae.config.scaling_factor).permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+        device = self._execution_device
+        for i in range(0, flat.shape[0], max(1, chunk)):
+            with torch.no_grad():  # a generator: the caller's no_grad does not reach here between yields
+                x = self.vae.decode(flat[i : i + max(1, chunk)].to(device, vae_dtype)).sample.float()
+            yield (x / 2 + 0.5).clamp(0, 1)
+
+    def decode_latents(self, latents: torch.Tensor, chunk: int = 1) -> torch.Tensor:
+        """``(b, c, f, h, w)`` latents -> ``(b, 3, f, H, W)`` float32 in [0, 1] (see :meth:`iter_decoded`)."""
+        b, _, f, h, w = latents.shape
+        video = torch.cat(list(self.iter_decoded(latents, chunk)))
+        return video.reshape(b, f, -1, h * self.vae_scale_factor, w * self.vae_scale_factor).permute(0, 2, 1, 3, 4)
+
+    _decode = decode_latents  # pre-redesign name
+
+    def make_scheduler(self, name: str):
+        """A new scheduler ``name`` from this pipeline's scheduler config: ``pipe.scheduler = pipe.make_scheduler("dpm++")``."""
+        return _schedulers.make_scheduler(name, self.scheduler.config, SCHEDULERS, pin_defaults=False)
+
     def _make_scheduler(self, scheduler):
+        """A per-call scheduler (deprecated): None = the pipeline's, a name or an instance; the component is left untouched."""
         if scheduler is None:
             return self.scheduler
         if isinstance(scheduler, str):
             cls = scheduler_class(scheduler)
-            if isinstance(self.scheduler, cls):
-                return self.scheduler
-            return cls.from_config(self.scheduler.config)
-        return scheduler  # a scheduler instance
+            return self.scheduler if isinstance(self.scheduler, cls) else self.make_scheduler(scheduler)
+        return scheduler
 
-    def _decode(self, latents: torch.Tensor, chunk: int) -> torch.Tensor:
-        """(b, c, f, h, w) latents -> (b, 3, f, H, W) float32 in [0, 1]; frames decoded ``chunk`` at a time."""
-        b, c, f, h, w = latents.shape
-        vae_dtype = next(self.vae.parameters()).dtype
-        flat = (latents / self.vae.config.scaling_factor).permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
-        frames = []
-        for i in range(0, flat.shape[0], max(1, chunk)):
-            frames.append(self.vae.decode(flat[i : i + chunk].to(vae_dtype)).sample.float())
-        video = torch.cat(frames).reshape(b, f, -1, h * self.vae_scale_factor, w * self.vae_scale_factor)
-        return (video / 2 + 0.5).clamp(0, 1).permute(0, 2, 1, 3, 4)
+    def _pose_source(
+        self, pose: Any, *, stream: bool, video_length: int | None, stride: int, height: int, width: int, antialias: bool
+    ) -> PoseFrames:
+        """Prepared pose frames: streamed from a temporary file (long videos) or held as one tensor."""
+        if stream and isinstance(pose, (str, os.PathLike)):
+            return FilePoseFrames(pose, video_length=video_length or 8, stride=stride, height=height, width=width, antialias=antialias)
+        pose_t = prepare_pose(pose, video_length=video_length, stride=stride, height=height, width=width, antialias=antialias)
+        return TensorPoseFrames(pose_t)
 
     # ------------------------------------------------------------------ main entry
     @torch.no_grad()
@@ -210,7 +322,8 @@ class FollowYourPosePipeline(DiffusionPipeline):
         scheduler: str | Any | None = None,
         output_type: str = "np",
         return_dict: bool = True,
-        callback_on_step_end: Callable[[int, torch.Tensor, torch.Tensor], Any] | None = None,
+        callback_on_step_end: Callable[..., Any] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
         pose_antialias: bool = False,
         decode_chunk_size: int = 1,
         split_cfg: bool = False,
@@ -218,6 +331,7 @@ class FollowYourPosePipeline(DiffusionPipeline):
         window_overlap: int = 8,
         window_weighting: str = "triangular",
         window_anchor: str = "video",
+        stream_pose: bool = False,
     ):
         """Generate ``num_videos_per_prompt`` videos per prompt that follow ``pose``.
 
@@ -229,111 +343,81 @@ class FollowYourPosePipeline(DiffusionPipeline):
             frame_stride: use every ``frame_stride``-th frame of the skeleton video (reference: 5).
             height, width: output size, multiples of 64 (default 512x512 as the reference).
             guidance_scale: classifier-free guidance; <= 1 runs the conditional branch only.
-            generator / seed: noise source. Default: a CPU generator, so CPU and GPU give the same video.
+            generator: noise source, as in diffusers. ``seed``: convenience for a CPU generator seeded so
+                (the default: CPU noise, so CPU and GPU give the same video).
             latents: initial noise (b * num_videos_per_prompt, 4, f, h, w); overrides generator/seed.
-            scheduler: None (the pipeline's, DDIM for a release), a name from ``SCHEDULERS`` or an instance.
+            scheduler: deprecated per-call override (a name from ``SCHEDULERS`` or an instance); swap the
+                component instead: ``pipe.scheduler = make_scheduler("dpm++", pipe.scheduler.config)``.
             output_type: ``np`` | ``pt`` | ``uint8`` (the reference's truncating ``(x * 255).astype(uint8)``) | ``latent``.
-            callback_on_step_end: ``fn(step_index, t, latents)`` after each step; a returned tensor replaces the latents.
+            callback_on_step_end: diffusers' ``fn(pipe, step_index, t, callback_kwargs) -> callback_kwargs``;
+                a returned ``latents`` replaces them. The old ``fn(step_index, t, latents)`` still works (deprecated).
+            callback_on_step_end_tensor_inputs: which tensors go into ``callback_kwargs`` (only ``latents``).
             pose_antialias: antialias the pose resize (off = the reference's torchvision-0.14 behaviour).
             decode_chunk_size: frames per VAE decode call (1 = the reference's VAE slicing).
             split_cfg: run the unconditional and conditional branches as two UNet calls (less memory, same result).
             window_size, window_overlap, window_weighting, window_anchor: denoise in overlapping windows of
-                ``window_size`` frames fused at every step, frame 0 of the whole video anchoring every window
-                (see :mod:`posevid.pipelines.windowing`; one window covering the clip is the plain path exactly).
-                For videos too long to hold in memory use :func:`posevid.pipelines.windowing.generate_long`.
+                ``window_size`` frames fused at every step (see :mod:`posevid.pipelines.windowing`). No window
+                is one window covering the clip: the same loop, the plain path.
+            stream_pose: with a path as ``pose``, prepare the pose frames into a temporary file and encode them
+                window by window (memory independent of the length; what :func:`~posevid.pipelines.windowing.generate_long` uses).
         """
-        # ---- validate the cheap things first, so a mistake costs no model time
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        if not prompts or not all(isinstance(p, str) for p in prompts):
-            raise InputError("prompt must be a string or a non-empty list of strings")
-        if not isinstance(num_videos_per_prompt, int) or num_videos_per_prompt < 1:
-            raise InputError(f"num_videos_per_prompt must be an integer >= 1, got {num_videos_per_prompt!r}")
-        if output_type not in OUTPUT_TYPES:
-            raise InputError(f"unknown output_type {output_type!r}", hint=f"choose one of {', '.join(OUTPUT_TYPES)}")
-        if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
-            raise InputError(f"num_inference_steps must be >= 1, got {num_inference_steps!r}")
-        height = 512 if height is None else int(height)
-        width = 512 if width is None else int(width)
-        if height <= 0 or width <= 0 or height % 64 or width % 64:
-            raise InputError(f"height and width must be positive multiples of 64, got {height}x{width}", hint="e.g. 512x512, 384x640")
-        if video_length is not None and (not isinstance(video_length, int) or video_length < 1):
-            raise InputError(f"video_length must be an integer >= 1, got {video_length!r}")
+        prompts, negatives, height, width = self.check_inputs(
+            prompt, height, width, negative_prompt=negative_prompt, num_videos_per_prompt=num_videos_per_prompt,
+            num_inference_steps=num_inference_steps, video_length=video_length, output_type=output_type, generator=generator,
+            window_size=window_size, window_overlap=window_overlap, window_weighting=window_weighting, window_anchor=window_anchor,
+        )  # fmt: skip
+        bad_inputs = set(callback_on_step_end_tensor_inputs or []) - set(self._callback_tensor_inputs)
+        if bad_inputs:
+            raise InputError(f"callback_on_step_end_tensor_inputs {sorted(bad_inputs)} not in {self._callback_tensor_inputs}")
         batch = len(prompts) * num_videos_per_prompt
-        if negative_prompt is None:
-            negatives = [""] * len(prompts)
-        elif isinstance(negative_prompt, str):
-            negatives = [negative_prompt] * len(prompts)
-        else:
-            negatives = list(negative_prompt)
-            if len(negatives) != len(prompts):
-                raise InputError(
-                    f"{len(negatives)} negative prompt(s) for {len(prompts)} prompt(s)", hint="give one per prompt, or a single one"
-                )
-        if isinstance(generator, list) and len(generator) != batch:
-            raise InputError(f"{len(generator)} generators for a batch of {batch} videos", hint="give one per video, or a single one")
-
-        check_window_args(window_size, window_overlap, window_weighting, window_anchor)
+        if scheduler is not None:
+            warnings.warn(
+                "FollowYourPosePipeline(scheduler=...) is deprecated: set pipe.scheduler (posevid.pipelines.schedulers.swap_scheduler)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
 
         # ---- pose: read/resize once on the CPU (the reference's exact pixels)
-        pose_t = prepare_pose(pose, video_length=video_length, stride=frame_stride, height=height, width=width, antialias=pose_antialias)
-        video_length = pose_t.shape[1]
-        if pose_t.shape[0] not in (1, batch):
-            raise InputError(
-                f"the pose tensor has batch {pose_t.shape[0]} but {batch} video(s) are generated", hint="use batch 1 or one pose per video"
-            )
+        frames = self._pose_source(
+            pose, stream=stream_pose, video_length=video_length, stride=frame_stride, height=height, width=width, antialias=pose_antialias
+        )
+        own_scheduler = self.scheduler
+        try:
+            video_length = frames.num_frames
+            if frames.batch not in (1, batch):
+                raise InputError(
+                    f"the pose tensor has batch {frames.batch} but {batch} video(s) are generated", hint="use batch 1 or one pose per video"
+                )
+            device = self._execution_device
+            self.scheduler = self._make_scheduler(scheduler)
+            latents = self.prepare_latents(batch, video_length, height, width, device, generator, latents, seed)
+            do_cfg = guidance_scale > 1.0
+            text = self.encode_prompt(prompts, device, num_videos_per_prompt, do_cfg, negatives)
+            branches = 2 if do_cfg else 1
+            features = _FeatureCache(self.unet, frames, batch, branches, device)
+            windows = plan_windows(video_length, window_size, window_overlap)
 
-        device = self._execution_device
-        unet_dtype = self.unet.dtype
-        latent_shape = (batch, self.unet.config.in_channels, video_length, height // self.vae_scale_factor, width // self.vae_scale_factor)
-        if latents is not None and tuple(latents.shape) != latent_shape:
-            raise InputError(
-                f"latents have shape {tuple(latents.shape)} but {len(prompts)} prompt(s) x {num_videos_per_prompt} video(s) "
-                f"at {video_length} frames, {height}x{width} need {latent_shape}"
-            )
-
-        # ---- text, once per call: batch order [uncond..., cond...] as the reference
-        do_cfg = guidance_scale > 1.0
-        cond = self._encode_text(prompts, device).repeat_interleave(num_videos_per_prompt, dim=0)
-        text = torch.cat([self._encode_text(negatives, device).repeat_interleave(num_videos_per_prompt, dim=0), cond]) if do_cfg else cond
-        text = text.to(device, unet_dtype)
-
-        # ---- pose features, once per call; the SAME pose feeds the unconditional and conditional branches
-        features = self.unet.encode_pose(pose_t.to(device, unet_dtype))
-        branches = 2 if do_cfg else 1
-        features = [_expand_batch(feat, pose_t.shape[0], batch, branches) for feat in features]
-
-        # ---- noise: float32 from a CPU generator unless told otherwise, then moved to the device
-        sched = self._make_scheduler(scheduler)
-        if latents is None:
-            latents = _initial_noise(latent_shape, generator, seed)
-        latents = latents.to(device, torch.float32) * sched.init_noise_sigma
-
-        windows = plan_windows(video_length, window_size, window_overlap)
-        sched.set_timesteps(num_inference_steps, device=device)
-        step_kwargs = _step_kwargs(sched, eta=eta, generator=generator)
-        timesteps = sched.timesteps
-        with self.progress_bar(total=len(timesteps)) as bar:
-            for i, t in enumerate(timesteps):
-                model_in = torch.cat([latents] * branches) if do_cfg else latents
-                model_in = sched.scale_model_input(model_in, t).to(unet_dtype)
-                eps = predict_noise(
+            def noise_prediction(model_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                return predict_noise(
                     self.unet, model_in, t, text, features, branches=branches, split_cfg=split_cfg,
                     windows=windows, weighting=window_weighting, anchor=window_anchor,
                 )  # fmt: skip
-                if do_cfg:
-                    eps_uncond, eps_cond = eps.chunk(2)
-                    eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
-                latents = sched.step(eps, t, latents, **step_kwargs).prev_sample
-                if callback_on_step_end is not None:
-                    replaced = callback_on_step_end(i, t, latents)
-                    if isinstance(replaced, torch.Tensor):
-                        latents = replaced
-                bar.update()
+
+            latents = self.denoise(
+                latents, noise_prediction, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, eta=eta,
+                generator=generator, callback_on_step_end=callback_on_step_end,
+                callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            )  # fmt: skip
+            features.clear()
+        finally:
+            self.scheduler = own_scheduler
+            pose_t = frames.tensor() if isinstance(frames, TensorPoseFrames) else None
+            frames.close()
 
         if output_type == "latent":
             videos: Any = latents
         else:
-            video = self._decode(latents, decode_chunk_size).cpu()  # (b, 3, f, H, W)
+            video = self.decode_latents(latents, decode_chunk_size).cpu()  # (b, 3, f, H, W)
             if output_type == "pt":
                 videos = video.permute(0, 2, 1, 3, 4).contiguous()
             else:
@@ -345,6 +429,86 @@ class FollowYourPosePipeline(DiffusionPipeline):
         return FollowYourPoseOutput(videos=videos, pose=pose_t)
 
 
+def check_sampling_args(
+    prompt: str | list[str],
+    height: int | None,
+    width: int | None,
+    *,
+    negative_prompt: str | list[str] | None = None,
+    num_videos_per_prompt: int = 1,
+    num_inference_steps: int = 50,
+    video_length: int | None = None,
+    output_type: str = "np",
+    generator: Any = None,
+    window_size: int | None = None,
+    window_overlap: int = 8,
+    window_weighting: str = "triangular",
+    window_anchor: str = "video",
+) -> tuple[list[str], list[str], int, int]:
+    """See :meth:`FollowYourPosePipeline.check_inputs` (a function too, so the generate task checks before loading)."""
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    if not prompts or not all(isinstance(p, str) for p in prompts):
+        raise InputError("prompt must be a string or a non-empty list of strings")
+    if not isinstance(num_videos_per_prompt, int) or num_videos_per_prompt < 1:
+        raise InputError(f"num_videos_per_prompt must be an integer >= 1, got {num_videos_per_prompt!r}")
+    if output_type not in OUTPUT_TYPES:
+        raise InputError(f"unknown output_type {output_type!r}", hint=f"choose one of {', '.join(OUTPUT_TYPES)}")
+    if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+        raise InputError(f"num_inference_steps must be >= 1, got {num_inference_steps!r}")
+    height = 512 if height is None else height
+    width = 512 if width is None else width
+    if not isinstance(height, int) or not isinstance(width, int) or height <= 0 or width <= 0 or height % 64 or width % 64:
+        raise InputError(f"height and width must be positive multiples of 64, got {height}x{width}", hint="e.g. 512x512, 384x640")
+    if video_length is not None and (not isinstance(video_length, int) or isinstance(video_length, bool) or video_length < 1):
+        raise InputError(f"video_length must be an integer >= 1, got {video_length!r}")
+    if negative_prompt is None:
+        negatives = [""] * len(prompts)
+    elif isinstance(negative_prompt, str):
+        negatives = [negative_prompt] * len(prompts)
+    else:
+        negatives = list(negative_prompt)
+        if len(negatives) != len(prompts):
+            raise InputError(
+                f"{len(negatives)} negative prompt(s) for {len(prompts)} prompt(s)", hint="give one per prompt, or a single one"
+            )
+    batch = len(prompts) * num_videos_per_prompt
+    if isinstance(generator, list) and len(generator) != batch:
+        raise InputError(f"{len(generator)} generators for a batch of {batch} videos", hint="give one per video, or a single one")
+    check_window_args(window_size, window_overlap, window_weighting, window_anchor)
+    return prompts, negatives, height, width
+
+
+class _FeatureCache:
+    """Pose features per window, ``(start, stop) -> [feature, ...]`` with ``branches * batch`` rows.
+
+    A held pose tensor is encoded once for the whole clip and sliced per window; streamed frames are encoded
+    window by window (one window kept: it serves both CFG branches and, with one window, every step).
+    """
+
+    def __init__(self, unet, frames: PoseFrames, batch: int, branches: int, device: torch.device) -> None:
+        self.unet, self.frames, self.batch, self.branches, self.device = unet, frames, batch, branches, device
+        self.whole = isinstance(frames, TensorPoseFrames)
+        self.cache: dict[tuple[int, int], list[torch.Tensor]] = {}
+
+    def _encode(self, start: int, stop: int) -> list[torch.Tensor]:
+        pose = self.frames.window(start, stop).to(self.device, self.unet.dtype)
+        return [_expand_batch(f, pose.shape[0], self.batch, self.branches) for f in self.unet.encode_pose(pose)]
+
+    def __call__(self, start: int, stop: int) -> list[torch.Tensor]:
+        if self.whole:
+            if not self.cache:
+                self.cache[(0, self.frames.num_frames)] = self._encode(0, self.frames.num_frames)
+            full = self.cache[(0, self.frames.num_frames)]
+            return full if (start, stop) == (0, self.frames.num_frames) else [f[:, :, start:stop] for f in full]
+        if (start, stop) not in self.cache:
+            self.cache.clear()
+            self.cache[(start, stop)] = self._encode(start, stop)
+        return self.cache[(start, stop)]
+
+    def clear(self) -> None:
+        self.cache.clear()
+
+
 def _expand_batch(feature: torch.Tensor, pose_batch: int, batch: int, branches: int) -> torch.Tensor:
     """Repeat pose features (batch first) to ``branches * batch`` rows: [uncond videos..., cond videos...]."""
     if pose_batch == 1:
@@ -352,7 +516,7 @@ def _expand_batch(feature: torch.Tensor, pose_batch: int, batch: int, branches: 
     return torch.cat([feature] * branches) if branches > 1 else feature
 
 
-def _initial_noise(shape, generator, seed) -> torch.Tensor:
+def initial_noise(shape, generator, seed) -> torch.Tensor:
     """Gaussian noise in float32. A CPU generator (the default) makes it device independent."""
     if generator is None:
         generator = torch.Generator("cpu")
@@ -365,6 +529,9 @@ def _initial_noise(shape, generator, seed) -> torch.Tensor:
     return torch.randn(shape, generator=generator, device=generator.device, dtype=torch.float32)
 
 
+_initial_noise = initial_noise  # pre-redesign name
+
+
 def _step_kwargs(scheduler, *, eta: float, generator) -> dict:
     """Pass ``eta``/``generator`` only to schedulers whose ``step`` takes them (DDIM does)."""
     params = set(inspect.signature(scheduler.step).parameters)
@@ -374,3 +541,27 @@ def _step_kwargs(scheduler, *, eta: float, generator) -> dict:
     if "generator" in params and not isinstance(generator, list):
         kwargs["generator"] = generator
     return kwargs
+
+
+def _adapt_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] | None:
+    """diffusers' ``fn(pipe, i, t, kwargs)``; the pre-redesign ``fn(i, t, latents)`` is wrapped with a DeprecationWarning."""
+    if callback is None:
+        return None
+    try:
+        params = [p for p in inspect.signature(callback).parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        has_var = any(p.kind == p.VAR_POSITIONAL for p in inspect.signature(callback).parameters.values())
+    except (TypeError, ValueError):
+        return callback
+    if has_var or len(params) != 3:
+        return callback
+    warnings.warn(
+        "callback_on_step_end(i, t, latents) is deprecated: use diffusers' fn(pipe, i, t, callback_kwargs) returning callback_kwargs",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+    def legacy(pipe, i, t, kwargs):
+        replaced = callback(i, t, kwargs["latents"])
+        return {"latents": replaced} if isinstance(replaced, torch.Tensor) else kwargs
+
+    return legacy

@@ -14,6 +14,7 @@ Frames are processed one at a time so a long 1080p skeleton video never sits in 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -144,3 +145,92 @@ def prepare_pose(
     raise InputError(
         f"unsupported pose input of type {type(pose).__name__}", hint="pass a skeleton video path, a uint8 array or a float tensor"
     )
+
+
+# ----------------------------------------------------------------------------------------------- frames served per window
+class PoseFrames:
+    """Prepared pose frames ``(b, n, 3, H, W)`` in [0, 1], served window by window (``b`` = 1 or one per video)."""
+
+    num_frames: int
+    batch: int = 1
+
+    def window(self, start: int, stop: int) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class TensorPoseFrames(PoseFrames):
+    def __init__(self, pose: torch.Tensor) -> None:
+        self.pose = pose
+        self.num_frames = pose.shape[1]
+        self.batch = pose.shape[0]
+
+    def window(self, start: int, stop: int) -> torch.Tensor:
+        return self.pose[:, start:stop]
+
+    def tensor(self) -> torch.Tensor:
+        return self.pose
+
+
+class FilePoseFrames(PoseFrames):
+    """Pose frames prepared one at a time from the skeleton video into a temporary float32 file.
+
+    Reading a window back is an ``np.fromfile`` of contiguous bytes (no memory map, so the resident set
+    stays one window), and the pixels are exactly those of :func:`prepare_pose`.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, video_length: int, stride: int, height: int, width: int, antialias: bool = False):
+        from posevid.video import iter_frames, probe_video
+
+        info = probe_video(path)
+        if info.num_frames < frames_needed(video_length, stride):
+            raise InputError(too_short_message(str(path), info.num_frames, video_length, stride))
+        self.shape = (3, height, width)
+        self.frame_bytes = 3 * height * width * 4
+        fd, name = tempfile.mkstemp(prefix="posevid-pose-", suffix=".f32")
+        self.file = Path(name)
+        count = 0
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for frame in iter_frames(path, indices=[i * stride for i in range(video_length)]):
+                    fh.write(_prepare_frames([frame], height, width, antialias)[0].numpy().tobytes())
+                    count += 1
+            if count < video_length:
+                raise InputError(too_short_message(str(path), count, video_length, stride))
+        except BaseException:
+            self.file.unlink(missing_ok=True)
+            raise
+        self.num_frames = count
+
+    def window(self, start: int, stop: int) -> torch.Tensor:
+        data = np.fromfile(self.file, dtype=np.float32, count=(stop - start) * self.frame_bytes // 4, offset=start * self.frame_bytes)
+        return torch.from_numpy(data).view(1, stop - start, *self.shape)
+
+    def close(self) -> None:
+        self.file.unlink(missing_ok=True)
+
+    def __del__(self) -> None:  # best effort; close() is the real clean-up
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+# ----------------------------------------------------------------------------------------------- decode
+def decode_frames(pipe, latents: torch.Tensor, chunk: int = 4):
+    """Yield uint8 ``(H, W, 3)`` frames of a ``(1, 4, f, h, w)`` latent clip, decoding ``chunk`` frames at a time.
+
+    Pixels equal ``posevid generate``'s: VAE decode, ``clamp(x / 2 + 0.5)``, truncating ``x * 255``.
+    """
+    vae_dtype = next(pipe.vae.parameters()).dtype
+    device = pipe._execution_device
+    scale = pipe.vae.config.scaling_factor
+    frames = latents.shape[2]
+    for start in range(0, frames, max(1, chunk)):
+        with torch.no_grad():  # a generator: the caller's no_grad does not reach here between yields
+            z = (latents[0, :, start : start + chunk].transpose(0, 1) / scale).to(device, vae_dtype)
+            x = (pipe.vae.decode(z).sample.float() / 2 + 0.5).clamp(0, 1)
+        for img in x.permute(0, 2, 3, 1).cpu().numpy():
+            yield (img * 255).astype(np.uint8)

@@ -28,10 +28,8 @@ latents in chunks straight into the output mp4. Only the latents (``4 x h/8 x w/
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -159,87 +157,14 @@ def predict_noise(
     return acc / total.view(1, 1, -1, 1, 1)
 
 
-# ----------------------------------------------------------------------------------------------- pose
-class PoseFrames:
-    """Prepared pose frames ``(1, n, 3, H, W)`` in [0, 1], served window by window."""
-
-    num_frames: int
-
-    def window(self, start: int, stop: int) -> torch.Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-
-class TensorPoseFrames(PoseFrames):
-    def __init__(self, pose: torch.Tensor) -> None:
-        self.pose = pose
-        self.num_frames = pose.shape[1]
-
-    def window(self, start: int, stop: int) -> torch.Tensor:
-        return self.pose[:, start:stop]
-
-
-class FilePoseFrames(PoseFrames):
-    """Pose frames prepared one at a time from the skeleton video into a temporary float32 file.
-
-    Reading a window back is an ``np.fromfile`` of contiguous bytes (no memory map, so the resident set
-    stays one window), and the pixels are exactly those of :func:`posevid.pipelines.fyp_pose_input.prepare_pose`.
-    """
-
-    def __init__(self, path: str | os.PathLike, *, video_length: int, stride: int, height: int, width: int, antialias: bool = False):
-        from posevid.pipelines.fyp_pose_input import _prepare_frames, frames_needed, too_short_message
-        from posevid.video import iter_frames, probe_video
-
-        info = probe_video(path)
-        if info.num_frames < frames_needed(video_length, stride):
-            raise InputError(too_short_message(str(path), info.num_frames, video_length, stride))
-        self.shape = (3, height, width)
-        self.frame_bytes = 3 * height * width * 4
-        fd, name = tempfile.mkstemp(prefix="posevid-pose-", suffix=".f32")
-        self.file = Path(name)
-        count = 0
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                for frame in iter_frames(path, indices=[i * stride for i in range(video_length)]):
-                    fh.write(_prepare_frames([frame], height, width, antialias)[0].numpy().tobytes())
-                    count += 1
-            if count < video_length:
-                raise InputError(too_short_message(str(path), count, video_length, stride))
-        except BaseException:
-            self.file.unlink(missing_ok=True)
-            raise
-        self.num_frames = count
-
-    def window(self, start: int, stop: int) -> torch.Tensor:
-        data = np.fromfile(self.file, dtype=np.float32, count=(stop - start) * self.frame_bytes // 4, offset=start * self.frame_bytes)
-        return torch.from_numpy(data).view(1, stop - start, *self.shape)
-
-    def close(self) -> None:
-        self.file.unlink(missing_ok=True)
-
-    def __del__(self) -> None:  # best effort; close() is the real clean-up
-        try:
-            self.close()
-        except Exception:
-            pass
-
-
 # ----------------------------------------------------------------------------------------------- decode
 def decode_frames(pipe, latents: torch.Tensor, chunk: int = 4):
     """Yield uint8 ``(H, W, 3)`` frames of a ``(1, 4, f, h, w)`` latent clip, decoding ``chunk`` frames at a time.
 
-    Pixels equal ``posevid generate``'s: VAE decode, ``clamp(x / 2 + 0.5)``, truncating ``x * 255``.
+    Pixels equal ``posevid generate``'s: the pipeline's one decode (:meth:`FollowYourPosePipeline.iter_decoded`),
+    then the truncating ``x * 255``.
     """
-    vae_dtype = next(pipe.vae.parameters()).dtype
-    device = pipe._execution_device
-    scale = pipe.vae.config.scaling_factor
-    frames = latents.shape[2]
-    for start in range(0, frames, max(1, chunk)):
-        with torch.no_grad():  # a generator: the caller's no_grad does not reach here between yields
-            z = (latents[0, :, start : start + chunk].transpose(0, 1) / scale).to(device, vae_dtype)
-            x = (pipe.vae.decode(z).sample.float() / 2 + 0.5).clamp(0, 1)
+    for x in pipe.iter_decoded(latents, chunk):
         for img in x.permute(0, 2, 3, 1).cpu().numpy():
             yield (img * 255).astype(np.uint8)
 
@@ -271,83 +196,24 @@ def sample_long(
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Denoised latents ``(1, 4, video_length, h, w)`` of one video, pose streamed window by window.
 
-    Same noise, text, pose pixels and scheduler as :class:`FollowYourPosePipeline` for the same seed or
-    latents, so with one window (``window >= video_length``) the result is the pipeline's. Returns the
-    latents and ``{"windows": [...], "<stage>_seconds": ...}``.
+    The pipeline's own call with ``stream_pose=True`` and ``output_type="latent"`` (the same loop), so with
+    one window the result is the plain path's. Returns the latents and ``{"windows": [...], "denoise_seconds": ...}``.
     """
-    from posevid.pipelines.followyourpose import _initial_noise, _step_kwargs
-    from posevid.pipelines.fyp_pose_input import prepare_pose
-
     if not isinstance(prompt, str):
         raise InputError("long-video sampling takes a single prompt string")
     if not isinstance(video_length, int) or video_length < 1:
         raise InputError(f"video_length must be an integer >= 1, got {video_length!r}")
-    if height <= 0 or width <= 0 or height % 64 or width % 64:
-        raise InputError(f"height and width must be positive multiples of 64, got {height}x{width}")
     check_window_args(window, overlap, weighting, anchor)
-    windows = plan_windows(video_length, window, overlap)
-    info: dict[str, Any] = {"windows": windows}
-
+    info: dict[str, Any] = {"windows": plan_windows(video_length, window, overlap)}
     t0 = time.perf_counter()
-    if isinstance(pose, (str, os.PathLike)):
-        frames: PoseFrames = FilePoseFrames(
-            pose, video_length=video_length, stride=frame_stride, height=height, width=width, antialias=pose_antialias
-        )
-    else:
-        frames = TensorPoseFrames(
-            prepare_pose(pose, video_length=video_length, stride=frame_stride, height=height, width=width, antialias=pose_antialias)
-        )
-    try:
-        info["pose_seconds"] = time.perf_counter() - t0
-        device = pipe._execution_device
-        unet_dtype = pipe.unet.dtype
-        t0 = time.perf_counter()
-        do_cfg = guidance_scale > 1.0
-        branches = 2 if do_cfg else 1
-        text = pipe._encode_text([prompt], device)
-        if do_cfg:
-            text = torch.cat([pipe._encode_text([negative_prompt or ""], device), text])
-        text = text.to(device, unet_dtype)
-        info["text_seconds"] = time.perf_counter() - t0
-
-        cache: dict[tuple[int, int], list[torch.Tensor]] = {}
-
-        def features(start: int, stop: int) -> list[torch.Tensor]:
-            if (start, stop) not in cache:  # one window's features: reused by both CFG branches and, with one window, every step
-                cache.clear()
-                feats = pipe.unet.encode_pose(frames.window(start, stop).to(device, unet_dtype))
-                cache[(start, stop)] = [f.expand(branches, *f.shape[1:]) for f in feats]
-            return cache[(start, stop)]
-
-        sched = pipe._make_scheduler(scheduler)
-        h8, w8 = height // pipe.vae_scale_factor, width // pipe.vae_scale_factor
-        shape = (1, pipe.unet.config.in_channels, video_length, h8, w8)
-        if latents is None:
-            latents = _initial_noise(shape, None, seed)
-        elif tuple(latents.shape) != shape:
-            raise InputError(f"latents have shape {tuple(latents.shape)}, expected {shape}")
-        latents = latents.to(device, torch.float32) * sched.init_noise_sigma
-        sched.set_timesteps(num_inference_steps, device=device)
-        step_kwargs = _step_kwargs(sched, eta=eta, generator=None)
-        t0 = time.perf_counter()
-        with pipe.progress_bar(total=len(sched.timesteps)) as bar:
-            for t in sched.timesteps:
-                model_in = torch.cat([latents] * branches) if do_cfg else latents
-                model_in = sched.scale_model_input(model_in, t).to(unet_dtype)
-                eps = predict_noise(
-                    pipe.unet, model_in, t, text, features,
-                    branches=branches, split_cfg=split_cfg, windows=windows, weighting=weighting, anchor=anchor,
-                )  # fmt: skip
-                if do_cfg:
-                    eps_uncond, eps_cond = eps.chunk(2)
-                    eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
-                latents = sched.step(eps, t, latents, **step_kwargs).prev_sample
-                bar.update()
-        cache.clear()
-        info["denoise_seconds"] = time.perf_counter() - t0
-    finally:
-        frames.close()
-    return latents, info
+    out = pipe(
+        prompt, pose, video_length=video_length, frame_stride=frame_stride, height=height, width=width,
+        num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, negative_prompt=negative_prompt, seed=seed,
+        latents=latents, scheduler=scheduler, eta=eta, split_cfg=split_cfg, pose_antialias=pose_antialias, window_size=window,
+        window_overlap=overlap, window_weighting=weighting, window_anchor=anchor, stream_pose=True, output_type="latent",
+    )  # fmt: skip
+    info["denoise_seconds"] = time.perf_counter() - t0
+    return out.videos, info
 
 
 @torch.no_grad()
@@ -382,13 +248,19 @@ def generate_long(
     return out
 
 
+def __getattr__(name: str):  # pre-redesign home of the pose frame sources
+    if name in ("PoseFrames", "TensorPoseFrames", "FilePoseFrames"):
+        from posevid.pipelines import fyp_pose_input
+
+        return getattr(fyp_pose_input, name)
+    raise AttributeError(name)
+
+
 __all__ = [
     "ANCHORS",
     "DEFAULT_OVERLAP",
     "DEFAULT_WINDOW",
     "WEIGHTINGS",
-    "FilePoseFrames",
-    "TensorPoseFrames",
     "check_window_args",
     "decode_frames",
     "fusion_weights",
