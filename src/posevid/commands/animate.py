@@ -243,16 +243,10 @@ def run(args) -> int:
 
         t_gen = time.time()
         try:
-            generate = pipe
-            if args.frame_batch != 1:
-                from functools import partial
-
-                from posevid.pipelines.dreampose_batch import generate_batched
-
-                generate = partial(generate_batched, pipe, batch_size=args.frame_batch)
-            result = generate(
+            result = pipe(
                 pil,
                 seq,
+                frame_batch_size=args.frame_batch,
                 frames=frames,
                 s1=args.s1,
                 s2=args.s2,

@@ -40,37 +40,16 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
 from posevid.errors import InputError
+from posevid.pipelines.schedulers import DREAMPOSE_SCHEDULERS
+from posevid.pipelines.schedulers import make_scheduler as _make_scheduler
 
-SCHEDULERS = ("pndm", "ddim", "dpm++", "euler", "euler-a", "unipc", "lms", "ddpm")
+SCHEDULERS = DREAMPOSE_SCHEDULERS
 
 
 def make_scheduler(name: str, config: Mapping[str, Any]):
-    """Scheduler ``name`` built from the release's (PNDM) config, as the reference's ``--sampler DDIM`` does.
-
-    DDIM gets ``clip_sample=False``: the reference pipeline constructor forces it off in the config it
-    passes on. ``dpm++`` is DPM-Solver++ (2nd order multistep).
-    """
-    import diffusers
-
-    key = name.lower().replace("_", "-")
-    config = {k: v for k, v in dict(config).items() if not k.startswith("_")}
-    table = {
-        "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
-        "ddim": ("DDIMScheduler", {"clip_sample": False}),
-        "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
-        "dpmpp": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
-        "euler": ("EulerDiscreteScheduler", {}),
-        "euler-a": ("EulerAncestralDiscreteScheduler", {}),
-        "unipc": ("UniPCMultistepScheduler", {}),
-        "lms": ("LMSDiscreteScheduler", {}),
-        "ddpm": ("DDPMScheduler", {"clip_sample": False}),
-    }
-    if key not in table:
-        raise InputError(f"unknown scheduler {name!r}", hint=f"use one of {', '.join(SCHEDULERS)}")
-    cls_name, overrides = table[key]
-    if key == "pndm":
-        overrides = {"skip_prk_steps": config.get("skip_prk_steps", True)}
-    return getattr(diffusers, cls_name).from_config({**config, **overrides})
+    """Scheduler ``name`` built from the release's (PNDM) config, as the reference's ``--sampler DDIM`` does
+    (see :mod:`posevid.pipelines.schedulers`: DDIM with ``clip_sample=False``, DPM-Solver++ 2nd order)."""
+    return _make_scheduler(name, config, SCHEDULERS, pin_defaults=True)
 
 
 def frame_seed(seed: int, frame_number: int) -> int:
@@ -99,6 +78,7 @@ class DreamPoseOutput(BaseOutput):
     frames_stretched: np.ndarray
     frame_numbers: list[int] = field(default_factory=list)
     latents: list[torch.Tensor] | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 class DreamPosePipeline(DiffusionPipeline):
@@ -131,7 +111,7 @@ class DreamPosePipeline(DiffusionPipeline):
 
         comps = load_dreampose_components(folder, epoch=epoch, custom_vae=custom_vae, clip=clip, device=device, dtype=dtype)
         pipe = cls(comps.vae, comps.unet, comps.adapter, comps.image_encoder, comps.image_processor, comps.scheduler)
-        pipe.source = comps.source
+        pipe._loaded_from = dict(comps.source)  # what was loaded: a property of the model, not of a call
         if scheduler:
             pipe.set_scheduler(scheduler)
         return pipe
@@ -162,8 +142,13 @@ class DreamPosePipeline(DiffusionPipeline):
         return h * self.vae_scale_factor, w * self.vae_scale_factor
 
     @property
-    def _device(self) -> torch.device:
-        return self.unet.device
+    def source(self) -> dict[str, Any]:
+        """Which files were loaded (folder, epoch, custom VAE, CLIP), for sidecars."""
+        return dict(getattr(self, "_loaded_from", {}))
+
+    @property
+    def _device(self) -> torch.device:  # pre-redesign name
+        return self._execution_device
 
     # ---------------------------------------------------------------- conditioning
     def prepare_image(self, image) -> tuple[Any, list[str]]:
@@ -212,7 +197,7 @@ class DreamPosePipeline(DiffusionPipeline):
         """VAE posteriors of the three reference inputs (deterministic; sampled per frame)."""
         w, h = image.size
         vae = self.vae
-        dev, dt = self._device, vae.dtype
+        dev, dt = self._execution_device, vae.dtype
         arr = np.asarray(image, dtype=np.float32)
         raw = torch.from_numpy(arr.transpose(2, 0, 1).copy())[None]  # 0..255, (1, 3, H, W)
         init = raw / 255.0 * 2.0 - 1.0
@@ -263,7 +248,7 @@ class DreamPosePipeline(DiffusionPipeline):
         unet = self.unet
         dt = unet.dtype
         z = latents.to(dt)
-        pose_lat = F.interpolate(pose.to(self._device, dt), size=tuple(z.shape[-2:]))  # nearest, as the reference
+        pose_lat = F.interpolate(pose.to(self._execution_device, dt), size=tuple(z.shape[-2:]))  # nearest, as the reference
         zero = torch.zeros_like(pose_lat)
         pose_in = torch.cat([zero, pose_lat, zero])  # [no pose, pose, no pose]
         context = torch.cat([emb_u, emb_c, emb_c]).to(dt)  # [no image, image, image]
@@ -299,6 +284,7 @@ class DreamPosePipeline(DiffusionPipeline):
         num_inference_steps: int = 100,
         generator: torch.Generator | None = None,
         seed: int | None = None,
+        frame_batch_size: int = 1,
         fixed_noise: torch.Tensor | None = None,
         vae_eps: Sequence[Mapping[str, torch.Tensor]] | None = None,
         return_latents: bool = False,
@@ -306,22 +292,29 @@ class DreamPosePipeline(DiffusionPipeline):
         frame_callback: Callable[[int, int, np.ndarray, np.ndarray], None] | None = None,
         show_progress: bool = True,
     ) -> DreamPoseOutput:
-        """Generate one frame per pose.
+        """Generate one frame per pose, ``frame_batch_size`` frames per UNet call.
 
         ``poses``: a :class:`~posevid.data.densepose.DensePoseSequence` (with ``frames``: which frame numbers) or
         an iterable of ``(1, 10, H, W)`` pose tensors (already windowed and normalised). ``fixed_noise``:
         (1, 4, h, w) start noise; ``vae_eps[i]``: ``{"cond", "uncond", "init"}`` posterior noise for frame i.
         Without injection the draws come from ``generator`` in sequence or, if none is given, from per-frame
         generators keyed by ``(seed, frame number)`` (the start noise from ``seed`` itself).
-        ``frame_callback(i, frame_number, raw_uint8, stretched_uint8)`` is called as each frame is ready (streaming writers);
-        with ``return_frames=False`` frames are not kept in memory (long videos) and the output arrays are empty.
+
+        Frames are independent (no temporal layers), so ``frame_batch_size`` K stacks K frames into one UNet call
+        of ``3K`` rows. Conditioning draws stay per frame and in the same order, so with the deterministic
+        schedulers (PNDM, DDIM with eta 0, DPM-Solver++, UniPC) a frame's pixels do not depend on K; ancestral
+        ones (Euler-a, DDPM) draw step noise for the whole batch when K > 1. K = 1 is the reference's loop.
+
+        ``frame_callback(i, frame_number, raw_uint8, stretched_uint8)`` is called as each frame is ready (streaming
+        writers); with ``return_frames=False`` frames are not kept in memory (long videos) and the output arrays are empty.
         """
         from tqdm.auto import tqdm
 
+        if not isinstance(frame_batch_size, int) or isinstance(frame_batch_size, bool) or frame_batch_size < 1:
+            raise InputError(f"frame batch size must be an integer >= 1, got {frame_batch_size!r}")
         keyed = generator is None
         base_seed = 0 if seed is None else int(seed)
         pil, notes = self.prepare_image(image)
-        self.notes = notes
         h, w = self.image_size
         if hasattr(poses, "tensor") and hasattr(poses, "frames"):
             seq = poses
@@ -335,17 +328,39 @@ class DreamPosePipeline(DiffusionPipeline):
 
         clip_c, clip_u, _ = self.clip_embeddings(pil)
         posteriors = self.vae_posteriors(pil)
-        self.set_progress_bar_config(leave=False, disable=not show_progress)
-        raw, stretched, latents_out = [], [], []
-        done = 0
+        self.set_progress_bar_config(leave=False, disable=not show_progress or frame_batch_size > 1)
+        pose_channels = self.unet.config.in_channels - self.unet.config.out_channels
+        device = self._execution_device
+        raw, stretched, latents_out, done = [], [], [], []
+        pending: list[tuple[int, int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Generator | None]] = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            self.scheduler.set_timesteps(num_inference_steps, device=device)  # also resets multistep state
+            z = torch.cat([p[2] for p in pending])
+            pose = torch.cat([p[3] for p in pending])
+            emb_u, emb_c = torch.cat([p[4] for p in pending]), torch.cat([p[5] for p in pending])
+            step_generator = pending[0][6] if len(pending) == 1 else None  # one frame: its own generator drives step noise
+            z = self.denoise(z, pose, emb_u, emb_c, s1=s1, s2=s2, generator=step_generator)
+            for k, (i, number, *_rest) in enumerate(pending):
+                _, frame = self.decode(z[k : k + 1])
+                raw_i, stretched_i = frame[0], minmax_stretch(frame[0])
+                if return_frames:
+                    raw.append(raw_i)
+                    stretched.append(stretched_i)
+                if return_latents:
+                    latents_out.append(z[k : k + 1].detach().cpu())
+                if frame_callback is not None:
+                    frame_callback(i, number, raw_i, stretched_i)
+                done.append(number)
+            pending.clear()
+
         for i, pose in enumerate(tqdm(pose_iter, total=total, desc="frames", disable=not show_progress)):
             if pose.ndim == 3:
                 pose = pose[None]
-            if tuple(pose.shape[-2:]) != (h, w) or pose.shape[1] != self.unet.config.in_channels - self.unet.config.out_channels:
-                raise InputError(
-                    f"pose tensor of shape {tuple(pose.shape)} does not fit: expected (1, "
-                    f"{self.unet.config.in_channels - self.unet.config.out_channels}, {h}, {w})"
-                )
+            if tuple(pose.shape[-2:]) != (h, w) or pose.shape[1] != pose_channels:
+                raise InputError(f"pose tensor of shape {tuple(pose.shape)} does not fit: expected (1, {pose_channels}, {h}, {w})")
             eps = vae_eps[i] if vae_eps is not None else {}
             number = numbers[i] if i < len(numbers) else i
             if keyed:
@@ -357,27 +372,21 @@ class DreamPosePipeline(DiffusionPipeline):
             if fixed_noise is None:  # drawn once per video, right after frame 0's init draw (reference order)
                 fixed_noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(base_seed) if keyed else generator)
             noise = fixed_noise.reshape(x0.shape).to(x0.device, emb_c.dtype)
-            self.scheduler.set_timesteps(num_inference_steps, device=self._device)
-            z = self.scheduler.add_noise(x0.to(noise.dtype), noise, self.scheduler.timesteps[:1])
-            z = self.denoise(z, pose, emb_u, emb_c, s1=s1, s2=s2, generator=generator)
-            _, frame = self.decode(z)
-            raw_i, stretched_i = frame[0], minmax_stretch(frame[0])
-            done += 1
-            if return_frames:
-                raw.append(raw_i)
-                stretched.append(stretched_i)
-            if return_latents:
-                latents_out.append(z.detach().cpu())
-            if frame_callback is not None:
-                frame_callback(i, number, raw_i, stretched_i)
+            self.scheduler.set_timesteps(num_inference_steps, device=device)
+            z0 = self.scheduler.add_noise(x0.to(noise.dtype), noise, self.scheduler.timesteps[:1])
+            pending.append((i, number, z0, pose, emb_u, emb_c, generator))
+            if len(pending) == frame_batch_size:
+                flush()
+        flush()
         if not done:
             raise InputError("no pose frames to generate")
-        h_w3 = (0, h, w, 3)
+        empty = np.zeros((0, h, w, 3), np.uint8)
         return DreamPoseOutput(
-            frames=np.stack(raw) if raw else np.zeros(h_w3, np.uint8),
-            frames_stretched=np.stack(stretched) if stretched else np.zeros(h_w3, np.uint8),
-            frame_numbers=numbers or list(range(done)),
+            frames=np.stack(raw) if raw else empty,
+            frames_stretched=np.stack(stretched) if stretched else empty,
+            frame_numbers=done,
             latents=latents_out if return_latents else None,
+            notes=notes,
         )
 
 
