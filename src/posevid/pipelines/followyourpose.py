@@ -36,11 +36,11 @@ from posevid.errors import InputError
 if TYPE_CHECKING:
     from posevid.models.loading import FollowYourPoseLayout
 from posevid.pipelines import schedulers as _schedulers
+from posevid.pipelines.fyp_checks import check_sampling_args
 from posevid.pipelines.fyp_pose_input import FilePoseFrames, PoseFrames, TensorPoseFrames, prepare_pose
-from posevid.pipelines.windowing import check_window_args, plan_windows, predict_noise
+from posevid.pipelines.windowing import plan_windows, predict_noise
 
 SCHEDULERS = _schedulers.FYP_SCHEDULERS
-OUTPUT_TYPES = ("np", "pt", "latent", "uint8")
 
 
 def scheduler_class(name: str):
@@ -427,55 +427,6 @@ class FollowYourPosePipeline(DiffusionPipeline):
         if not return_dict:
             return (videos,)
         return FollowYourPoseOutput(videos=videos, pose=pose_t)
-
-
-def check_sampling_args(
-    prompt: str | list[str],
-    height: int | None,
-    width: int | None,
-    *,
-    negative_prompt: str | list[str] | None = None,
-    num_videos_per_prompt: int = 1,
-    num_inference_steps: int = 50,
-    video_length: int | None = None,
-    output_type: str = "np",
-    generator: Any = None,
-    window_size: int | None = None,
-    window_overlap: int = 8,
-    window_weighting: str = "triangular",
-    window_anchor: str = "video",
-) -> tuple[list[str], list[str], int, int]:
-    """See :meth:`FollowYourPosePipeline.check_inputs` (a function too, so the generate task checks before loading)."""
-    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    if not prompts or not all(isinstance(p, str) for p in prompts):
-        raise InputError("prompt must be a string or a non-empty list of strings")
-    if not isinstance(num_videos_per_prompt, int) or num_videos_per_prompt < 1:
-        raise InputError(f"num_videos_per_prompt must be an integer >= 1, got {num_videos_per_prompt!r}")
-    if output_type not in OUTPUT_TYPES:
-        raise InputError(f"unknown output_type {output_type!r}", hint=f"choose one of {', '.join(OUTPUT_TYPES)}")
-    if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
-        raise InputError(f"num_inference_steps must be >= 1, got {num_inference_steps!r}")
-    height = 512 if height is None else height
-    width = 512 if width is None else width
-    if not isinstance(height, int) or not isinstance(width, int) or height <= 0 or width <= 0 or height % 64 or width % 64:
-        raise InputError(f"height and width must be positive multiples of 64, got {height}x{width}", hint="e.g. 512x512, 384x640")
-    if video_length is not None and (not isinstance(video_length, int) or isinstance(video_length, bool) or video_length < 1):
-        raise InputError(f"video_length must be an integer >= 1, got {video_length!r}")
-    if negative_prompt is None:
-        negatives = [""] * len(prompts)
-    elif isinstance(negative_prompt, str):
-        negatives = [negative_prompt] * len(prompts)
-    else:
-        negatives = list(negative_prompt)
-        if len(negatives) != len(prompts):
-            raise InputError(
-                f"{len(negatives)} negative prompt(s) for {len(prompts)} prompt(s)", hint="give one per prompt, or a single one"
-            )
-    batch = len(prompts) * num_videos_per_prompt
-    if isinstance(generator, list) and len(generator) != batch:
-        raise InputError(f"{len(generator)} generators for a batch of {batch} videos", hint="give one per video, or a single one")
-    check_window_args(window_size, window_overlap, window_weighting, window_anchor)
-    return prompts, negatives, height, width
 
 
 class _FeatureCache:

@@ -36,30 +36,12 @@ import numpy as np
 import torch
 
 from posevid.errors import InputError
-
-DEFAULT_WINDOW = 24
-DEFAULT_OVERLAP = 8
-WEIGHTINGS = ("triangular", "uniform")
-ANCHORS = ("video", "window")
+from posevid.pipelines.fyp_checks import ANCHORS, DEFAULT_OVERLAP, DEFAULT_WINDOW, WEIGHTINGS, check_window_args
 
 FeatureSource = Sequence[torch.Tensor] | Callable[[int, int], Sequence[torch.Tensor]]
 
 
 # ----------------------------------------------------------------------------------------------- planning
-def check_window_args(window: int | None, overlap: int, weighting: str = "triangular", anchor: str = "video") -> None:
-    """One-line InputErrors for impossible window settings (checked before any model time is spent)."""
-    if window is not None and (not isinstance(window, int) or window < 1):
-        raise InputError(f"window size must be an integer >= 1, got {window!r}", hint=f"e.g. --window {DEFAULT_WINDOW}")
-    if not isinstance(overlap, int) or overlap < 0:
-        raise InputError(f"window overlap must be an integer >= 0, got {overlap!r}")
-    if window is not None and overlap >= window:
-        raise InputError(f"window overlap {overlap} must be smaller than the window size {window}", hint="e.g. --window 24 --overlap 8")
-    if weighting not in WEIGHTINGS:
-        raise InputError(f"unknown window weighting {weighting!r}", hint=f"choose one of {', '.join(WEIGHTINGS)}")
-    if anchor not in ANCHORS:
-        raise InputError(f"unknown window anchor {anchor!r}", hint=f"choose one of {', '.join(ANCHORS)}")
-
-
 def plan_windows(num_frames: int, window: int | None, overlap: int = DEFAULT_OVERLAP) -> list[tuple[int, int]]:
     """``[(start, stop), ...]`` covering ``range(num_frames)``; every window has ``window`` frames.
 

@@ -84,16 +84,21 @@ def environment_info() -> dict[str, str]:
     return info
 
 
-def write_sidecar(output: str | os.PathLike, settings: Mapping[str, Any], *, kind: str) -> Path:
-    """Write ``<output stem>.json`` with the settings, output files and versions (atomically)."""
-    path = sidecar_path(output)
-    payload = {
+def sidecar_payload(output: str | os.PathLike, settings: Mapping[str, Any], *, kind: str) -> dict[str, Any]:
+    """The sidecar's content: kind, output name, creation time, settings and versions."""
+    return {
         "kind": kind,
         "output": Path(output).name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": _jsonable(dict(settings)),
         "environment": environment_info(),
     }
+
+
+def write_sidecar(output: str | os.PathLike, settings: Mapping[str, Any], *, kind: str) -> Path:
+    """Write ``<output stem>.json`` with the settings, output files and versions (atomically)."""
+    path = sidecar_path(output)
+    payload = sidecar_payload(output, settings, kind=kind)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2) + "\n")
     return path

@@ -1,0 +1,131 @@
+"""The flags shared by several commands, defined once: same name, values and default everywhere.
+
+``--device`` (auto|cpu|cuda|mps, default auto), ``--dtype`` (fp32|fp16|bf16), ``--quiet`` (old spellings
+``--no-progress`` and ``--no_progress`` kept as hidden aliases), ``--seed``, ``--scheduler``, ``--overwrite``,
+and the speed/memory/long-video group of ``generate``. Defaults come from the task settings
+(:mod:`posevid.tasks`), where they are defined once; a command passes ``default=argparse.SUPPRESS`` when it
+layers a config file under its flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from posevid.tasks.common import DEVICES, DTYPE_ALIASES, DTYPES
+
+SUPPRESS = argparse.SUPPRESS
+
+
+def _dtype(value: str) -> str:
+    key = DTYPE_ALIASES.get(value.lower(), value.lower())
+    if key not in DTYPES:
+        raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(DTYPES)})")
+    return key
+
+
+def _help_default(text: str, default: Any) -> str:
+    """Help with the default stated once, also when the flag's own default is SUPPRESS (config layering)."""
+    return text if default is None else f"{text} (default: {default})"
+
+
+def add_device(parser, *, default: Any = "auto", what: str = "where to run") -> None:
+    shown = "auto" if default is SUPPRESS else default
+    parser.add_argument(
+        "--device", choices=DEVICES, default=default, help=f"{what}: auto = cuda > mps > cpu (default: {shown})"
+    )
+
+
+def add_dtype(parser, *, default: Any = "fp32", extra: tuple[str, ...] = (), what: str = "weights precision") -> None:
+    """``--dtype fp32|fp16|bf16`` (+ ``extra`` choices such as ``auto``); ``float32``... are accepted too."""
+    choices = (*extra, *DTYPES)
+    shown = "fp32" if default is SUPPRESS else default
+    parser.add_argument(
+        "--dtype",
+        type=lambda v: v if v in extra else _dtype(v),
+        choices=choices,
+        default=default,
+        metavar="{" + ",".join(choices) + "}",
+        help=f"{what} (default: {shown})",
+    )
+
+
+def add_quiet(parser, *, default: Any = False) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true", default=default, help="no progress bars")
+    for alias in ("--no-progress", "--no_progress"):
+        parser.add_argument(alias, dest="quiet", action="store_true", default=default, help=SUPPRESS)
+
+
+def add_overwrite(parser) -> None:
+    parser.add_argument(
+        "--overwrite", action="store_true", default=SUPPRESS, help=SUPPRESS
+    )  # accepted for symmetry: outputs always replace a previous run's whole set
+
+
+def add_seed(parser, *, default: Any, help: str = "random seed") -> None:
+    shown = default if default is not SUPPRESS else None
+    parser.add_argument("--seed", type=int, default=default, metavar="S", help=_help_default(help, shown))
+
+
+def add_scheduler(parser, *, choices: tuple[str, ...], default: Any, aliases: tuple[str, ...] = ()) -> None:
+    from posevid.pipelines.schedulers import canonical_name  # torch-free
+
+    shown = choices[0] if default is SUPPRESS else default
+    parser.add_argument(
+        "--scheduler",
+        *aliases,
+        dest="scheduler",
+        type=lambda v: canonical_name(v, choices) if v.lower().replace("_", "-") in (*choices, "dpmpp") else v,
+        choices=choices,
+        default=default,
+        help=f"sampler; {choices[0]} is the reference's (default: {shown})",
+    )
+
+
+def add_run_arguments(parser, default=SUPPRESS) -> None:
+    """The speed/memory/long-video flags of ``posevid generate`` (absent unless given, like its other flags)."""
+    from posevid.pipelines.fyp_checks import WEIGHTINGS
+    from posevid.pipelines.memory import OFFLOAD_MODES
+
+    g = parser.add_argument_group("speed, memory and long videos")
+    g.add_argument("--fast", action="store_true", default=default, help="preset: 20-step DPM-Solver++ (--scheduler dpm++ --steps 20)")
+    g.add_argument(
+        "--low-memory",
+        action="store_true",
+        default=default,
+        help="preset: split CFG, chunked attention, VAE tiling, one-frame decode, 24-frame windows, model offload on a GPU",
+    )
+    g.add_argument(
+        "--attention",
+        choices=("sdpa", "chunked", "math"),
+        default=default,
+        help="attention back-end: sdpa (fused, default), chunked (bounded memory), math (explicit, like the reference)",
+    )
+    g.add_argument("--attention-chunk", type=int, default=default, metavar="N", help="queries per chunk for --attention chunked/math")
+    g.add_argument("--split-cfg", action="store_true", default=default, help="run the CFG branches one after the other (less memory)")
+    g.add_argument("--channels-last", action="store_true", default=default, help="NHWC memory format for UNet and VAE convolutions")
+    g.add_argument("--compile", action="store_true", default=default, help="torch.compile the UNet (slow first step, faster later ones)")
+    g.add_argument("--vae-slicing", action="store_true", default=default, help="VAE decodes one image at a time")
+    g.add_argument("--vae-tiling", action="store_true", default=default, help="VAE decodes in overlapping tiles (large frames)")
+    g.add_argument("--decode-chunk", type=int, default=default, metavar="N", help="frames per VAE decode call (default 1)")
+    g.add_argument(
+        "--offload",
+        choices=OFFLOAD_MODES,
+        default=default,
+        help="move models to the CPU between uses on a GPU: model (fast) or sequential (smallest, slow); default none",
+    )
+    g.add_argument(
+        "--window",
+        type=int,
+        default=default,
+        metavar="N",
+        help="sample long videos in overlapping windows of N frames (24 = the reference's longest clip); "
+        "frames are streamed to the mp4, so memory does not grow with --frames",
+    )
+    g.add_argument("--overlap", type=int, default=default, metavar="N", help="frames shared by neighbouring windows (default 8)")
+    g.add_argument(
+        "--window-weighting",
+        choices=WEIGHTINGS,
+        default=default,
+        help="how overlapping windows are fused at every step (default triangular: window edges count least)",
+    )

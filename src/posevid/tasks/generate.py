@@ -1,0 +1,402 @@
+"""Text + pose -> video with Follow-Your-Pose, as a library call: :func:`generate` with :class:`GenerateSettings`.
+
+``posevid generate`` only parses flags into the settings; the app and a batch runner call :func:`generate`
+directly (``models=`` a :class:`~posevid.tasks.common.ModelCache` to load once). Inputs are checked before
+any model is loaded; the outputs (mp4 and/or gif, PNG frames, JSON sidecar per video) appear together or
+not at all, and replace a previous run's whole output set.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from posevid.errors import CheckpointError, InputError
+from posevid.tasks.common import OutputSet, Progress, dtype_name, no_progress, pick_device, record_of
+
+KEYPOINT_SUFFIXES = {".json", ".npz", ".npy", ".pkl", ".csv"}
+HOW_TO_GET_WEIGHTS = (
+    "download the hub repos CompVis/stable-diffusion-v1-4 and YueMafighting/FollowYourPose_v1 into "
+    "DIR/checkpoints/{stable-diffusion-v1-4, followyourpose_checkpoint-1000, pose_encoder.pth} and pass --model DIR "
+    "(README: Weights); smoke test without weights: posevid make-tiny tiny/ && posevid generate --model tiny/ ..."
+)
+# Flag names used in messages (the settings are what the CLI fills).
+FLAG_NAMES = {
+    "video_length": "--frames",
+    "stride": "--stride",
+    "steps": "--steps",
+    "num_videos_per_prompt": "--num-videos-per-prompt",
+    "height": "--height/--width",
+}
+# Always in the sidecar (the reference's sampling settings); other fields only when not at their default.
+RECORDED = ("video_length", "stride", "height", "width", "steps", "guidance", "seed", "scheduler", "num_videos_per_prompt", "fps",
+            "device", "dtype", "output_dir")  # fmt: skip
+
+
+@dataclass
+class GenerateSettings:
+    """Everything ``posevid generate`` can be told; the defaults here are the only ones (CLI help and app read them)."""
+
+    prompts: list[str] = field(default_factory=list)
+    pose: str | None = None
+    out: str | None = None
+    output_dir: str = "outputs"
+    gif: bool = False
+    frames_dir: str | None = None
+    model: str | None = None
+    negative_prompt: str | None = None
+    video_length: int = 8
+    stride: int = 5
+    height: int = 512
+    width: int = 512
+    steps: int = 50
+    guidance: float = 12.5
+    seed: int = 33
+    scheduler: str = "ddim"
+    num_videos_per_prompt: int = 1
+    fps: float = 8.0
+    side_by_side: bool = False
+    pose_antialias: bool = False
+    device: str = "auto"
+    dtype: str = "fp32"
+    allow_untrained_temporal: bool = False
+    # speed / memory / long videos (see posevid.pipelines.memory.RunOptions)
+    fast: bool = False
+    low_memory: bool = False
+    attention: str | None = None
+    attention_chunk: int | None = None
+    channels_last: bool = False
+    compile: bool = False
+    split_cfg: bool = False
+    vae_slicing: bool = False
+    vae_tiling: bool = False
+    decode_chunk: int | None = None
+    offload: str | None = None
+    window: int | None = None
+    overlap: int | None = None
+    window_weighting: str | None = None
+    # what a reference config names instead of --model
+    config: str | None = None
+    pretrained_model_path: str | None = None
+    resume_from_checkpoint: str | None = None
+    quiet: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # other config keys, recorded as given
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> GenerateSettings:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        settings = cls(**{k: v for k, v in values.items() if k in known})
+        settings.extra = {k: v for k, v in values.items() if k not in known}
+        return settings
+
+
+@dataclass
+class GenerateResult:
+    files: list[list[Path]]  # per video: mp4/gif first, then PNG frames
+    sidecars: list[Path]
+    seconds: dict[str, float]
+
+
+# ------------------------------------------------------------------------------------------- checks
+def _slug(text: str, limit: int = 60) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+    return slug[:limit].rstrip("_") or "video"
+
+
+def output_names(settings: GenerateSettings, count: int) -> list[Path]:
+    """One path per video, prompt-major.
+
+    With ``out``: that name, or ``stem-0``, ``stem-1``, ... for several videos. Without it (the reference
+    config's ``output_dir``): ``<output_dir>/<prompt>.mp4`` per prompt, ``<prompt>-K.mp4`` for several videos
+    per prompt, and a numbered suffix when two prompts give the same name.
+    """
+    if settings.out:
+        base = Path(settings.out)
+        if base.suffix.lower() not in (".mp4", ".gif"):
+            raise InputError(f"output {base} must end in .mp4 or .gif")
+        return [base] if count == 1 else [base.with_name(f"{base.stem}-{k}{base.suffix}") for k in range(count)]
+    per_prompt = settings.num_videos_per_prompt
+    folder = Path(settings.output_dir)
+    paths: list[Path] = []
+    used: set[str] = set()
+    for i, prompt in enumerate(settings.prompts):
+        stem = _slug(prompt)
+        if stem in used:
+            stem = f"{stem}_{i}"
+        used.add(stem)
+        paths += [folder / f"{stem}.mp4"] if per_prompt == 1 else [folder / f"{stem}-{j}.mp4" for j in range(per_prompt)]
+    return paths
+
+
+def validate(settings: GenerateSettings) -> None:
+    """Cheap checks before any model is loaded (the pipeline's own validation, with the CLI's flag names)."""
+    from posevid.pipelines.fyp_checks import check_sampling_args
+
+    if not settings.prompts:
+        raise InputError("no prompt given", hint='pass --prompt "a dancer on the beach" (or a --config with validation_data.prompts)')
+    if not settings.pose:
+        raise InputError("no pose given", hint="pass --pose SKELETON_OR_VIDEO (or --skeleton_path as in the reference)")
+    if not isinstance(settings.stride, int) or isinstance(settings.stride, bool) or settings.stride < 1:
+        raise InputError(f"--stride must be an integer >= 1, got {settings.stride!r}")
+    check_sampling_args(
+        list(settings.prompts), settings.height, settings.width, num_videos_per_prompt=settings.num_videos_per_prompt,
+        num_inference_steps=settings.steps, video_length=settings.video_length, names=FLAG_NAMES,
+    )  # fmt: skip
+    if settings.fps <= 0:
+        raise InputError(f"--fps must be > 0, got {settings.fps}")
+    dtype_name(settings.dtype)
+
+
+def resolve_skeleton(pose: str) -> Path:
+    """A skeleton video for ``pose``: itself, or one rendered from a raw video / keypoints file (cached)."""
+    path = Path(pose).expanduser()
+    if not path.exists():
+        raise InputError(f"pose file not found: {path}", hint="check the --pose path")
+    if path.is_dir():
+        raise InputError(f"--pose expects a file but {path} is a folder")
+    if path.stat().st_size == 0:
+        raise InputError(f"pose file is empty (0 bytes): {path}", hint="re-export or re-download it")
+    try:
+        from posevid.pose import skeleton_video_for
+    except ImportError:
+        skeleton_video_for = None
+    if skeleton_video_for is not None:
+        return Path(skeleton_video_for(path, style="fyp"))
+    if path.suffix.lower() in KEYPOINT_SUFFIXES:
+        raise InputError(
+            f"cannot render keypoints file {path}: pose rendering is not available in this install", hint="pass a skeleton video"
+        )
+    return path  # without the pose module every video is taken to be a skeleton video already
+
+
+def check_pose_length(skeleton: Path, video_length: int, stride: int) -> None:
+    from posevid.pipelines.fyp_pose_input import frames_needed, too_short_message
+    from posevid.video import probe_video
+
+    info = probe_video(skeleton)
+    if info.num_frames < frames_needed(video_length, stride):
+        raise InputError(too_short_message(str(skeleton), info.num_frames, video_length, stride))
+
+
+def model_spec(settings: GenerateSettings):
+    """``model`` if given; else the config's SD + checkpoint folders; else None (the default release)."""
+    if settings.model:
+        return settings.model, str(settings.model)
+    if settings.pretrained_model_path or settings.resume_from_checkpoint:
+        from posevid.commands.fyp_config import layout_from_paths
+
+        layout = layout_from_paths(
+            Path(settings.pretrained_model_path) if settings.pretrained_model_path else None,
+            Path(settings.resume_from_checkpoint) if settings.resume_from_checkpoint else None,
+            source=f"config {settings.config}",
+        )
+        return layout, f"{layout.sd_dir} + {layout.checkpoint or layout.pose_encoder}"
+    return None, "default (official release from the hub cache)"
+
+
+def load_pipeline(model, device: str, dtype: str, **loader_kwargs: Any):
+    """The Follow-Your-Pose pipeline, library chatter silenced; a missing default release says how to get it."""
+    from diffusers.utils import logging as diffusers_logging
+
+    from posevid.pipelines.followyourpose import FollowYourPosePipeline
+    from posevid.tasks.common import torch_dtype
+
+    level = diffusers_logging.get_verbosity()
+    try:
+        with warnings.catch_warnings():
+            # Library chatter while reading weights (pickle protocol notes, dtype-cast notices) is noise on a
+            # command line; real problems arrive as CheckpointError and posevid's own loader log messages.
+            warnings.simplefilter("ignore")
+            diffusers_logging.set_verbosity_error()
+            return FollowYourPosePipeline.from_release(model, device=device, dtype=torch_dtype(dtype), **loader_kwargs)
+    except CheckpointError as exc:
+        if model is None and "make-tiny" not in str(exc):
+            reason = str(exc).split(" (")[0]  # the loader's own hint is replaced by the fuller one below
+            raise CheckpointError(f"no Follow-Your-Pose weights found: {reason}; {HOW_TO_GET_WEIGHTS}") from None
+        raise
+    finally:
+        diffusers_logging.set_verbosity(level)
+
+
+def _loader_kwargs(settings: GenerateSettings) -> dict[str, Any]:
+    """``allow_untrained_temporal`` reaches the loader once it takes it (issue 12's opt-in)."""
+    import inspect
+
+    from posevid.models.loading import load_followyourpose_components
+
+    if "allow_untrained_temporal" in inspect.signature(load_followyourpose_components).parameters:
+        return {"allow_untrained_temporal": settings.allow_untrained_temporal}
+    return {}
+
+
+# ------------------------------------------------------------------------------------------- run
+def generate(settings: GenerateSettings, *, models=None, progress: Progress = no_progress, warn=None) -> GenerateResult:
+    """Run one ``posevid generate`` job. ``models``: a ModelCache to reuse loaded pipelines across calls."""
+    from posevid.pipelines.memory import FAST_SCHEDULER, FAST_STEPS, apply_run_options, run_options_from_settings
+
+    if settings.fast:  # preset; an explicit scheduler/steps (not at the default) still wins
+        defaults = GenerateSettings()
+        if settings.scheduler == defaults.scheduler:
+            settings.scheduler = FAST_SCHEDULER
+        if settings.steps == defaults.steps:
+            settings.steps = FAST_STEPS
+    validate(settings)
+    prompts = list(settings.prompts)
+    count = len(prompts) * settings.num_videos_per_prompt
+    paths = output_names(settings, count)
+    skeleton = resolve_skeleton(str(settings.pose))
+    check_pose_length(skeleton, settings.video_length, settings.stride)
+    device = pick_device(settings.device)
+    options = run_options_from_settings(record_of(settings), device)
+    from posevid.pipelines.fyp_checks import check_window_args
+
+    check_window_args(options.window, options.overlap, options.window_weighting)
+    if device == "cpu" and settings.dtype == "fp16" and warn is not None:
+        warn("fp16 on the CPU is slow and poorly supported; prefer fp32 or bf16")
+
+    model, model_name = model_spec(settings)
+    started = time.time()
+    progress("load", 0, 1)
+    key = ("followyourpose", str(model_name), device, settings.dtype, settings.allow_untrained_temporal)
+    loader_kwargs = _loader_kwargs(settings)
+
+    def load():
+        pipe = load_pipeline(model, device, settings.dtype, **loader_kwargs)
+        apply_run_options(pipe, options, device=device)
+        return pipe
+
+    if models is None:
+        pipe = load()
+        return _run(pipe, settings, prompts, paths, skeleton, model_name, device, options, started, progress)
+    with models.use(key, load) as pipe:
+        return _run(pipe, settings, prompts, paths, skeleton, model_name, device, options, started, progress)
+
+
+def _run(pipe, settings, prompts, paths, skeleton, model_name, device, options, started, progress) -> GenerateResult:
+    from posevid.pipelines.schedulers import swap_scheduler
+
+    swap_scheduler(pipe, settings.scheduler, pin_defaults=False)  # the component, as diffusers swaps it
+    pipe.set_progress_bar_config(disable=settings.quiet)
+    loaded = time.time()
+    progress("load", 1, 1)
+
+    def on_step(pipe_, i, t, kwargs):
+        progress("denoise", i + 1, settings.steps)
+        return kwargs
+
+    sampling = dict(
+        video_length=settings.video_length,
+        frame_stride=settings.stride,
+        height=settings.height,
+        width=settings.width,
+        num_inference_steps=settings.steps,
+        guidance_scale=settings.guidance,
+        negative_prompt=settings.negative_prompt,
+        seed=settings.seed,
+        pose_antialias=settings.pose_antialias,
+        split_cfg=options.split_cfg,
+        window_size=options.window,
+        window_overlap=options.overlap,
+        window_weighting=options.window_weighting,
+        callback_on_step_end=on_step,
+    )
+    streamed = (
+        options.window is not None
+        and len(paths) == 1
+        and paths[0].suffix.lower() == ".mp4"
+        and not (settings.gif or settings.frames_dir or settings.side_by_side)
+    )
+    with OutputSet(paths[0]) as outputs:
+        if streamed:  # long-video path: pose and decoded frames streamed, memory independent of --frames
+            from posevid.pipelines.windowing import decode_frames
+            from posevid.video import VideoWriter
+
+            latents = pipe(prompts[0], skeleton, **sampling, stream_pose=True, output_type="latent").videos
+            with VideoWriter(outputs.path(paths[0]), fps=settings.fps) as writer:
+                for frame in decode_frames(pipe, latents, options.decode_chunk_size):
+                    writer.write(frame)
+            pipe.maybe_free_model_hooks()
+            written = [[paths[0]]]
+        else:
+            result = pipe(
+                prompts, pose=skeleton, **sampling, num_videos_per_prompt=settings.num_videos_per_prompt, output_type="np",
+                decode_chunk_size=options.decode_chunk_size,
+            )  # fmt: skip
+            written = _write_videos(outputs, paths, result.videos, result.pose, settings)
+        finished = time.time()
+        sidecars = _write_sidecars(outputs, settings, prompts, skeleton, model_name, device, started, loaded, finished, paths, written,
+                                   options)  # fmt: skip
+        outputs.commit(previous_sidecar=paths[0].with_suffix(".json"))
+    progress("done", 1, 1)
+    return GenerateResult(files=written, sidecars=sidecars, seconds={"load": loaded - started, "generate": finished - loaded})
+
+
+def _write_videos(outputs: OutputSet, paths: list[Path], videos, pose, settings: GenerateSettings) -> list[list[Path]]:
+    """Every video (mp4 and/or gif, PNG frames) into the output set."""
+    import numpy as np
+    from PIL import Image
+
+    from posevid.video import write_gif, write_video
+
+    skeleton = None
+    if settings.side_by_side:
+        skeleton = np.round(pose.permute(0, 1, 3, 4, 2).numpy() * 255).astype(np.uint8)  # (b|1, f, H, W, 3)
+    written: list[list[Path]] = []
+    for k, (path, video) in enumerate(zip(paths, videos, strict=True)):
+        frames = (np.asarray(video) * 255).astype(np.uint8)  # (f, H, W, 3); truncation, as the reference writes its GIFs
+        if skeleton is not None:
+            frames = np.concatenate([skeleton[k if skeleton.shape[0] > 1 else 0], frames], axis=2)
+        files: list[Path] = []
+        targets = [path]
+        if settings.gif and path.suffix.lower() == ".mp4":
+            targets.append(path.with_suffix(".gif"))
+        for target in targets:
+            (write_gif if target.suffix.lower() == ".gif" else write_video)(outputs.path(target), frames, fps=settings.fps)
+            files.append(target)
+        if settings.frames_dir:
+            folder = Path(settings.frames_dir)
+            for t, frame in enumerate(frames):
+                target = folder / f"{path.stem}_{t:04d}.png"
+                Image.fromarray(frame).save(outputs.path(target), format="PNG")
+                files.append(target)
+        written.append(files)
+    return written
+
+
+def _write_sidecars(outputs, settings, prompts, skeleton, model_name, device, started, loaded, finished, paths, written, options):
+    import json
+
+    from posevid.utils.outputs import sidecar_payload
+
+    record = record_of(settings, RECORDED)
+    for name in ("prompts", "quiet", "extra", "pretrained_model_path", "resume_from_checkpoint"):
+        record.pop(name, None)
+    for name in ("pretrained_model_path", "resume_from_checkpoint"):
+        if getattr(settings, name):
+            record[name] = getattr(settings, name)
+    record.update(settings.extra)
+    record.update(
+        prompts=prompts,
+        pose=str(settings.pose),
+        skeleton_video=str(skeleton),
+        model=model_name,
+        device=device,
+        output_dir=str(paths[0].parent),
+        load_seconds=round(loaded - started, 3),
+        generate_seconds=round(finished - loaded, 3),
+        all_outputs=[str(f) for files in written for f in files],
+        run_options=options.as_dict(),
+        weights_read=[],
+    )
+    sidecars = [p.with_suffix(".json") for p in paths]
+    every_file = [str(f) for files in written for f in files] + [str(s) for s in sidecars]
+    k_per = settings.num_videos_per_prompt
+    for k, (path, files) in enumerate(zip(paths, written, strict=True)):
+        payload = sidecar_payload(path, dict(record, prompt=prompts[k // k_per], index=k, outputs=[f.name for f in files],
+                                             files=every_file), kind="generate")  # fmt: skip
+        outputs.path(sidecars[k]).write_text(json.dumps(payload, indent=2) + "\n")
+    return sidecars
