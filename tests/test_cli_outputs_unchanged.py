@@ -201,4 +201,10 @@ def test_cli_outputs_equal_the_pre_redesign_reference(results, case):
         assert got[what] == expected[what], f"{case}: {what} differs from the pre-redesign output"
     for what in (w for w in expected if w.startswith("sidecar")):
         exp = _normalise(expected[what], {})
-        assert got[what] == exp, f"{case}: {what} differs"
+        assert got[what] == exp, f"{case}: {what} differs: {_debug_diff(got[what], exp)}"
+
+
+def _debug_diff(a, b, path=""):  # pragma: no cover - a helper for reading failures
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _debug_diff(a.get(k, "<absent>"), b.get(k, "<absent>"), f"{path}.{k}")]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]

@@ -18,20 +18,12 @@ is written unless every frame was generated.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
-import time
-import warnings
-from pathlib import Path
 
-from posevid.errors import InputError
+from posevid.commands import _flags
+from posevid.tasks.animate import AnimateSettings
 
-HOW_TO_GET_WEIGHTS = (
-    "download the DreamPose demo checkpoints (demo/custom-chkpts: unet_epoch_499.pth, adapter_499.pth, checkpoint-499/, vae_1499.pth) "
-    "and pass --model DIR; for a smoke test: posevid make-tiny --kind dreampose tiny_dp/"
-)
-
+D = AnimateSettings()  # the defaults, defined once in the task
 
 def register(subparsers, formatter_class) -> None:
     p = subparsers.add_parser(
@@ -55,12 +47,12 @@ def register(subparsers, formatter_class) -> None:
         metavar="DIR_OR_PKL",
         help="folder of frame_N_densepose.npy (reference format), UV/IUV images, or an apply_net dump .pkl",
     )
-    g.add_argument("--pose-format", choices=("auto", "npy", "uv", "iuv"), default="auto", help="how to read the pose folder (see docs)")
+    g.add_argument("--pose-format", choices=("auto", "npy", "uv", "iuv"), default=D.pose_format, help="how to read the pose folder")
     g.add_argument("--allow-gaps", action="store_true", help="accept missing frame numbers (the window then uses the --window rule there)")
     g.add_argument(
         "--window",
         choices=("reference", "nearest"),
-        default="reference",
+        default=D.window,
         help="missing neighbour in the t-2..t+2 window: centre pose (reference) or nearest existing frame",
     )
     g.add_argument(
@@ -69,7 +61,7 @@ def register(subparsers, formatter_class) -> None:
     g.add_argument("--densepose-size", metavar="WxH", help="image size for a dump .pkl whose images are not at hand")
     g.add_argument("--densepose-images", metavar="DIR", help="folder of the images a dump .pkl was made from (their size sets the canvas)")
     g.add_argument(
-        "--densepose-empty", choices=("error", "zeros"), default="error", help="dump frames without a person: stop, or use an empty pose"
+        "--densepose-empty", choices=("error", "zeros"), default=D.densepose_empty, help="frames with nobody: stop or use an empty pose"
     )
     g.add_argument("--densepose-out", metavar="DIR", help="keep the .npy files converted from a dump .pkl in DIR")
 
@@ -84,46 +76,41 @@ def register(subparsers, formatter_class) -> None:
         metavar="ID_OR_DIR",
         help="CLIP ViT-B/32 image encoder, hub id or folder; unset: MODEL/clip if present, else openai/clip-vit-base-patch32",
     )
-    m.add_argument(
-        "--scheduler",
-        "--sampler",
-        dest="scheduler",
-        default="pndm",
-        type=str.lower,
-        help="pndm (reference), ddim, dpm++, euler, euler-a, unipc, lms, ddpm",
-    )
-    m.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="where to run (auto: cuda > mps > cpu)")
-    m.add_argument(
-        "--dtype",
-        choices=("auto", "fp32", "fp16", "bf16"),
-        default="auto",
-        help="precision (auto: fp16 on GPU, fp32 on CPU; CLIP stays fp32)",
-    )
+    from posevid.pipelines.schedulers import DREAMPOSE_SCHEDULERS
+
+    _flags.add_scheduler(m, choices=DREAMPOSE_SCHEDULERS, default=D.scheduler, aliases=("--sampler",))
+    _flags.add_device(m, default=D.device)
+    _flags.add_dtype(m, default=D.dtype, extra=("auto",), what="precision; auto = fp16 on a GPU, fp32 on the CPU; CLIP stays fp32")
 
     s = p.add_argument_group("sampling")
-    s.add_argument("--s1", type=float, default=8.0, help="image guidance scale (README demo 8; test.py default 0.5)")
-    s.add_argument("--s2", type=float, default=3.0, help="pose guidance scale (README demo 3; test.py default 0.5)")
-    s.add_argument("--steps", "--n_steps", dest="steps", type=int, default=100, help="denoising steps")
-    s.add_argument("--seed", type=int, default=0, help="seed of the CPU generator for every random draw")
+    s.add_argument("--s1", type=float, default=D.s1, help="image guidance scale (README demo 8; test.py default 0.5)")
+    s.add_argument("--s2", type=float, default=D.s2, help="pose guidance scale (README demo 3; test.py default 0.5)")
+    s.add_argument("--steps", "--n_steps", dest="steps", type=int, default=D.steps, help="denoising steps")
+    _flags.add_seed(s, default=D.seed, help="seed of the CPU generator for every random draw")
     s.add_argument(
         "--frame-batch",
         type=int,
-        default=1,
+        default=D.frame_batch,
         metavar="K",
         help="frames per UNet call (same frames with the deterministic schedulers; faster on GPUs, memory grows with K)",
     )
 
     o = p.add_argument_group("outputs")
-    o.add_argument("--out", metavar="OUT.mp4", help="output video; also writes OUT.gif, OUT.json and OUT_frames/frame_N.png")
+    o.add_argument(
+        "--out",
+        metavar="OUT.mp4",
+        help=f"output video; also writes OUT.gif, OUT.json and OUT_frames/frame_N.png (default: {D.default_dir}/<image name>.mp4)",
+    )
     o.add_argument(
         "--output_dir", "--output-dir", dest="output_dir", metavar="DIR", help="test.py layout: DIR/pred_#N.png plus DIR/dreampose.mp4"
     )
-    o.add_argument("--fps", type=float, default=30.0, help="frame rate of the mp4/gif")
+    o.add_argument("--fps", type=float, default=D.fps, help="frame rate of the mp4/gif")
     o.add_argument(
         "--no-stretch", action="store_true", help="write the decoder output as is, not the reference's per-frame min-max stretch"
     )
     o.add_argument("--no-gif", action="store_true", help="do not write the GIF")
-    o.add_argument("--quiet", action="store_true", help="no progress bars")
+    _flags.add_quiet(o)
+    _flags.add_overwrite(o)
 
     legacy = p.add_argument_group("test.py compatibility")
     legacy.add_argument("--j", type=int, help=argparse.SUPPRESS)
@@ -138,20 +125,6 @@ def _note(msg: str) -> None:
     print(f"posevid animate: note: {msg}", file=sys.stderr)
 
 
-def _pick_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        return "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked but no CUDA GPU is available", hint="use --device cpu or auto")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InputError("--device mps was asked but Apple MPS is not available", hint="use --device cpu or auto")
-    return name
-
-
 def _frame_spec(args) -> str | None:
     if args.frames:
         return args.frames
@@ -163,148 +136,19 @@ def _frame_spec(args) -> str | None:
     return None
 
 
-def _outputs(args) -> dict[str, Path | str]:
-    if args.out:
-        out = Path(args.out)
-        if out.suffix.lower() != ".mp4":
-            raise InputError(f"--out {out} must end in .mp4", hint="e.g. --out result.mp4")
-        return {"video": out, "frames_dir": out.with_name(out.stem + "_frames"), "png": "frame_{n}.png"}
-    if args.output_dir:
-        d = Path(args.output_dir)
-        return {"video": d / "dreampose.mp4", "frames_dir": d, "png": "pred_#{n}.png"}
-    raise InputError("no output given", hint="pass --out OUT.mp4 (or --output_dir DIR as in test.py)")
-
-
 def run(args) -> int:
-    import numpy as np
-    import torch
+    from posevid.tasks.animate import AnimateSettings, animate
 
-    from posevid.data.densepose import DensePoseSequence, parse_size, resolve_pose_source
-    from posevid.models.dreampose import load_vae_weights  # noqa: F401  (import early: fail fast on a broken install)
-    from posevid.pipelines.dreampose import SCHEDULERS, DreamPosePipeline
-    from posevid.utils.outputs import write_sidecar
-    from posevid.video import VideoWriter, write_gif
-
-    # ---- cheap checks first: nothing is loaded before the inputs make sense
-    if not args.image:
-        raise InputError("no reference image given", hint="pass --image IMG (or --key_frame_path)")
-    if not Path(args.image).is_file():
-        raise InputError(f"reference image not found: {args.image}", hint="check --image")
-    if not args.densepose:
-        raise InputError("no pose input given", hint="pass --densepose DIR_OR_PKL (or --pose_folder)")
-    if not args.model:
-        raise InputError("no model given", hint=HOW_TO_GET_WEIGHTS)
-    if args.custom_vae and not Path(args.custom_vae).is_file():
-        raise InputError(f"custom VAE not found: {args.custom_vae}", hint="check --custom-vae (e.g. demo/custom-chkpts/vae_1499.pth)")
-    if args.scheduler.replace("_", "-") not in SCHEDULERS + ("dpmpp",):
-        raise InputError(f"unknown scheduler {args.scheduler!r}", hint=f"use one of {', '.join(SCHEDULERS)}")
-    if args.steps < 1:
-        raise InputError(f"--steps {args.steps} must be at least 1")
-    outs = _outputs(args)
-    device = _pick_device(args.device)
-    dtype_name = args.dtype if args.dtype != "auto" else ("fp32" if device == "cpu" else "fp16")
-    if device == "cpu" and dtype_name == "fp16":
-        raise InputError("--dtype fp16 is not supported on CPU", hint="use --dtype fp32 or bf16 on CPU")
-    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype_name]
-
-    with tempfile.TemporaryDirectory(prefix="posevid-dp-") as tmp:
-        work = Path(args.densepose_out) if args.densepose_out else Path(tmp) / "poses"
-        size = parse_size(args.densepose_size) if args.densepose_size else None
-        pose_dir = resolve_pose_source(args.densepose, work, image_size=size, image_root=args.densepose_images, empty=args.densepose_empty)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            seq = DensePoseSequence.from_folder(pose_dir, pose_format=args.pose_format, window=args.window, allow_gaps=args.allow_gaps)
-        for w in caught:
-            _note(str(w.message))
-        frames = seq.select(_frame_spec(args))
-
-        t_load = time.time()
-        pipe = DreamPosePipeline.from_pretrained(
-            args.model, epoch=args.epoch, custom_vae=args.custom_vae, clip=args.clip, scheduler=args.scheduler, device=device, dtype=dtype
-        )
-        pil, notes = pipe.prepare_image(args.image)
-        for n in notes:
-            _note(n)
-        load_s = time.time() - t_load
-
-        stretch = not args.no_stretch
-        frames_dir = Path(outs["frames_dir"])
-        stage = Path(tempfile.mkdtemp(prefix=".posevid-frames-", dir=_existing_parent(frames_dir)))
-        video = VideoWriter(outs["video"], fps=args.fps)
-        kept: list[np.ndarray] = []
-        from PIL import Image
-
-        def on_frame(i: int, number: int, raw, stretched) -> None:
-            frame = stretched if stretch else raw
-            Image.fromarray(frame).save(stage / outs["png"].format(n=number))
-            video.write(frame)
-            if not args.no_gif:
-                kept.append(frame)
-
-        t_gen = time.time()
-        try:
-            result = pipe(
-                pil,
-                seq,
-                frame_batch_size=args.frame_batch,
-                frames=frames,
-                s1=args.s1,
-                s2=args.s2,
-                num_inference_steps=args.steps,
-                seed=args.seed,
-                return_frames=False,
-                frame_callback=on_frame,
-                show_progress=not args.quiet,
-            )
-            gen_s = time.time() - t_gen
-            video_path = video.close()
-            gif_path = write_gif(Path(outs["video"]).with_suffix(".gif"), kept, fps=args.fps) if not args.no_gif else None
-            frames_dir.mkdir(parents=True, exist_ok=True)
-            pngs = []
-            for f in sorted(stage.iterdir()):
-                shutil.move(str(f), frames_dir / f.name)
-                pngs.append(f.name)
-        except BaseException:
-            video.abort()
-            raise
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
-
-    settings = {
-        "method": "dreampose",
-        "image": str(args.image),
-        "densepose": str(args.densepose),
-        "pose_format": seq.pose_format,
-        "window": args.window,
-        "frames": result.frame_numbers,
-        "windows": {str(n): seq.window_of(n) for n in result.frame_numbers},
-        "model": getattr(pipe, "source", {"folder": str(args.model)}),
-        "scheduler": args.scheduler,
-        "frame_batch": args.frame_batch,
-        "steps": args.steps,
-        "s1_image_guidance": args.s1,
-        "s2_pose_guidance": args.s2,
-        "seed": args.seed,
-        "device": device,
-        "dtype": dtype_name,
-        "size_hw": list(pipe.image_size),
-        "minmax_stretch": stretch,
-        "fps": args.fps,
-        "video": Path(video_path).name,
-        "gif": Path(gif_path).name if gif_path else None,
-        "frames_dir": str(frames_dir),
-        "frame_files": pngs,
-        "notes": notes,
-        "seconds": {"load": round(load_s, 3), "generate": round(gen_s, 3), "per_frame": round(gen_s / max(1, len(pngs)), 3)},
-    }
-    write_sidecar(video_path, settings, kind="animate")
-    print(f"wrote {video_path} ({len(pngs)} frames, {pipe.image_size[1]}x{pipe.image_size[0]}) and {len(pngs)} PNGs in {frames_dir}")
+    settings = AnimateSettings(
+        image=args.image, densepose=args.densepose, model=args.model, out=args.out, output_dir=args.output_dir,
+        pose_format=args.pose_format, allow_gaps=args.allow_gaps, window=args.window, frames=_frame_spec(args),
+        densepose_size=args.densepose_size, densepose_images=args.densepose_images, densepose_empty=args.densepose_empty,
+        densepose_out=args.densepose_out, epoch=args.epoch, custom_vae=args.custom_vae, clip=args.clip, scheduler=args.scheduler,
+        device=args.device, dtype=args.dtype, s1=args.s1, s2=args.s2, steps=args.steps, seed=args.seed, frame_batch=args.frame_batch,
+        fps=args.fps, stretch=not args.no_stretch, gif=not args.no_gif, quiet=args.quiet,
+    )  # fmt: skip
+    r = animate(settings, note=_note)
+    h, w = r.size_hw
+    written = ", ".join(str(p) for p in r.files)
+    print(f"wrote {written} ({len(r.frame_files)} frames, {w}x{h}) and {len(r.frame_files)} PNGs in {r.frames_dir}")
     return 0
-
-
-def _existing_parent(path: Path) -> Path:
-    path = path.resolve()
-    for candidate in (path, *path.parents):
-        if candidate.is_dir():
-            return candidate
-    return Path(tempfile.gettempdir())

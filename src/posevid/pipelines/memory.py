@@ -18,7 +18,6 @@ reference path up to float rounding (checked by ``tests/test_speed_*.py``), exce
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -144,55 +143,11 @@ def reset_peak(device: str | torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-# ------------------------------------------------------------------------------------------- CLI
-def add_run_arguments(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> None:
-    """The speed/memory/long-video flags of ``posevid generate`` (absent unless given, like its other flags)."""
-    g = parser.add_argument_group("speed, memory and long videos")
-    g.add_argument("--fast", action="store_true", default=default, help="preset: 20-step DPM-Solver++ (--scheduler dpm++ --steps 20)")
-    g.add_argument(
-        "--low-memory",
-        action="store_true",
-        default=default,
-        help="preset: split CFG, chunked attention, VAE tiling, one-frame decode, 24-frame windows, model offload on a GPU",
-    )
-    g.add_argument(
-        "--attention",
-        choices=("sdpa", "chunked", "math"),
-        default=default,
-        help="attention back-end: sdpa (fused, default), chunked (bounded memory), math (explicit, like the reference)",
-    )
-    g.add_argument("--attention-chunk", type=int, default=default, metavar="N", help="queries per chunk for --attention chunked/math")
-    g.add_argument("--split-cfg", action="store_true", default=default, help="run the CFG branches one after the other (less memory)")
-    g.add_argument("--channels-last", action="store_true", default=default, help="NHWC memory format for UNet and VAE convolutions")
-    g.add_argument("--compile", action="store_true", default=default, help="torch.compile the UNet (slow first step, faster later ones)")
-    g.add_argument("--vae-slicing", action="store_true", default=default, help="VAE decodes one image at a time")
-    g.add_argument("--vae-tiling", action="store_true", default=default, help="VAE decodes in overlapping tiles (large frames)")
-    g.add_argument("--decode-chunk", type=int, default=default, metavar="N", help="frames per VAE decode call (default 1)")
-    g.add_argument(
-        "--offload",
-        choices=OFFLOAD_MODES,
-        default=default,
-        help="move models to the CPU between uses on a GPU: model (fast) or sequential (smallest, slow); default none",
-    )
-    g.add_argument(
-        "--window",
-        type=int,
-        default=default,
-        metavar="N",
-        help="sample long videos in overlapping windows of N frames (24 = the reference's longest clip); "
-        "frames are streamed to the mp4, so memory does not grow with --frames",
-    )
-    g.add_argument("--overlap", type=int, default=default, metavar="N", help="frames shared by neighbouring windows (default 8)")
-    g.add_argument(
-        "--window-weighting",
-        choices=("triangular", "uniform"),
-        default=default,
-        help="how overlapping windows are fused at every step (default triangular: window edges count least)",
-    )
-
-
+# ------------------------------------------------------------------------------------------- settings
 def run_options_from_settings(settings: dict[str, Any], device: str) -> RunOptions:
-    """Flags (as collected by ``posevid generate``) -> :class:`RunOptions`; --low-memory fills what is not given."""
+    """Settings (``posevid generate``'s names, only those set) -> :class:`RunOptions`; ``low_memory`` fills what is not given.
+
+    The flags themselves are defined in :mod:`posevid.commands._flags`."""
     fields = {
         "attention": "attention",
         "attention_chunk": "attention_chunk",
@@ -225,7 +180,6 @@ __all__ = [
     "FAST_STEPS",
     "OFFLOAD_MODES",
     "RunOptions",
-    "add_run_arguments",
     "apply_run_options",
     "low_memory",
     "peak_memory",

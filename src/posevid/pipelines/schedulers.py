@@ -67,9 +67,15 @@ def make_scheduler(name: str, config: Mapping[str, Any], allowed: tuple[str, ...
 
 
 def swap_scheduler(pipe, name: str | None, allowed: tuple[str, ...] = tuple(TABLE), *, pin_defaults: bool = True) -> None:
-    """Set ``pipe.scheduler`` to a fresh ``name`` built from the current one's config, as diffusers swaps schedulers."""
-    if name is not None:
-        pipe.scheduler = make_scheduler(name, pipe.scheduler.config, allowed, pin_defaults=pin_defaults)
+    """Set ``pipe.scheduler`` to a fresh ``name``, as diffusers swaps schedulers.
+
+    Built from the config of the scheduler the pipeline was loaded with (remembered on the first swap), so a
+    cached pipeline gives the same sampler for the same name whatever ran on it before."""
+    if name is None:
+        return
+    if getattr(pipe, "_loaded_scheduler_config", None) is None:
+        pipe._loaded_scheduler_config = dict(pipe.scheduler.config)
+    pipe.scheduler = make_scheduler(name, pipe._loaded_scheduler_config, allowed, pin_defaults=pin_defaults)
 
 
 __all__ = ["DREAMPOSE_SCHEDULERS", "FYP_SCHEDULERS", "TABLE", "canonical_name", "make_scheduler", "scheduler_class", "swap_scheduler"]
