@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from posevid.commands import _flags
+
 DESCRIPTION = """Extract the pose of the person in a video (mediapipe by default, fully offline), clean it up
 (person choice, gap filling, One-Euro smoothing) and render it as a skeleton video.
 
@@ -82,116 +84,19 @@ def register(subparsers, formatter_class) -> None:
         help="estimate N contiguous segments in parallel processes (default: 2 on 2+ cores for videos of 120+ frames, "
         "else 1; 1 = a single pass). Boundaries are warmed up on 15 earlier frames, so tracks match a single pass closely",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _flags.add_quiet(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import contextlib
-    import os
-    import shutil
-    import tempfile
-    import time
-    from pathlib import Path
+    from dataclasses import fields
 
-    from posevid.errors import InputError
-    from posevid.pose.extract import extract_keypoints, fit_sequence, prefetch
-    from posevid.pose.geometry import FitTransform, parse_size
-    from posevid.pose.render import overlay, render_frame
-    from posevid.pose.retarget import reference_pose, retarget
-    from posevid.utils.outputs import write_sidecar
-    from posevid.video import VideoWriter, iter_frames
+    from posevid.tasks.pose import PoseSettings, pose
 
-    size = parse_size(args.size)
-    if args.max_frames is not None and args.max_frames < 1:
-        raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} exists and is not a folder")
-    est_opts = {}
-    if args.estimator != "mediapipe":
-        est_opts = {"det_model": args.det_model, "pose_model": args.pose_model}
-    elif args.det_model or args.pose_model:
-        raise InputError("--det-model/--pose-model apply to --estimator dwpose or rtmpose only")
-    smoothing = False if args.no_smooth else {"min_cutoff": args.min_cutoff, "beta": args.beta}
-    ref = reference_pose(args.retarget_to) if args.retarget_to else None  # fail early on a bad reference
-
-    t0 = time.perf_counter()
-    seq = extract_keypoints(
-        args.video, estimator=args.estimator, estimator_options=est_opts, stride=args.stride, target_fps=args.fps,
-        max_frames=args.max_frames, smoothing=smoothing, person=args.person, fill=args.fill, threshold=args.threshold,
-        progress=not args.quiet, workers=args.workers,
-    )  # fmt: skip
-    t_extract = time.perf_counter() - t0
-    meta = seq.meta
-    if meta["empty_frames"]:
-        how = "left empty" if args.fill == "none" else f"filled by {args.fill}"
-        print(f"posevid pose: warning: no person found in {meta['empty_frames']} of {meta['num_frames']} frames ({how})", file=sys.stderr)
-
-    video_seq = fit_sequence(seq, size, args.fit)  # aligned with the (resized) video frames
-    skel_seq = video_seq
-    if ref is not None:
-        ref_kp, ref_size = ref
-        skel_seq = fit_sequence(retarget(seq, ref_kp, size=ref_size, method=args.retarget_method, threshold=args.threshold), size, args.fit)
-    saved = skel_seq.to_format(args.format)
-    transform = FitTransform((seq.width, seq.height), (video_seq.width, video_seq.height), args.fit)
-    stride = int(meta["stride"])
-
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".pose-", dir=out_dir))
-    try:
-        saved.save(staging / "keypoints.json")
-        if args.npz:
-            saved.save(staging / "keypoints.npz")
-        t1 = time.perf_counter()
-        with contextlib.ExitStack() as stack:
-            skel_writer = stack.enter_context(VideoWriter(staging / "skeleton.mp4", fps=seq.fps))
-            over_writer = None if args.no_overlay else stack.enter_context(VideoWriter(staging / "overlay.mp4", fps=seq.fps))
-            frames = prefetch(iter_frames(args.video, stride=stride, max_frames=len(seq))) if over_writer else [None] * len(seq)
-            rows = range(len(seq))
-            if not args.quiet:
-                from tqdm.auto import tqdm
-
-                rows = tqdm(rows, desc="render", unit="frame", leave=False)
-            for t, frame in zip(rows, frames, strict=False):
-                kw = {"threshold": args.threshold}
-                skel_size = (skel_seq.width, skel_seq.height)
-                skel_writer.write(render_frame(skel_seq.keypoints[t], skel_size, args.style, fmt=skel_seq.format, **kw))
-                if over_writer is not None:
-                    img = transform.frame(frame)
-                    over_writer.write(
-                        overlay(
-                            img,
-                            render_frame(
-                                video_seq.keypoints[t], (video_seq.width, video_seq.height), args.style, fmt=video_seq.format, **kw
-                            ),
-                        )
-                    )
-        t_render = time.perf_counter() - t1
-        settings = {
-            "video": str(args.video), "estimator": args.estimator, "style": args.style, "stride": stride, "fps": seq.fps,
-            "size": [skel_seq.width, skel_seq.height], "fit": args.fit, "smoothing": meta.get("smoothing"), "person": args.person,
-            "fill": args.fill, "threshold": args.threshold, "format": args.format, "max_frames": args.max_frames,
-            "retarget_to": args.retarget_to, "retarget_method": args.retarget_method if args.retarget_to else None,
-            "num_frames": meta["num_frames"], "detected_frames": meta["detected_frames"], "empty_frames": meta["empty_frames"],
-            "filled_frames": meta["filled_frames"], "detection_rate": meta["detection_rate"],
-            "workers": meta.get("workers", 1), "seconds": {"extract": round(t_extract, 2), "render": round(t_render, 2)},
-            "outputs": sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")) + ["pose.json"],
-        }  # fmt: skip
-        write_sidecar(staging / "pose", settings, kind="pose")
-        for item in staging.iterdir():
-            if not item.name.startswith("."):
-                os.replace(item, out_dir / item.name)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            with contextlib.suppress(OSError):
-                out_dir.rmdir()  # only if empty
-        raise
-    shutil.rmtree(staging, ignore_errors=True)
-    if not args.quiet:
-        rate = meta["detection_rate"] * 100
-        print(f"posevid pose: {meta['num_frames']} frames, person found in {rate:.1f}%, wrote {out_dir}/ "
-              f"(keypoints.json, skeleton.mp4{'' if args.no_overlay else ', overlay.mp4'}, pose.json)")  # fmt: skip
+    settings = PoseSettings(**{f.name: getattr(args, f.name) for f in fields(PoseSettings) if hasattr(args, f.name)})
+    result = pose(settings, warn=lambda msg: print(f"posevid pose: warning: {msg}", file=sys.stderr))
+    if not settings.quiet:
+        rate = result.meta["detection_rate"] * 100
+        names = ", ".join(p.name for p in result.files)
+        print(f"posevid pose: {result.meta['num_frames']} frames, person found in {rate:.1f}%, wrote {result.out_dir}/ ({names})")
     return 0

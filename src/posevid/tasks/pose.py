@@ -1,0 +1,175 @@
+"""Keypoints, skeleton video and overlay from any video, as a library call: :func:`pose` with :class:`PoseSettings`.
+
+A thin wrapper over :mod:`posevid.pose` (extraction, clean-up, rendering) that writes the outputs of
+``posevid pose`` into one folder through a staging folder, so a failure leaves no partial output and a
+re-run replaces the whole set (``pose.json`` lists it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from posevid.tasks.common import Progress, no_progress
+
+
+@dataclass
+class PoseSettings:
+    """Everything ``posevid pose`` can be told; the defaults here are the only ones."""
+
+    video: str | None = None
+    out: str | None = None
+    estimator: str = "mediapipe"
+    det_model: str | None = None
+    pose_model: str | None = None
+    style: str = "fyp"
+    stride: int = 1
+    fps: float | None = None
+    max_frames: int | None = None
+    size: str | None = None
+    fit: str = "crop"
+    no_smooth: bool = False
+    min_cutoff: float = 2.0
+    beta: float = 50.0
+    person: str = "largest"
+    fill: str = "interpolate"
+    threshold: float = 0.3
+    format: str = "coco17"
+    npz: bool = False
+    no_overlay: bool = False
+    retarget_to: str | None = None
+    retarget_method: str = "bones"
+    workers: int | None = None
+    quiet: bool = False
+
+
+@dataclass
+class PoseResult:
+    out_dir: Path
+    files: list[Path]
+    meta: dict[str, Any]
+
+
+def _previous_outputs(sidecar: Path) -> set[str]:
+    try:
+        listed = json.loads(sidecar.read_text()).get("settings", {}).get("outputs") or []
+    except (OSError, ValueError):
+        return set()
+    return {n for n in listed if isinstance(n, str) and "/" not in n and "\\" not in n and not n.startswith(".")}
+
+
+def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None) -> PoseResult:
+    """Run one ``posevid pose`` job: keypoints.json (+ .npz), skeleton.mp4, overlay.mp4 and pose.json in ``settings.out``."""
+    import contextlib
+    import os
+    import shutil
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from posevid.errors import InputError
+    from posevid.pose.extract import extract_keypoints, fit_sequence, prefetch
+    from posevid.pose.geometry import FitTransform, parse_size
+    from posevid.pose.render import overlay, render_frame
+    from posevid.pose.retarget import reference_pose, retarget
+    from posevid.utils.outputs import sidecar_payload
+    from posevid.video import VideoWriter, iter_frames
+
+    size = parse_size(settings.size)
+    if settings.max_frames is not None and settings.max_frames < 1:
+        raise InputError(f"--max-frames must be >= 1, got {settings.max_frames}")
+    out_dir = Path(settings.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} exists and is not a folder")
+    est_opts = {}
+    if settings.estimator != "mediapipe":
+        est_opts = {"det_model": settings.det_model, "pose_model": settings.pose_model}
+    elif settings.det_model or settings.pose_model:
+        raise InputError("--det-model/--pose-model apply to --estimator dwpose or rtmpose only")
+    smoothing = False if settings.no_smooth else {"min_cutoff": settings.min_cutoff, "beta": settings.beta}
+    ref = reference_pose(settings.retarget_to) if settings.retarget_to else None  # fail early on a bad reference
+
+    t0 = time.perf_counter()
+    seq = extract_keypoints(
+        settings.video, estimator=settings.estimator, estimator_options=est_opts, stride=settings.stride, target_fps=settings.fps,
+        max_frames=settings.max_frames, smoothing=smoothing, person=settings.person, fill=settings.fill, threshold=settings.threshold,
+        progress=not settings.quiet, workers=settings.workers,
+    )  # fmt: skip
+    t_extract = time.perf_counter() - t0
+    meta = seq.meta
+    if meta["empty_frames"]:
+        how = "left empty" if settings.fill == "none" else f"filled by {settings.fill}"
+        (warn or (lambda msg: None))(f"no person found in {meta['empty_frames']} of {meta['num_frames']} frames ({how})")
+
+    video_seq = fit_sequence(seq, size, settings.fit)  # aligned with the (resized) video frames
+    skel_seq = video_seq
+    if ref is not None:
+        ref_kp, ref_size = ref
+        retargeted = retarget(seq, ref_kp, size=ref_size, method=settings.retarget_method, threshold=settings.threshold)
+        skel_seq = fit_sequence(retargeted, size, settings.fit)
+    saved = skel_seq.to_format(settings.format)
+    transform = FitTransform((seq.width, seq.height), (video_seq.width, video_seq.height), settings.fit)
+    stride = int(meta["stride"])
+
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".pose-", dir=out_dir))
+    try:
+        saved.save(staging / "keypoints.json")
+        if settings.npz:
+            saved.save(staging / "keypoints.npz")
+        t1 = time.perf_counter()
+        with contextlib.ExitStack() as stack:
+            skel_writer = stack.enter_context(VideoWriter(staging / "skeleton.mp4", fps=seq.fps))
+            over_writer = None if settings.no_overlay else stack.enter_context(VideoWriter(staging / "overlay.mp4", fps=seq.fps))
+            frames = prefetch(iter_frames(settings.video, stride=stride, max_frames=len(seq))) if over_writer else [None] * len(seq)
+            rows = range(len(seq))
+            if not settings.quiet:
+                from tqdm.auto import tqdm
+
+                rows = tqdm(rows, desc="render", unit="frame", leave=False)
+            for t, frame in zip(rows, frames, strict=False):
+                kw = {"threshold": settings.threshold}
+                skel_size = (skel_seq.width, skel_seq.height)
+                skel_writer.write(render_frame(skel_seq.keypoints[t], skel_size, settings.style, fmt=skel_seq.format, **kw))
+                if over_writer is not None:
+                    img = transform.frame(frame)
+                    over_writer.write(
+                        overlay(
+                            img,
+                            render_frame(
+                                video_seq.keypoints[t], (video_seq.width, video_seq.height), settings.style, fmt=video_seq.format, **kw
+                            ),
+                        )
+                    )
+        t_render = time.perf_counter() - t1
+        record = {
+            "video": str(settings.video), "estimator": settings.estimator, "style": settings.style, "stride": stride, "fps": seq.fps,
+            "size": [skel_seq.width, skel_seq.height], "fit": settings.fit, "smoothing": meta.get("smoothing"), "person": settings.person,
+            "fill": settings.fill, "threshold": settings.threshold, "format": settings.format, "max_frames": settings.max_frames,
+            "retarget_to": settings.retarget_to, "retarget_method": settings.retarget_method if settings.retarget_to else None,
+            "num_frames": meta["num_frames"], "detected_frames": meta["detected_frames"], "empty_frames": meta["empty_frames"],
+            "filled_frames": meta["filled_frames"], "detection_rate": meta["detection_rate"],
+            "workers": meta.get("workers", 1), "seconds": {"extract": round(t_extract, 2), "render": round(t_render, 2)},
+            "outputs": sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")) + ["pose.json"],
+        }  # fmt: skip
+        payload = sidecar_payload(out_dir / "pose", record, kind="pose")
+        payload["output"] = str(out_dir)  # the folder really written to
+        (staging / "pose.json").write_text(json.dumps(payload, indent=2) + "\n")
+        stale = _previous_outputs(out_dir / "pose.json")
+        for item in staging.iterdir():
+            if not item.name.startswith("."):
+                os.replace(item, out_dir / item.name)
+        for name in stale - set(record["outputs"]):  # a previous run's overlay.mp4 / keypoints.npz: the set is replaced whole
+            (out_dir / name).unlink(missing_ok=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only if empty
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    files = [out_dir / name for name in record["outputs"]]
+    return PoseResult(out_dir=out_dir, files=files, meta=dict(meta))
