@@ -91,7 +91,7 @@ def test_pose_tab_end_to_end_and_results_are_served_from_the_output_folder(app_s
     data = json.loads(body)
     assert data["kind"] == "posevid.keypoints" and data["num_frames"] == 32
     # outputs live in a per-request folder under the app's own output folder, with a sidecar
-    sidecars = list(app_server.output_dir.glob("*/*-pose-*/skeleton.json"))
+    sidecars = list(app_server.output_dir.glob("*/*-pose-*/pose.json"))  # the pose task: the same files as posevid pose
     assert sidecars and json.loads(sidecars[0].read_text())["settings"]["style"] == "fyp"
 
 

@@ -12,18 +12,15 @@ and two requests never run the same pipeline object at the same time.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from posevid.errors import InputError
+from posevid.tasks.common import ModelCache, torch_dtype  # noqa: F401  (ModelCache: the app's model cache is the tasks')
 from posevid.utils.outputs import write_sidecar
 
 log = logging.getLogger("posevid.app")
@@ -39,57 +36,8 @@ def _no_progress(step: int, total: int, desc: str) -> None:
 # Model cache
 
 
-@dataclass
-class _Entry:
-    model: Any
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    load_seconds: float = 0.0
-
-
-class ModelCache:
-    """Load each model once; hand out ``(model, lock)`` so callers serialise use of one object."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple, _Entry] = {}
-        self._guard = threading.Lock()
-        self._loading: dict[tuple, threading.Lock] = {}
-        self.loads = 0  # how many times a loader actually ran (tests check reuse with it)
-
-    def get(self, key: tuple, loader: Callable[[], Any]) -> _Entry:
-        with self._guard:
-            entry = self._entries.get(key)
-            if entry is not None:
-                return entry
-            key_lock = self._loading.setdefault(key, threading.Lock())
-        with key_lock:  # one loader per key; others wait for it instead of loading twice
-            with self._guard:
-                entry = self._entries.get(key)
-            if entry is not None:
-                return entry
-            start = time.perf_counter()
-            model = loader()
-            entry = _Entry(model=model, load_seconds=time.perf_counter() - start)
-            log.info("loaded %s in %.1f s", key, entry.load_seconds)
-            with self._guard:
-                self._entries[key] = entry
-                self.loads += 1
-            return entry
-
-    @contextlib.contextmanager
-    def use(self, key: tuple, loader: Callable[[], Any]) -> Iterator[Any]:
-        entry = self.get(key, loader)
-        with entry.lock:
-            yield entry.model
-
-
 def _torch_dtype(name: str):
-    import torch
-
-    table = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-    if name not in table:
-        raise InputError(f"unknown dtype '{name}'", hint="use float32, float16 or bfloat16")
-    return table[name]
+    return torch_dtype(name)  # fp32|fp16|bf16 (float32... accepted)
 
 
 def load_followyourpose(model: str, device: str, dtype: str):
@@ -105,15 +53,10 @@ def load_dreampose(model: str, device: str, dtype: str, epoch: int | None = None
 
 
 def scheduler_names(kind: str) -> list[str]:
-    """Scheduler choices of a pipeline, the reference's first."""
-    try:
-        if kind == "followyourpose":
-            from posevid.pipelines.followyourpose import SCHEDULERS
-        else:
-            from posevid.pipelines.dreampose import SCHEDULERS
-        return list(SCHEDULERS)
-    except ImportError:  # the pipeline module is not installed: the tab will say so on use
-        return ["ddim"] if kind == "followyourpose" else ["pndm"]
+    """Scheduler choices of a pipeline, the reference's first (the one table: posevid.pipelines.schedulers)."""
+    from posevid.pipelines.schedulers import DREAMPOSE_SCHEDULERS, FYP_SCHEDULERS
+
+    return list(FYP_SCHEDULERS if kind == "followyourpose" else DREAMPOSE_SCHEDULERS)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -134,51 +77,21 @@ def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
-def _detection_rate(seq: Any) -> float:
-    meta = getattr(seq, "meta", None) or {}
-    if "detection_rate" in meta:
-        return float(meta["detection_rate"])
-    for name in ("detection_rate", "detected_fraction"):
-        value = getattr(seq, name, None)
-        if value is not None:
-            return float(value() if callable(value) else value)
-    detected = getattr(seq, "detected", None)
-    if detected is not None:
-        return float(np.mean(np.asarray(detected, dtype=bool))) if len(detected) else 0.0
-    kp = np.asarray(seq.keypoints)
-    return float(np.mean(kp[..., 2].reshape(kp.shape[0], -1).max(axis=1) > 0)) if len(kp) else 0.0
-
-
 def run_pose(video: Path, out_dir: Path, *, style: str = "fyp", smoothing: bool = True, stride: int = 1,
              size: tuple[int, int] | None = None, progress: ProgressFn = _no_progress) -> dict[str, Any]:
-    """Keypoints + skeleton video + overlay video for one uploaded clip (files in ``out_dir``)."""
-    from posevid.pose.render import overlay, render_sequence
-    from posevid.video import iter_frames, probe_video, write_video
+    """Keypoints + skeleton video + overlay video for one uploaded clip: the ``posevid pose`` task, files in ``out_dir``."""
+    from posevid.tasks.pose import PoseSettings, pose
 
-    info = probe_video(video)
-    stride = max(1, int(stride))
-    expected = max(1, (info.num_frames + stride - 1) // stride)
-    progress(0, 3, f"detecting poses in {expected} frames")
-    seq = _extract(video, stride=stride, smoothing=smoothing)
-    keypoints_path = out_dir / "keypoints.json"
-    seq.save(keypoints_path)
-    fps = info.fps / stride
-    src_size = (info.width, info.height)
-    out_size = tuple(size) if size else src_size
-    progress(1, 3, "rendering the skeleton")
-    skeleton_path = write_video(out_dir / "skeleton.mp4", render_sequence(seq, style=style, size=out_size), fps=fps)
-    progress(2, 3, "rendering the overlay")
-    frames = iter_frames(video, stride=stride)
-    overlaid = (overlay(frame, skel) for frame, skel in zip(frames, render_sequence(seq, style=style, size=src_size), strict=False))
-    overlay_path = write_video(out_dir / "overlay.mp4", overlaid, fps=fps)
-    rate = _detection_rate(seq)
-    num_frames = int(np.asarray(seq.keypoints).shape[0])
-    settings = {"video": Path(video).name, "style": style, "smoothing": smoothing, "stride": stride, "size": list(out_size),
-                "estimator": "mediapipe", "num_frames": num_frames, "detection_rate": rate}
-    sidecar = write_sidecar(skeleton_path, settings, kind="pose")
-    progress(3, 3, "done")
-    return {"keypoints": keypoints_path, "skeleton": Path(skeleton_path), "overlay": Path(overlay_path), "sidecar": sidecar,
-            "detection_rate": rate, "num_frames": num_frames, "fps": fps}
+    settings = PoseSettings(video=str(video), out=str(out_dir), style=style, no_smooth=not smoothing, stride=max(1, int(stride)),
+                            size=f"{size[0]}x{size[1]}" if size else None, quiet=True)  # fmt: skip
+    progress(0, 1, "detecting poses")
+    result = pose(settings)
+    progress(1, 1, "done")
+    meta = result.meta
+    fps = float(meta.get("fps") or 0) or None
+    return {"keypoints": out_dir / "keypoints.json", "skeleton": out_dir / "skeleton.mp4", "overlay": out_dir / "overlay.mp4",
+            "sidecar": out_dir / "pose.json", "detection_rate": float(meta["detection_rate"]), "num_frames": int(meta["num_frames"]),
+            "fps": fps}  # fmt: skip
 
 
 def skeleton_from_pose_input(pose_file: Path, pose_type: str, out_dir: Path, *, style: str = "fyp",
@@ -222,12 +135,10 @@ def _sequence_size(seq: Any) -> tuple[int, int]:
 
 
 def _looks_like_skeleton(video: Path) -> bool:
-    """A skeleton video is mostly pure black: decide from the first frame."""
-    from posevid.video import iter_frames
+    """The pose module's test (one implementation): is this a rendered skeleton video?"""
+    from posevid.pose.skeleton import is_skeleton_video
 
-    for frame in iter_frames(video, max_frames=1):
-        return float(np.mean(frame.max(axis=2) < 16)) > 0.6
-    return False
+    return is_skeleton_video(video)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -257,7 +168,7 @@ def _as_video_array(result: Any) -> np.ndarray:
 
 
 def _step_callback(progress: ProgressFn, total: int, desc: str) -> Callable[..., Any]:
-    """Accepts both callback styles: ``fn(step, t, latents)`` and diffusers' ``fn(pipe, step, t, kwargs)``."""
+    """diffusers' ``fn(pipe, step, t, kwargs)`` (what the pipelines call); ``fn(step, t, latents)`` still accepted."""
 
     def callback(*args: Any) -> Any:
         if len(args) == 4 and isinstance(args[3], dict):
@@ -281,15 +192,17 @@ def run_text_to_video(pipe: Any, *, skeleton: Path, out_dir: Path, prompt: str, 
                       progress: ProgressFn = _no_progress) -> dict[str, Any]:
     """Follow-Your-Pose text+pose -> mp4, gif, side-by-side mp4 and sidecar in ``out_dir``."""
 
+    from posevid.pipelines.schedulers import FYP_SCHEDULERS, swap_scheduler
     from posevid.video import read_frames, write_gif, write_video
 
     if not prompt or not prompt.strip():
         raise InputError("prompt is empty", hint="describe the video to generate")
+    swap_scheduler(pipe, scheduler, FYP_SCHEDULERS, pin_defaults=False)  # the component, as `posevid generate` does
     progress(0, steps, "denoising")
     result = pipe(  # seeded exactly as `posevid generate --seed` does, so the app and the CLI give the same video
         prompt, negative_prompt=negative_prompt or None, pose=str(skeleton), video_length=int(frames), frame_stride=int(stride),
         height=int(height), width=int(width), num_inference_steps=int(steps), guidance_scale=float(guidance),
-        seed=int(seed), scheduler=scheduler, output_type="uint8",
+        seed=int(seed), output_type="uint8",
         callback_on_step_end=_step_callback(progress, steps, "denoising"),
     )
     video = _as_video_array(result)
@@ -324,8 +237,9 @@ def run_image_to_video(pipe: Any, *, image: Path, pose_dir: Path, out_dir: Path,
 
     poses = DensePoseSequence.from_folder(pose_dir)
     total = len(poses)
-    if scheduler:
-        pipe.set_scheduler(scheduler)
+    from posevid.pipelines.schedulers import DREAMPOSE_SCHEDULERS, swap_scheduler
+
+    swap_scheduler(pipe, scheduler or "pndm", DREAMPOSE_SCHEDULERS, pin_defaults=True)  # as `posevid animate` does
     progress(0, total, "generating frames")
 
     def on_frame(i: int, number: int, raw: np.ndarray, stretched: np.ndarray) -> None:
@@ -339,6 +253,6 @@ def run_image_to_video(pipe: Any, *, image: Path, pose_dir: Path, out_dir: Path,
     mp4 = Path(write_video(out_dir / "result.mp4", video, fps=fps))
     gif = Path(write_gif(out_dir / "result.gif", list(video), fps=fps))
     settings = {"image": Path(image).name, "frames": list(result.frame_numbers), "s1": s1, "s2": s2, "num_inference_steps": steps,
-                "seed": seed, "scheduler": scheduler or "pndm", "model": model, "fps": fps, "notes": list(getattr(pipe, "notes", []))}
+                "seed": seed, "scheduler": scheduler or "pndm", "model": model, "fps": fps, "notes": list(result.notes)}
     sidecar = write_sidecar(mp4, settings, kind="dreampose")
     return {"mp4": mp4, "gif": gif, "sidecar": sidecar, "num_frames": len(video)}

@@ -32,7 +32,7 @@ class AppConfig:
     max_upload_mb: float = 200.0
     concurrency: int = 1
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "fp32"
     examples_dir: str | None = None
     max_queue: int = 64
     preload: bool = False

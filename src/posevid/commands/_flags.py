@@ -29,10 +29,21 @@ def _help_default(text: str, default: Any) -> str:
     return text if default is None else f"{text} (default: {default})"
 
 
+def _device(value: str) -> str:
+    base, _, index = value.partition(":")
+    if base not in DEVICES or (index and (base != "cuda" or not index.isdigit())):
+        raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(DEVICES)}, or cuda:N)")
+    return value
+
+
 def add_device(parser, *, default: Any = "auto", what: str = "where to run") -> None:
     shown = "auto" if default is SUPPRESS else default
     parser.add_argument(
-        "--device", choices=DEVICES, default=default, help=f"{what}: auto = cuda > mps > cpu (default: {shown})"
+        "--device",
+        type=_device,
+        default=default,
+        metavar="{" + ",".join(DEVICES) + "}",
+        help=f"{what}: auto = cuda > mps > cpu; cuda:N picks a GPU (default: {shown})",
     )
 
 

@@ -6,6 +6,7 @@ import argparse
 import re
 from pathlib import Path
 
+from posevid.commands import _flags
 from posevid.errors import InputError
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as opposed to a local path
@@ -35,8 +36,8 @@ def register(subparsers, formatter_class) -> None:
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest accepted upload, in MB")
     p.add_argument("--concurrency", type=int, default=1,
                    help="how many jobs run at the same time; the others wait in a first-come first-served queue")
-    p.add_argument("--device", default="cpu", help="torch device for the models (cpu, cuda, cuda:1, mps)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="model weights precision")
+    _flags.add_device(p, what="where the models run")
+    _flags.add_dtype(p)
     p.add_argument("--examples-dir", default=None, type=Path, metavar="DIR",
                    help="folder of example videos shown in the pose tab; none = ./examples when it exists")
     p.set_defaults(func=run)
@@ -44,6 +45,7 @@ def register(subparsers, formatter_class) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from posevid.app.server import AppConfig, launch
+    from posevid.tasks.common import pick_device
 
     if args.concurrency < 1:
         raise InputError(f"--concurrency must be at least 1, got {args.concurrency}")
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     config = AppConfig(
         model=args.model, dreampose_model=args.dreampose_model, dreampose_epoch=args.dreampose_epoch, dreampose_vae=args.dreampose_vae,
         host=args.host, port=args.port, output_dir=str(args.output_dir),
-        max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=args.device, dtype=args.dtype,
+        max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=pick_device(args.device), dtype=args.dtype,
         examples_dir=str(args.examples_dir) if args.examples_dir else None, preload=args.preload,
     )
     launch(config, block=True)

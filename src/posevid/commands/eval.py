@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from posevid.commands import _flags
+
 EPILOG = """\
 examples:
   posevid eval results/*.mp4 --pose dance_pose/keypoints.json --prompt "a man dances" --clip ./clip-vit-base-patch32
@@ -62,8 +64,8 @@ def register(subparsers, formatter_class) -> None:
     g.add_argument("--plot", default=None, help="write a plot of the per-frame scores (png/pdf/svg; needs matplotlib)")
     g.add_argument("--max-frames", type=int, default=None, help="evaluate at most this many frames per video")
     g.add_argument("--batch-size", type=int, default=16, help="frames per network forward")
-    g.add_argument("--device", default="cpu", help="torch device for the feature networks (cpu, cuda, ...)")
-    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _flags.add_device(g, what="where the feature networks run")
+    _flags.add_quiet(g)
     p.set_defaults(func=run)
 
 
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from posevid.eval.clip import DEFAULT_CLIP
     from posevid.eval.report import jsonable, markdown, write_json, write_markdown, write_plot
     from posevid.eval.runner import EvalConfig, evaluate
+    from posevid.tasks.common import pick_device
 
     for flag, value in (("--fvd-clip-length", args.fvd_clip_length), ("--fvd-size", args.fvd_size), ("--pose-stride", args.pose_stride),
                         ("--batch-size", args.batch_size)):  # fmt: skip
@@ -92,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         pck_ref=args.pck_ref, prompt=args.prompt, reference_image=args.reference_image, clip=args.clip or DEFAULT_CLIP,
         clip_given=args.clip is not None, lpips_weights=args.lpips_weights, lpips_backbone=args.lpips_backbone,
         inception_weights=args.inception_weights, i3d_weights=args.i3d_weights, fvd_clip_length=args.fvd_clip_length,
-        fvd_size=args.fvd_size, max_frames=args.max_frames, batch_size=args.batch_size, device=args.device, progress=not args.no_progress,
+        fvd_size=args.fvd_size, max_frames=args.max_frames, batch_size=args.batch_size, device=pick_device(args.device),
+        progress=not args.quiet,
     )  # fmt: skip
     report = evaluate(cfg)
     if args.out:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from posevid.commands import _flags
+
 
 def register(subparsers, formatter_class) -> None:
     parser = subparsers.add_parser(
@@ -32,7 +34,7 @@ def register(subparsers, formatter_class) -> None:
     poses.add_argument("--no-poses", dest="poses", action="store_const", const=False, help="do not extract poses")
     parser.add_argument("--min-frames", type=int, default=1, help="skip clips with fewer frames")
     parser.add_argument("--frames-per-video", type=int, default=4, help="image-pose: evenly spaced frames taken from each video")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _flags.add_quiet(parser)
     parser.set_defaults(func=run)
 
 
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         poses=args.poses,
         min_frames=args.min_frames,
         frames_per_video=args.frames_per_video,
-        progress=not args.no_progress,
+        progress=not args.quiet,
     )
     print(result.summary())
     return 0

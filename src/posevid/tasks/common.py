@@ -37,12 +37,13 @@ def pick_device(name: str = "auto") -> str:
     """``auto`` -> cuda > mps > cpu; an explicit device that is not there is a one-line InputError."""
     import torch
 
-    if name not in DEVICES:
+    base = name.split(":")[0]
+    if base not in DEVICES:
         raise InputError(f"unknown device {name!r}", hint=f"use one of {', '.join(DEVICES)}")
     has_mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
+    if base == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked but no CUDA GPU is available", hint="use --device cpu or auto")
     if name == "mps" and not has_mps:
         raise InputError("--device mps was asked but Apple MPS is not available", hint="use --device cpu or auto")
