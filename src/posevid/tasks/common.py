@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -90,7 +91,8 @@ class ModelCache:
     Pass one to the task functions (``models=``) to run many jobs on one load (the app, a batch runner).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, logger: str = "posevid.app") -> None:
+        self._log = logging.getLogger(logger)  # the app's log shows each real load once
         self._entries: dict[tuple, _Entry] = {}
         self._guard = threading.Lock()
         self._loading: dict[tuple, threading.Lock] = {}
@@ -110,6 +112,7 @@ class ModelCache:
             start = time.perf_counter()
             model = loader()
             entry = _Entry(model=model, load_seconds=time.perf_counter() - start)
+            self._log.info("loaded %s in %.1f s", key, entry.load_seconds)
             with self._guard:
                 self._entries[key] = entry
                 self.loads += 1
