@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -27,6 +28,11 @@ COMMANDS = ("generate", "pose", "animate", "prepare", "train", "eval", "app", "m
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults shown once: not when the help already states one, nor for required flags, unset values or off switches."""
+
+    def _format_text(self, text: str) -> str:
+        """Module docstrings double as descriptions: show ``code`` and :role:`x` as plain text."""
+        text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+        return super()._format_text(text.replace("``", ""))
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""

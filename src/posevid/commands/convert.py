@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from posevid.commands import _flags
+
 
 def register(subparsers, formatter_class) -> None:
     p = subparsers.add_parser(
@@ -24,8 +26,7 @@ def register(subparsers, formatter_class) -> None:
     p.add_argument("--out", required=True, type=Path, metavar="OUT_DIR", help="folder to write (must not exist or be empty)")
     p.add_argument("--to-reference", action="store_true",
                    help="write the official release layout (reference-loadable .bin/.pth tensor files) instead of posevid's format")
-    p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32",
-                   help="precision of the written weights (the official release is fp32)")
+    _flags.add_dtype(p, what="precision of the written weights (the official release is fp32)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it already exists and is not empty")
     p.set_defaults(func=run)
 
