@@ -146,32 +146,13 @@ class FollowYourPosePipeline(DiffusionPipeline):
         return cls.from_release(pretrained_model_name_or_path, device=device, dtype=dtype, **kwargs)
 
     # ------------------------------------------------------------------ building blocks (diffusers names)
-    def check_inputs(
-        self,
-        prompt: str | list[str],
-        height: int | None,
-        width: int | None,
-        *,
-        negative_prompt: str | list[str] | None = None,
-        num_videos_per_prompt: int = 1,
-        num_inference_steps: int = 50,
-        video_length: int | None = None,
-        output_type: str = "np",
-        generator: torch.Generator | list[torch.Generator] | None = None,
-        window_size: int | None = None,
-        window_overlap: int = 8,
-        window_weighting: str = "triangular",
-        window_anchor: str = "video",
-    ) -> tuple[list[str], list[str], int, int]:
-        """The one validation of sampling arguments (one-line InputErrors, before any model time is spent).
+    def check_inputs(self, prompt: str | list[str], height: int | None, width: int | None, **kwargs: Any) -> tuple:
+        """The one validation of sampling arguments (one-line InputErrors, before any model time is spent):
+        :func:`posevid.pipelines.fyp_checks.check_sampling_args`, torch-free so tasks run it before loading.
 
         Returns ``(prompts, negative_prompts, height, width)`` normalised (lists; 512x512 when unset).
         """
-        return check_sampling_args(
-            prompt, height, width, negative_prompt=negative_prompt, num_videos_per_prompt=num_videos_per_prompt,
-            num_inference_steps=num_inference_steps, video_length=video_length, output_type=output_type, generator=generator,
-            window_size=window_size, window_overlap=window_overlap, window_weighting=window_weighting, window_anchor=window_anchor,
-        )  # fmt: skip
+        return check_sampling_args(prompt, height, width, **kwargs)
 
     def _encode_text(self, prompts: list[str], device: torch.device) -> torch.Tensor:
         """CLIP last hidden state, padded to ``model_max_length``, no attention mask (as the reference)."""
