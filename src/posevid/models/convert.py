@@ -24,12 +24,13 @@ from collections.abc import Iterable, Mapping
 import torch
 
 from posevid.errors import CheckpointError
+from posevid.models.fyp_layers import TEMPORAL_MODULE_NAMES
 
 State = Mapping[str, torch.Tensor]
 
 REFERENCE_ADAPTER_PREFIX = "skeleton_adapter."
 POSEVID_ADAPTER_PREFIX = "pose_encoder.adapter."
-TEMPORAL_KEY_PARTS = (".attn_temp.", ".norm_temp.", ".conv_temporal.")
+TEMPORAL_KEY_PARTS = tuple(f".{name}." for name in TEMPORAL_MODULE_NAMES)  # the one list lives in fyp_layers
 
 _REF_BODY = re.compile(r"^body\.(\d+)\.(block1|block2|in_conv)\.(.+)$")
 _OURS_BODY = re.compile(r"^body\.(\d+)\.resnets\.(\d+)\.(block1|block2)\.(.+)$")
