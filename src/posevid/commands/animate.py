@@ -136,10 +136,9 @@ def _frame_spec(args) -> str | None:
     return None
 
 
-def run(args) -> int:
-    from posevid.tasks.animate import AnimateSettings, animate
-
-    settings = AnimateSettings(
+def collect_settings(args: argparse.Namespace) -> AnimateSettings:
+    """Parsed flags -> the task's settings (a batch runner calls this, then ``tasks.animate.animate``)."""
+    return AnimateSettings(
         image=args.image, densepose=args.densepose, model=args.model, out=args.out, output_dir=args.output_dir,
         pose_format=args.pose_format, allow_gaps=args.allow_gaps, window=args.window, frames=_frame_spec(args),
         densepose_size=args.densepose_size, densepose_images=args.densepose_images, densepose_empty=args.densepose_empty,
@@ -147,7 +146,12 @@ def run(args) -> int:
         device=args.device, dtype=args.dtype, s1=args.s1, s2=args.s2, steps=args.steps, seed=args.seed, frame_batch=args.frame_batch,
         fps=args.fps, stretch=not args.no_stretch, gif=not args.no_gif, quiet=args.quiet,
     )  # fmt: skip
-    r = animate(settings, note=_note)
+
+
+def run(args) -> int:
+    from posevid.tasks.animate import animate
+
+    r = animate(collect_settings(args), note=_note)
     h, w = r.size_hw
     written = ", ".join(str(p) for p in r.files)
     print(f"wrote {written} ({len(r.frame_files)} frames, {w}x{h}) and {len(r.frame_files)} PNGs in {r.frames_dir}")
