@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from posevid.errors import InputError
 
 COMMON: dict[str, Any] = {
@@ -140,17 +142,26 @@ def _set(cfg: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
+def _nested(over: dict[str, Any]) -> dict[str, Any]:
+    """Reference aliases and dotted keys (``train_data.data_dir: x``) -> a plain nested mapping."""
+    out: dict[str, Any] = {}
     for k, v in over.items():
         k = ALIASES.get(k, k)
-        if "." in k:
-            _set(out, k, v)
-        elif isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
+        v = _nested(v) if isinstance(v, dict) else v
+        parts = k.split(".")
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        if isinstance(v, dict) and isinstance(node.get(parts[-1]), dict):
+            node[parts[-1]] = OmegaConf.to_container(OmegaConf.merge(node[parts[-1]], v))
         else:
-            out[k] = v
+            node[parts[-1]] = v
     return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: OmegaConf's merge (mappings merged recursively, everything else replaced)."""
+    return OmegaConf.to_container(OmegaConf.merge(OmegaConf.create(base), OmegaConf.create(_nested(over))), resolve=False)
 
 
 def _parse_value(text: str) -> Any:
