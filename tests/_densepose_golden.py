@@ -131,7 +131,7 @@ def stage_run(kind: str, image: str) -> StageRun:
         decoded = m.decode(feats)
         _, _, charts = m.densepose_outputs(decoded, [dets[0].boxes])
         out = {"boxes": dets[0].boxes, "scores": dets[0].scores, **charts}
-        final = postprocess(out, sizes[0], frame.shape[:2])
+        final, _ = postprocess(out, sizes[0], frame.shape[:2])
     return StageRun(sizes, batch, feats, props[0], box, dets[0], decoded, final)
 
 

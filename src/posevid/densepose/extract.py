@@ -288,9 +288,10 @@ def extract_densepose(
             writer = VideoWriter(tmp / "preview.mp4", fps=fps)
         try:
             for batch in _batches(frames, s.batch_size):
-                for frame, result in zip(batch, predictor(batch), strict=True):
+                results = predictor(batch, choose=chooser)
+                for frame, result in zip(batch, results, strict=True):
                     n, name = names[done] if done < len(names) else (done, f"#{done}")
-                    index = chooser(result)
+                    index = result.chart_rows[0] if result.chart_rows else None
                     canvas, chart = dreampose_canvas(result, index)
                     np.save(tmp / f"frame_{n}_densepose.npy", canvas, allow_pickle=False)
                     if s.iuv or writer is not None:

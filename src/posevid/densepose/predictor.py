@@ -11,7 +11,7 @@ stores, sized to the integer box as DensePose's converter does.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,18 +92,24 @@ def chart_result(charts: dict[str, torch.Tensor], box_xyxy: torch.Tensor) -> Cha
 
 @dataclass
 class FrameResult:
-    """Detections of one frame in its own pixel coordinates (best score first) and their chart maps."""
+    """Detections of one frame in its own pixel coordinates (best score first) and chart maps of some of them.
+
+    ``charts`` holds the rows of the instances listed in ``chart_rows`` (all of them unless the predictor
+    was asked for one person per frame, which skips the DensePose head for everyone else).
+    """
 
     image_size: tuple[int, int]  # (H, W) of the frame
     boxes: torch.Tensor  # (N, 4) float32 XYXY
     scores: torch.Tensor  # (N,)
-    charts: dict[str, torch.Tensor]  # each (N, C, 112, 112) float32
+    charts: dict[str, torch.Tensor]  # each (len(chart_rows), C, 112, 112) float32
+    chart_rows: list[int] | None = None  # instance index of each chart row; None = every instance in order
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
 
     def chart(self, i: int) -> ChartResult:
-        return chart_result({k: v[i : i + 1] for k, v in self.charts.items()}, self.boxes[i])
+        row = i if self.chart_rows is None else self.chart_rows.index(i)
+        return chart_result({k: v[row : row + 1] for k, v in self.charts.items()}, self.boxes[i])
 
 
 class DensePosePredictor:
@@ -142,24 +148,47 @@ class DensePosePredictor:
         return self.model.normalize_and_pad(images), sizes
 
     @torch.no_grad()
-    def __call__(self, frames: Sequence[np.ndarray]) -> list[FrameResult]:
+    def __call__(self, frames: Sequence[np.ndarray], choose: Callable[[FrameResult], int | None] | None = None) -> list[FrameResult]:
+        """Detections and charts per frame. With ``choose`` (called on each frame's detections, in frame order),
+        only the chosen instance gets chart maps: the DensePose head runs once per frame instead of once per
+        detection (up to 100), with the same values for that instance."""
         if not len(frames):
             return []
+        m = self.model
         batch, sizes = self.preprocess(frames)
-        outs = self.model(batch, sizes)
-        return [postprocess(o, rs, f.shape[:2]) for o, rs, f in zip(outs, sizes, frames, strict=True)]
+        feats = m.features(batch)
+        proposals = [p[0] for p in m.propose(feats, sizes)]
+        _, logits, deltas = m.box_outputs(feats, proposals)
+        dets = m.detect(logits, deltas, proposals, sizes)
+        results, net_boxes = [], []
+        for d, rs, frame in zip(dets, sizes, frames, strict=True):
+            r, keep = postprocess({"boxes": d.boxes, "scores": d.scores}, rs, frame.shape[:2])
+            rows = list(range(len(r))) if choose is None else [i for i in [choose(r)] if i is not None]
+            r.chart_rows = rows
+            results.append(r)
+            net_boxes.append(d.boxes[keep][rows])
+        _, _, charts = m.densepose_outputs(m.decode(feats), net_boxes)
+        start = 0
+        for r in results:
+            n = len(r.chart_rows)
+            r.charts = {k: v[start : start + n].float().cpu() for k, v in charts.items()}
+            start += n
+        return results
 
 
-def postprocess(out: dict[str, torch.Tensor], resized_hw: tuple[int, int], frame_hw: tuple[int, int]) -> FrameResult:
-    """``detector_postprocess``: boxes scaled from the network input to the frame, clipped, empty ones dropped."""
+def postprocess(out: dict[str, torch.Tensor], resized_hw: tuple[int, int], frame_hw: tuple[int, int]) -> tuple[FrameResult, torch.Tensor]:
+    """``detector_postprocess``: boxes scaled from the network input to the frame, clipped, empty ones dropped.
+
+    Returns the frame's result (with the charts of ``out`` if it has them) and the kept-instance mask.
+    """
     h, w = int(frame_hw[0]), int(frame_hw[1])
     boxes = out["boxes"].clone()
     boxes[:, 0::2] *= w / resized_hw[1]
     boxes[:, 1::2] *= h / resized_hw[0]
     boxes = clip_boxes(boxes, (h, w))
     keep = nonempty(boxes)
-    charts = {k: out[k][keep].cpu() for k in ("coarse_segm", "fine_segm", "u", "v")}
-    return FrameResult((h, w), boxes[keep].cpu(), out["scores"][keep].cpu(), charts)
+    charts = {k: out[k][keep].float().cpu() for k in ("coarse_segm", "fine_segm", "u", "v") if k in out}
+    return FrameResult((h, w), boxes[keep].cpu(), out["scores"][keep].cpu(), charts), keep
 
 
 __all__ = [
