@@ -118,8 +118,13 @@ def _frames_of(source: Path) -> tuple[list[tuple[int, str]], Iterator[np.ndarray
 
 
 def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    """Batches of up to ``size`` frames of one shape: frames of another size start a new batch, so each frame
+    is padded exactly as it would be alone (the padding decides which anchors exist)."""
     batch: list[np.ndarray] = []
     for frame in frames:
+        if batch and frame.shape != batch[0].shape:
+            yield batch
+            batch = []
         batch.append(frame)
         if len(batch) == size:
             yield batch
@@ -329,6 +334,47 @@ def extract_densepose(
     return report
 
 
+def densepose_folder_for(
+    video: str | os.PathLike,
+    *,
+    weights: str | os.PathLike | None = None,
+    person: str = "top-score",
+    device: str = "auto",
+    dtype: str = "fp32",
+    batch_size: int = 4,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> Path:
+    """A folder of ``frame_N_densepose.npy`` for a driving video, extracted once and cached.
+
+    Cached under ``<POSEVID_CACHE or ~/.cache/posevid>/densepose/`` keyed by the video's content and the
+    settings that change the result (weights file, person rule, dtype); like ``generate`` does for skeletons.
+    """
+    import hashlib
+
+    from posevid.densepose.weights import resolve_weights
+    from posevid.pose.cache import cache_root
+
+    video = Path(video).expanduser()
+    if not video.is_file():
+        raise InputError(f"driving video not found: {video}", hint="pass a video file")
+    digest = hashlib.sha256()
+    with open(video, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    wpath = resolve_weights(weights)
+    wstat = wpath.stat() if wpath.is_file() else None
+    key_settings = {"weights": str(wpath.resolve()), "wsize": wstat.st_size if wstat else None, "person": person, "dtype": dtype, "v": 1}
+    key = hashlib.sha256((digest.hexdigest() + json.dumps(key_settings, sort_keys=True)).encode()).hexdigest()[:20]
+    root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "densepose"
+    out = root / f"{video.stem}-{key}"
+    if (out / "densepose.json").is_file():
+        return out
+    settings = DensePoseSettings(video, out, weights=wpath, device=device, dtype=dtype, batch_size=batch_size, person=person, overwrite=True)
+    extract_densepose(settings, progress=progress)
+    return out
+
+
 def _save_png(path: Path, rgb: np.ndarray) -> None:
     from PIL import Image
 
@@ -357,4 +403,7 @@ def _write_sidecar(path: Path, s: DensePoseSettings, predictor: DensePosePredict
     path.write_text(json.dumps(payload, indent=1) + "\n")
 
 
-__all__ = ["PERSON_RULES", "DensePoseReport", "DensePoseSettings", "PersonChooser", "dreampose_canvas", "extract_densepose", "iuv_image"]
+__all__ = [
+    "PERSON_RULES", "DensePoseReport", "DensePoseSettings", "PersonChooser", "densepose_folder_for", "dreampose_canvas", "extract_densepose",
+    "iuv_image",
+]
