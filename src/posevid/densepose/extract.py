@@ -370,7 +370,9 @@ def densepose_folder_for(
     out = root / f"{video.stem}-{key}"
     if (out / "densepose.json").is_file():
         return out
-    settings = DensePoseSettings(video, out, weights=wpath, device=device, dtype=dtype, batch_size=batch_size, person=person, overwrite=True)
+    settings = DensePoseSettings(
+        video, out, weights=wpath, device=device, dtype=dtype, batch_size=batch_size, person=person, overwrite=True
+    )
     extract_densepose(settings, progress=progress)
     return out
 
@@ -404,6 +406,6 @@ def _write_sidecar(path: Path, s: DensePoseSettings, predictor: DensePosePredict
 
 
 __all__ = [
-    "PERSON_RULES", "DensePoseReport", "DensePoseSettings", "PersonChooser", "densepose_folder_for", "dreampose_canvas", "extract_densepose",
-    "iuv_image",
+    "PERSON_RULES", "DensePoseReport", "DensePoseSettings", "PersonChooser", "densepose_folder_for", "dreampose_canvas",
+    "extract_densepose", "iuv_image",
 ]
