@@ -251,3 +251,16 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
     (out / "keep.txt").write_text("x")
     code, cap = run_cli([FIXTURE / "image1.png", "--out", out, "--weights", ST, "--quiet"], capsys)
     assert code == 2 and "--overwrite" in cap.err and (out / "keep.txt").exists()
+
+
+def test_bf16_runs_and_unavailable_device_is_one_line(tmp_path, capsys):
+    out = tmp_path / "bf16"
+    code, cap = run_cli([FIXTURE / "image1.png", "--out", out, "--weights", ST, "--dtype", "bf16", "--short-side", "96", "--device", "cpu",
+                         "--quiet"], capsys)
+    assert code == 0, cap.err
+    assert np.isfinite(np.load(next(out.glob("frame_*_densepose.npy")))).all()
+    if not torch.cuda.is_available():
+        out = tmp_path / "cuda"
+        code, cap = run_cli([FIXTURE / "image1.png", "--out", out, "--weights", ST, "--device", "cuda", "--quiet"], capsys)
+        assert_one_line_error(code, cap, out)
+        assert "--device cuda" in cap.err
