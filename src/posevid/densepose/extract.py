@@ -354,18 +354,15 @@ def densepose_folder_for(
 
     from posevid.densepose.weights import resolve_weights
     from posevid.pose.cache import cache_root
+    from posevid.pose.skeleton import _file_hash  # the same content key as the skeleton cache
 
     video = Path(video).expanduser()
     if not video.is_file():
         raise InputError(f"driving video not found: {video}", hint="pass a video file")
-    digest = hashlib.sha256()
-    with open(video, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
     wpath = resolve_weights(weights)
     wstat = wpath.stat() if wpath.is_file() else None
     key_settings = {"weights": str(wpath.resolve()), "wsize": wstat.st_size if wstat else None, "person": person, "dtype": dtype, "v": 1}
-    key = hashlib.sha256((digest.hexdigest() + json.dumps(key_settings, sort_keys=True)).encode()).hexdigest()[:20]
+    key = hashlib.sha256((_file_hash(video) + json.dumps(key_settings, sort_keys=True)).encode()).hexdigest()[:20]
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "densepose"
     out = root / f"{video.stem}-{key}"
     if (out / "densepose.json").is_file():
