@@ -115,10 +115,12 @@ def run_batch(jobs_file: str | os.PathLike, out_dir: str | os.PathLike, *, retri
     """Run every unfinished job of ``jobs_file`` into ``out_dir``; returns the summary (main process) or None."""
     from accelerate import PartialState
 
+    from posevid.training.engine import _cpu_only  # the training engine's rule: CPU-only machines form gloo ranks
+
     if retries < 0:
         raise PosevidError(f"--retries must be >= 0, got {retries}")
     jobs, bad = read_jobs(jobs_file)  # one-line error for a missing/unreadable file, before any process waits
-    state = PartialState(timeout=BARRIER_TIMEOUT)
+    state = PartialState(cpu=_cpu_only(), timeout=BARRIER_TIMEOUT)
     _use_own_gpu(state)
     out_dir = Path(out_dir)
     state_dir = out_dir / STATE_DIR

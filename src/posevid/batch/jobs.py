@@ -72,14 +72,14 @@ def command_parser(task: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _option_for(parser: argparse.ArgumentParser, key: str) -> argparse.Action | None:
-    """The action of a field: ``--key``, ``--key`` with ``_`` -> ``-``, or an option whose dest is ``key``."""
+def _option_for(parser: argparse.ArgumentParser, key: str) -> tuple[argparse.Action, str] | None:
+    """``(action, flag)`` of a field: ``--key``, ``--key`` with ``_`` -> ``-``, or an option whose dest is ``key``."""
     for flag in (f"--{key}", f"--{key.replace('_', '-')}"):
         if flag in parser._option_string_actions:
-            return parser._option_string_actions[flag]
+            return parser._option_string_actions[flag], flag
     for action in parser._actions:
         if action.dest == key and action.option_strings:
-            return action
+            return action, action.option_strings[0]
     return None
 
 
@@ -88,12 +88,12 @@ def job_argv(task: str, fields: dict[str, Any]) -> list[str]:
     parser = command_parser(task)
     argv: list[str] = []
     for key, value in fields.items():
-        action = _option_for(parser, key)
-        if action is None or action.help == argparse.SUPPRESS:  # hidden flags are ignored legacy spellings
+        found = _option_for(parser, key)
+        if found is None or found[0].help == argparse.SUPPRESS:  # hidden flags are ignored legacy spellings
             raise _ParseError(f"unknown field {key!r} for {task} (fields are the flags of 'posevid {task}')")
+        action, flag = found
         if action.dest in OWNED_BY_BATCH:
             raise _ParseError(f"field {key!r} is set by the batch (outputs go to OUT/<id>.mp4)")
-        flag = max(action.option_strings, key=len)
         if action.nargs == 0:  # store_true / store_const
             if not isinstance(value, bool):
                 raise _ParseError(f"field {key!r} is a switch: use true or false, not {value!r}")
