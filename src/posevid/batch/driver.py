@@ -30,6 +30,7 @@ from typing import Any
 
 from posevid.batch.jobs import Job, read_jobs
 from posevid.batch.runner import ModelCache, is_done, model_key, run_job
+from posevid.data.manifest import append_json_line
 from posevid.errors import PosevidError
 from posevid.utils.outputs import atomic_path
 
@@ -45,20 +46,11 @@ class Ledger:
         self.folder = folder
         self.path = folder / f"attempts-{rank}.jsonl"
 
-    def _append(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
     def start(self, job_id: str) -> None:
-        self._append({"id": job_id, "event": "start", "time": time.time(), "pid": os.getpid()})
+        append_json_line(self.path, {"id": job_id, "event": "start", "time": time.time(), "pid": os.getpid()})
 
     def end(self, job_id: str, status: str) -> None:
-        self._append({"id": job_id, "event": "end", "status": status, "time": time.time()})
+        append_json_line(self.path, {"id": job_id, "event": "end", "status": status, "time": time.time()})
 
     def events(self) -> list[dict[str, Any]]:
         out = []

@@ -107,16 +107,6 @@ def _extract_and_render(video: Path, out: Path, item_id: str, manifest: Manifest
     return {"keypoints": manifest.rel(kp_path), "skeleton": manifest.rel(sk_path)}
 
 
-def _check_video(path: Path) -> dict[str, Any]:
-    """Probe a clip and decode its first frame; raises InputError when it is unreadable."""
-    from posevid.video import iter_frames, probe_video
-
-    info = probe_video(path)
-    next(iter(iter_frames(path, max_frames=1)))
-    return {"num_frames": info.num_frames, "fps": info.fps, "width": info.width, "height": info.height}
-
-
-
 # ------------------------------------------------------------------------------------------------
 # video clips (Charades / HD-VILA): one work item per CSV clip, run through a list of stages
 # ------------------------------------------------------------------------------------------------
@@ -189,6 +179,15 @@ def stage_captions(item: dict[str, Any]) -> dict[str, Any]:
     if item["_reason"] is None and not item["captions"]:
         item["_reason"] = "no caption in the CSV"
     return item
+
+
+def _check_video(path: Path) -> dict[str, Any]:
+    """Probe a clip and decode its first frame; raises InputError when it is unreadable."""
+    from posevid.video import iter_frames, probe_video
+
+    info = probe_video(path)
+    next(iter(iter_frames(path, max_frames=1)))
+    return {"num_frames": info.num_frames, "fps": info.fps, "width": info.width, "height": info.height}
 
 
 def stage_decode(item: dict[str, Any], *, min_frames: int) -> dict[str, Any]:
