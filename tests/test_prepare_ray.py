@@ -134,6 +134,9 @@ def test_ray_options_need_engine_ray(clips: tuple[Path, Path], tmp_path: Path, c
     assert code == 2 and "--ray-address need(s) --engine ray" in capsys.readouterr().err
     code = main(["prepare", str(src), "--out", str(tmp_path / "o"), "--kind", "ubc", "--engine", "ray"])
     assert code == 2 and "video clips only" in capsys.readouterr().err
+    code = main(["prepare", str(src), "--captions", str(csv), "--out", str(tmp_path / "o"), "--pose-workers", "0"])
+    assert code == 2 and "--pose-workers must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_list_of_paths_source(clips: tuple[Path, Path], tmp_path: Path) -> None:
@@ -147,3 +150,15 @@ def test_list_of_paths_source(clips: tuple[Path, Path], tmp_path: Path) -> None:
     ea, eb = _by_id(tmp_path / "a"), _by_id(tmp_path / "b")
     assert {k: v for k, v in ea.items() if k != "MISSING"} == {k: v for k, v in eb.items() if k != "MISSING"}
     assert "no path in" in eb["MISSING"]["reason"]
+
+
+def test_gpu_stage_without_gpus_is_one_line_error(local_ray, clips: tuple[Path, Path], tmp_path: Path) -> None:
+    from posevid.data.prepare_ray import RaySettings
+    from posevid.errors import InputError
+
+    src, csv = clips
+    with pytest.raises(InputError, match=r"--ray-model-gpus 1 but the Ray cluster has 0 GPU"):
+        prepare_dataset(
+            src, tmp_path, kind="charades", captions=csv, poses=True, progress=False, engine="ray", ray=RaySettings(model_gpus=1)
+        )
+    assert Manifest(tmp_path).entries() == []

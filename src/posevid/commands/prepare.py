@@ -69,6 +69,13 @@ def run(args: argparse.Namespace) -> int:
     from posevid.errors import InputError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for name, low in (("pose_workers", 1), ("ray_num_cpus", 1), ("ray_model_concurrency", 1), ("ray_model_gpus", 0)):
+        value = getattr(args, name)
+        if value is not None and value < low:
+            raise InputError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
+    for name in ("ray_stage_cpus", "ray_model_cpus"):
+        if getattr(args, name) <= 0:
+            raise InputError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
     ray = None
     if args.engine == "ray":
         if args.pose_workers is not None:

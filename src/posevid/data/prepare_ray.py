@@ -125,7 +125,15 @@ def prepare_clips_ray(items: list[dict[str, Any]], stages: list, out: Path, *, s
     todo = [it for it in items if it["id"] not in done]
     if todo:
         with ray_session(settings):
+            import ray
             from ray.data import DataContext
+
+            gpus = ray.cluster_resources().get("GPU", 0)
+            if settings.model_gpus > 0 and gpus < settings.model_gpus:  # Ray would wait for them forever
+                raise InputError(
+                    f"--ray-model-gpus {settings.model_gpus:g} but the Ray cluster has {gpus:g} GPU(s)",
+                    hint="drop --ray-model-gpus or connect to a cluster with GPUs (--ray-address)",
+                )
 
             DataContext.get_current().enable_progress_bars = progress
             for row in build_dataset(todo, stages, settings).iter_rows():
