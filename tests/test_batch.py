@@ -130,15 +130,28 @@ def test_retries_then_failed_and_bad_lines_do_not_stop_others(tmp_path: Path, mo
 
 
 def test_a_job_that_keeps_killing_its_process_is_given_up(tmp_path: Path, monkeypatch) -> None:
-    """Attempts that started and never ended (process died) count against the retries across runs."""
-    monkeypatch.setattr(driver, "run_job", lambda *a, **k: pytest.fail("must not run"))
-    jobs = _write_jobs(tmp_path / "jobs.jsonl", [{"task": "generate", "id": "oom", "prompt": "x", "pose": "p.mp4"}])
+    """Attempts that started and never ended (process died) count against the retries across runs, until a success."""
+    ran = []
+
+    def fake_run_job(job, out_dir, cache, *, quiet):
+        ran.append(job.id)
+        return []
+
+    monkeypatch.setattr(driver, "run_job", fake_run_job)
+    jobs = _write_jobs(tmp_path / "jobs.jsonl", [{"task": "generate", "id": i, "prompt": "x", "pose": "p.mp4"} for i in ("oom", "fine")])
     state = tmp_path / "out" / ".batch"
     state.mkdir(parents=True)
-    (state / "attempts-1.jsonl").write_text('{"event": "start", "id": "oom"}\n{"event": "start", "id": "oom"}\n{"event": "st')
+    (state / "attempts-0.jsonl").write_text(
+        '{"event": "start", "id": "fine", "time": 1}\n{"event": "start", "id": "fine", "time": 2}\n'
+        '{"event": "end", "id": "fine", "status": "done", "time": 3}\n'  # died once, then succeeded: no debt
+    )
+    (state / "attempts-1.jsonl").write_text(
+        '{"event": "start", "id": "oom", "time": 1}\n{"event": "start", "id": "oom", "time": 2}\n{"event": "st'
+    )
     assert main(["batch", str(jobs), "--out", str(tmp_path / "out"), "--retries", "1"]) == 1
     (failed,) = _summary(tmp_path / "out")["failed"]
     assert failed["id"] == "oom" and "process died in this job 2 time(s)" in failed["error"]
+    assert ran == ["fine"]  # its output was deleted since (here: never written), so it runs again
 
 
 def test_missing_job_file_is_one_line_error(tmp_path: Path, capsys) -> None:

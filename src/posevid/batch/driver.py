@@ -63,10 +63,13 @@ class Ledger:
         return out
 
     def deaths(self) -> Counter:
-        """Per job id: attempts that started and never ended (the process died inside the job)."""
+        """Per job id: attempts that started and never ended (the process died inside the job) since its last success."""
         count: Counter = Counter()
-        for e in self.events():
-            count[e.get("id")] += 1 if e.get("event") == "start" else -1 if e.get("event") == "end" else 0
+        for e in sorted(self.events(), key=lambda e: e.get("time", 0)):
+            if e.get("event") == "start":
+                count[e.get("id")] += 1
+            elif e.get("event") == "end":
+                count[e.get("id")] = 0 if e.get("status") == "done" else max(0, count[e.get("id")] - 1)
         return count
 
 
