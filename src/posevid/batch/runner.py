@@ -7,7 +7,15 @@ command's ``run(args)`` is called, exactly what ``posevid generate`` / ``posevid
 a job whose model, device, dtype and model-changing run options match the previous one's reuses its
 pipeline. That wrapping is the part to drop when the use-case layer (``posevid.tasks``, with its own
 model cache) lands: :func:`run_job` then builds the task's settings from the parsed arguments and calls the
-task; nothing else in ``posevid.batch`` changes. See docs/scale.md.
+task; nothing else in ``posevid.batch`` changes. See docs/scale.md. With the tasks API as drafted on the
+``redesign`` branch (commit 9f472a8) that is, for generate::
+
+    args = command_parser("generate").parse_args([*job.argv, "--out", str(video)])
+    settings = posevid.commands.generate.collect_settings(args)          # -> GenerateSettings
+    result = posevid.tasks.generate.generate(settings, models=cache)      # cache: tasks.common.ModelCache
+
+(and the same for animate), with ``tasks.common.ModelCache`` replacing :class:`ModelCache` (its ``loads``
+feeds the summary's ``model_loads``; it keeps every model, so ``--keep-models`` needs an eviction there).
 
 A job is finished when its video and its JSON sidecar both exist (the commands write the sidecar last,
 and every file atomically), which is what :func:`is_done` checks.
