@@ -22,7 +22,7 @@ from posevid import __version__  # noqa: E402
 from posevid.errors import PosevidError  # noqa: E402
 
 # Order = order in ``posevid --help``.
-COMMANDS = ("generate", "pose", "animate", "batch", "prepare", "train", "eval", "app", "make_tiny", "convert")
+COMMANDS = ("generate", "pose", "densepose", "animate", "batch", "prepare", "train", "eval", "app", "make_tiny", "convert")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -55,6 +55,13 @@ def register(subparsers, formatter_class) -> None:
         metavar="DIR_OR_PKL",
         help="folder of frame_N_densepose.npy (reference format), UV/IUV images, or an apply_net dump .pkl",
     )
+    g.add_argument(
+        "--driving-video", metavar="VIDEO",
+        help="instead of --densepose: a video of someone moving; DensePose is extracted from it first (cached, see posevid densepose)",
+    )
+    g.add_argument("--densepose-weights", metavar="PATH", help="with --driving-video: DensePose R-CNN weights (.pkl or .safetensors)")
+    g.add_argument("--densepose-person", choices=("top-score", "largest", "track"), default="top-score",
+                   help="with --driving-video: which person to follow (see posevid densepose --person)")
     g.add_argument("--pose-format", choices=("auto", "npy", "uv", "iuv"), default="auto", help="how to read the pose folder (see docs)")
     g.add_argument("--allow-gaps", action="store_true", help="accept missing frame numbers (the window then uses the --window rule there)")
     g.add_argument(
@@ -190,8 +197,12 @@ def run(args) -> int:
         raise InputError("no reference image given", hint="pass --image IMG (or --key_frame_path)")
     if not Path(args.image).is_file():
         raise InputError(f"reference image not found: {args.image}", hint="check --image")
-    if not args.densepose:
-        raise InputError("no pose input given", hint="pass --densepose DIR_OR_PKL (or --pose_folder)")
+    if args.densepose and args.driving_video:
+        raise InputError("give either --densepose or --driving-video, not both")
+    if not args.densepose and not args.driving_video:
+        raise InputError("no pose input given", hint="pass --densepose DIR_OR_PKL (or --pose_folder) or --driving-video VIDEO")
+    if args.driving_video and not Path(args.driving_video).is_file():
+        raise InputError(f"driving video not found: {args.driving_video}", hint="check --driving-video")
     if not args.model:
         raise InputError("no model given", hint=HOW_TO_GET_WEIGHTS)
     if args.custom_vae and not Path(args.custom_vae).is_file():
@@ -210,7 +221,16 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="posevid-dp-") as tmp:
         work = Path(args.densepose_out) if args.densepose_out else Path(tmp) / "poses"
         size = parse_size(args.densepose_size) if args.densepose_size else None
-        pose_dir = resolve_pose_source(args.densepose, work, image_size=size, image_root=args.densepose_images, empty=args.densepose_empty)
+        if args.driving_video:  # DensePose extracted once per video and cached; the pipeline resizes it to the image size
+            from posevid.densepose.extract import densepose_folder_for
+
+            pose_dir = densepose_folder_for(
+                args.driving_video, weights=args.densepose_weights, person=args.densepose_person, device=device
+            )
+        else:
+            pose_dir = resolve_pose_source(
+                args.densepose, work, image_size=size, image_root=args.densepose_images, empty=args.densepose_empty
+            )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             seq = DensePoseSequence.from_folder(pose_dir, pose_format=args.pose_format, window=args.window, allow_gaps=args.allow_gaps)
@@ -279,7 +299,8 @@ def run(args) -> int:
     settings = {
         "method": "dreampose",
         "image": str(args.image),
-        "densepose": str(args.densepose),
+        "densepose": str(args.densepose) if args.densepose else None,
+        "driving_video": str(args.driving_video) if args.driving_video else None,
         "pose_format": seq.pose_format,
         "window": args.window,
         "frames": result.frame_numbers,
