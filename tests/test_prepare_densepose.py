@@ -177,3 +177,34 @@ def test_list_of_paths_and_densepose_command_flags_unchanged(videos: Path, tmp_p
     assert len(list((tmp_path / "dp").glob("frame_*_densepose.npy"))) == 3
     code = main(["densepose", *args, "--batch-size", "0", "--quiet", "--overwrite"])
     assert "--batch-size must be at least 1" in _one_line_error(code, capsys.readouterr().err, "densepose")
+
+
+def test_densepose_is_the_gpu_sized_ray_stage(videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under Ray the DensePose stage is a model stage: --ray-model-gpus/-cpus/-concurrency size it (recorded, no Ray started)."""
+    pytest.importorskip("ray.data")
+    import ray.data
+
+    from posevid.data import prepare_ray
+    from posevid.data.prepare import PrepareResult
+
+    seen: dict = {}
+
+    def fake_run(items, stages, out, *, settings, progress):
+        seen.update(stages=stages, settings=settings)
+        return PrepareResult(out, 1, 0, 0)
+
+    monkeypatch.setattr(prepare_ray, "prepare_clips_ray", fake_run)
+    code = main(["prepare", str(videos), "--out", str(tmp_path / "o"), *FLAGS, "--engine", "ray",
+                 "--ray-model-gpus", "0.5", "--ray-model-cpus", "2", "--ray-model-concurrency", "3"])  # fmt: skip
+    assert code == 0
+    calls: list[tuple[str, dict]] = []
+
+    class Recorder:
+        def map(self, fn, **kwargs):
+            calls.append((type(fn.fn).__name__, kwargs))
+            return self
+
+    monkeypatch.setattr(ray.data, "from_items", lambda *a, **k: Recorder())
+    prepare_ray.build_dataset([], seen["stages"], seen["settings"])
+    assert [name for name, _ in calls] == ["partial", "DensePoseStage"]  # decode (no captions for videos), then DensePose
+    assert calls[1][1] == {"num_cpus": 2, "num_gpus": 0.5, "concurrency": 3} and calls[0][1] == {"num_cpus": 1.0}
