@@ -479,7 +479,7 @@ def prepare_dataset(
 
     ``engine="ray"`` runs the clip stages (video kinds) as Ray Data operators, sized by ``ray``
     (a :class:`posevid.data.prepare_ray.RaySettings`); the manifest is the same as the plain engine's.
-    ``extra_stages`` run after pose extraction on every clip (the hook for DensePose extraction).
+    ``extra_stages`` run after pose extraction on every clip (``densepose`` adds its stage there).
     ``pose_workers`` is ``extract_keypoints``' ``workers`` (plain engine; Ray runs one process per clip).
     ``densepose`` (``kind="ubc"``): ``SRC`` holds videos, and DensePose runs on their frames with these
     ``DensePoseSettings`` model fields (``weights``, ``device``, ``dtype``, ``batch_size``, ``person``,
@@ -534,7 +534,7 @@ def prepare_dataset(
     _write_meta(out, settings)
     if from_videos:
         if kind in VIDEO_KINDS:
-            items = clip_items(src, Path(captions), kind)
+            items = clip_items(src, Path(captions), kind)  # (--densepose: the videos, listed above)
         has_captions = kind in VIDEO_KINDS
         if engine == "ray":
             from posevid.data.prepare_ray import prepare_clips_ray
