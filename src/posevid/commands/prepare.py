@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from posevid.commands.densepose import add_model_arguments
+
 
 def register(subparsers, formatter_class) -> None:
     parser = subparsers.add_parser(
@@ -40,6 +42,16 @@ def register(subparsers, formatter_class) -> None:
         help="plain engine: parallel pose processes per clip (as 'posevid pose --workers'; default: 2 for clips of 120+ frames)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    dp = parser.add_argument_group(
+        "DensePose for DreamPose (--kind ubc from videos; see docs/densepose.md)",
+    )
+    dp.add_argument(
+        "--densepose",
+        action="store_true",
+        help="with --kind ubc: SRC holds videos (or is a text file of their paths); their frames and DensePose are written "
+        "to OUT/frames/<video>/frame_N.png + frame_N_densepose.npy for the DreamPose recipes",
+    )
+    add_model_arguments(dp, prefix="densepose-", when="with --densepose: ")
     ray = parser.add_argument_group(
         "Ray engine (video kinds; needs 'pip install \"posevid[ray]\"', see docs/scale.md)",
     )
@@ -53,7 +65,7 @@ def register(subparsers, formatter_class) -> None:
     ray.add_argument("--ray-num-cpus", type=int, help="CPUs of the local Ray instance (default: all cores)")
     ray.add_argument("--ray-stage-cpus", type=float, default=1.0, help="CPUs per task of the CPU stages (captions, decode)")
     ray.add_argument("--ray-model-cpus", type=float, default=1.0, help="CPUs per task of the model stages (pose, DensePose)")
-    ray.add_argument("--ray-model-gpus", type=float, default=0.0, help="GPUs per task of the model stages")
+    ray.add_argument("--ray-model-gpus", type=float, default=0.0, help="GPUs per task of the model stages (pose, DensePose)")
     ray.add_argument("--ray-model-concurrency", type=int, help="at most this many model-stage tasks at once (default: as resources allow)")
     parser.set_defaults(func=run)
 
@@ -64,6 +76,7 @@ _RAY_OPTIONS = ("ray_address", "ray_num_cpus", "ray_model_concurrency")
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from posevid.commands.densepose import MODEL_DEFAULTS, model_options
     from posevid.data.prepare import prepare_dataset
     from posevid.data.prepare_ray import RaySettings
     from posevid.errors import InputError
@@ -76,6 +89,12 @@ def run(args: argparse.Namespace) -> int:
     for name in ("ray_stage_cpus", "ray_model_cpus"):
         if getattr(args, name) <= 0:
             raise InputError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
+    densepose = model_options(args, prefix="densepose-") if args.densepose else None
+    if densepose is None:
+        options = model_options(args, prefix="densepose-")
+        given = [f"--densepose-{k.replace('_', '-')}" for k, v in options.items() if v != MODEL_DEFAULTS[k]]
+        if given:
+            raise InputError(f"{', '.join(given)} need(s) --densepose", hint="add --densepose or drop the option")
     ray = None
     if args.engine == "ray":
         if args.pose_workers is not None:
@@ -104,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         pose_workers=args.pose_workers,
         engine=args.engine,
         ray=ray,
+        densepose=densepose,
     )
     print(result.summary())
     return 0

@@ -7,6 +7,8 @@ Layout written under ``OUT``::
     OUT/poses/<id>.npz       cached keypoints (posevid.pose KeypointSequence), when poses are extracted
     OUT/skeletons/<id>.mp4   skeleton video rendered in the official FYP style (video kinds)
     OUT/pairs/<id>.png       image and OUT/skeletons/<id>.png skeleton (image-pose kind)
+    OUT/frames/<id>/         frame_N.png + frame_N_densepose.npy of a video (ubc kind with --densepose,
+                             see :mod:`posevid.data.prepare_densepose`)
 
 Source videos are referenced, not copied (HD-VILA is terabytes). Every unreadable or unusable item is
 skipped with its reason logged and recorded in the manifest; when nothing usable remains the command
@@ -20,7 +22,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,6 +176,32 @@ def clip_items(src: Path, captions: Path, kind: str) -> list[dict[str, Any]]:
     return items
 
 
+def video_items(src: Path) -> list[dict[str, Any]]:
+    """One work item per video of ``src`` (a folder, searched recursively, or a text file of paths), in name order.
+
+    The id is the video's path under ``src`` (its file name for a list), as DreamPose names its frame
+    folders (``train-frames/91iZ9x8NI0S.mp4/``).
+    """
+    if src.is_file():
+        listed = _read_path_list(src)
+        named = [(p.name, p) for p in listed]
+    else:
+        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        named = [(str(p.relative_to(src)), p) for p in files]
+    if not named:
+        kinds = ", ".join(VIDEO_SUFFIXES)
+        raise InputError(f"no videos in {src}", hint=f"--densepose takes a folder of videos ({kinds}) or a text file of their paths")
+    items, seen = [], {}
+    for name, path in named:
+        iid = _safe_id(name)
+        if iid in seen:
+            raise InputError(f"two videos get the id {iid}: {seen[iid]} and {path}", hint="rename one of them")
+        seen[iid] = path
+        reason = None if path.is_file() else f"video not found ({path})"
+        items.append({"id": iid, "clip_id": name, "_path": str(path), "_reason": reason})
+    return items
+
+
 def stage_captions(item: dict[str, Any]) -> dict[str, Any]:
     """Captions come from the CSV; a clip without one is skipped (an automatic captioner would plug in here)."""
     if item["_reason"] is None and not item["captions"]:
@@ -216,10 +244,12 @@ def stage_pose(item: dict[str, Any], *, out: Path, workers: int | None = None) -
 
 
 def clip_stages(
-    out: Path, *, poses: bool, min_frames: int, pose_workers: int | None = None, extra: Sequence[StageSpec] = ()
+    out: Path, *, poses: bool, min_frames: int, pose_workers: int | None = None, extra: Sequence[StageSpec] = (), captions: bool = True
 ) -> list[StageSpec]:
-    """The stages of one clip, in order. ``extra`` stages run after pose extraction (the DensePose stage goes here)."""
-    stages = [StageSpec("captions", stage_captions), StageSpec("decode", functools.partial(stage_decode, min_frames=min_frames))]
+    """The stages of one clip, in order. ``extra`` stages run after pose extraction (the DensePose stage goes here).
+    ``captions=False`` for videos without a caption CSV (DreamPose data)."""
+    stages = [StageSpec("captions", stage_captions)] if captions else []
+    stages.append(StageSpec("decode", functools.partial(stage_decode, min_frames=min_frames)))
     if poses:
         stages.append(StageSpec("pose", functools.partial(stage_pose, out=out, workers=pose_workers), model=True))
     return stages + list(extra)
@@ -443,36 +473,52 @@ def prepare_dataset(
     engine: str = "plain",
     ray: Any = None,
     extra_stages: Sequence[StageSpec] = (),
+    densepose: Mapping[str, Any] | None = None,
 ) -> PrepareResult:
     """Prepare ``src`` into ``out`` (resumable). ``poses=None`` means: extract for image-pose only.
 
     ``engine="ray"`` runs the clip stages (video kinds) as Ray Data operators, sized by ``ray``
     (a :class:`posevid.data.prepare_ray.RaySettings`); the manifest is the same as the plain engine's.
-    ``extra_stages`` run after pose extraction on every clip (the hook for DensePose extraction).
+    ``extra_stages`` run after pose extraction on every clip (``densepose`` adds its stage there).
     ``pose_workers`` is ``extract_keypoints``' ``workers`` (plain engine; Ray runs one process per clip).
+    ``densepose`` (``kind="ubc"``): ``SRC`` holds videos, and DensePose runs on their frames with these
+    ``DensePoseSettings`` model fields (``weights``, ``device``, ``dtype``, ``batch_size``, ``person``,
+    ``short_side``; ``{}`` for the defaults), see :mod:`posevid.data.prepare_densepose`.
     """
     src, out = Path(src), Path(out)
     if kind not in KINDS:
         raise InputError(f"unknown --kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
     if engine not in ENGINES:
         raise InputError(f"unknown --engine {engine!r}", hint=f"use one of {', '.join(ENGINES)}")
-    if engine == "ray" and kind not in VIDEO_KINDS:
-        raise InputError(f"--engine ray prepares video clips only, not --kind {kind}", hint="use --kind charades/hdvila or --engine plain")
-    if kind in VIDEO_KINDS and src.is_file():
+    from_videos = kind in VIDEO_KINDS or densepose is not None  # work items are videos run through the clip stages
+    if densepose is not None and kind != "ubc":
+        raise InputError(f"--densepose makes DreamPose data, --kind ubc, not --kind {kind}", hint="add --kind ubc")
+    if engine == "ray" and not from_videos:
+        raise InputError(
+            f"--engine ray prepares video clips only, not --kind {kind}",
+            hint="use --kind charades/hdvila, --kind ubc --densepose, or --engine plain",
+        )
+    if from_videos and src.is_file():
         pass  # a text file listing the clips
     elif not src.is_dir():
         raise InputError(
             f"source folder not found: {src}",
-            hint="pass the folder that holds the clips / images / frames (video kinds: or a text file of clip paths)",
+            hint="pass the folder that holds the clips / images / frames (video kinds and --densepose: or a text file of clip paths)",
         )
     if kind in VIDEO_KINDS and captions is None:
         raise InputError(f"--captions is required for --kind {kind}", hint="pass a CSV with part_id, clip_id, caption")
-    if (extra_stages or pose_workers is not None) and kind not in VIDEO_KINDS:
+    if (extra_stages or pose_workers is not None) and not from_videos:
         raise InputError(f"extra stages and pose workers apply to video kinds, not --kind {kind}")
     if engine == "ray":
         from posevid.data.prepare_ray import require_ray
 
         require_ray()  # before anything is written
+    if densepose is not None:
+        from posevid.data.prepare_densepose import DensePoseStage, check_densepose_options
+
+        items = video_items(src)  # input and weights errors before anything is written
+        densepose = check_densepose_options(densepose, load=engine == "plain")
+        extra_stages = [*extra_stages, StageSpec("densepose", DensePoseStage(out, densepose), model=True)]
     if poses is None:
         poses = kind == "image-pose"
     settings = {
@@ -483,16 +529,22 @@ def prepare_dataset(
         "min_frames": min_frames,
         "frames_per_video": frames_per_video,
     }
+    if densepose is not None:
+        settings["densepose"] = densepose
     _write_meta(out, settings)
-    if kind in VIDEO_KINDS:
-        items = clip_items(src, Path(captions), kind)
+    if from_videos:
+        if kind in VIDEO_KINDS:
+            items = clip_items(src, Path(captions), kind)  # (--densepose: the videos, listed above)
+        has_captions = kind in VIDEO_KINDS
         if engine == "ray":
             from posevid.data.prepare_ray import prepare_clips_ray
 
-            stages = clip_stages(out, poses=bool(poses), min_frames=min_frames, pose_workers=1, extra=extra_stages)
+            stages = clip_stages(out, poses=bool(poses), min_frames=min_frames, pose_workers=1, extra=extra_stages, captions=has_captions)
             result = prepare_clips_ray(items, stages, out, settings=ray, progress=progress)
         else:
-            stages = clip_stages(out, poses=bool(poses), min_frames=min_frames, pose_workers=pose_workers, extra=extra_stages)
+            stages = clip_stages(
+                out, poses=bool(poses), min_frames=min_frames, pose_workers=pose_workers, extra=extra_stages, captions=has_captions
+            )
             result = _prepare_clips(items, stages, out, progress=progress)
     elif kind == "image-pose":
         result = _prepare_image_pose(src, Path(captions) if captions else None, out, frames_per_video=frames_per_video, progress=progress)

@@ -8,6 +8,8 @@ so a failure leaves nothing behind):
   float64 ``(2, H, W)`` canvas, zeros except the chosen person's U, V pasted at its int-truncated box;
 * ``iuv/frame_N.png`` with ``iuv=True``: the DensePose/OpenCV IUV convention (file BGR = I, 255*U, 255*V;
   read as RGB: R = V, G = U, B = I), which ``posevid animate --pose-format iuv`` reads back;
+* ``frame_N.png`` with ``frames=True``: the input frame itself, beside its pose (DreamPose's training layout,
+  what ``posevid prepare --kind ubc --densepose`` writes);
 * ``preview.mp4`` with ``preview=True``: the frames with the chosen person's body parts coloured;
 * ``densepose.json``: the settings, the person rule, per-frame box and score, and the frames without a person.
 
@@ -58,6 +60,7 @@ class DensePoseSettings:
     person: str = "top-score"
     iuv: bool = False
     preview: bool = False
+    frames: bool = False  # also write each input frame as frame_N.png beside its pose (training data)
     overwrite: bool = False
     short_side: int | None = None  # None: the model's 800 (the reference); smaller is faster and less exact
     config: DensePoseConfig | None = None
@@ -299,6 +302,8 @@ def extract_densepose(
                     index = result.chart_rows[0] if result.chart_rows else None
                     canvas, chart = dreampose_canvas(result, index)
                     np.save(tmp / f"frame_{n}_densepose.npy", canvas, allow_pickle=False)
+                    if s.frames:
+                        _save_png(tmp / f"frame_{n}.png", frame)
                     if s.iuv or writer is not None:
                         iuv = iuv_image(result, index, chart)
                         if s.iuv:
