@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from posevid.errors import InputError
+from posevid.errors import InputError, short_reason
 
 # validation_data key -> generate setting
 VALIDATION_KEYS = {
@@ -87,6 +87,12 @@ def layout_from_paths(pretrained: Path | None, checkpoint: Path | None, source: 
     if pretrained is None and checkpoint is None:
         return None
     sd_dir = pretrained if pretrained is not None else checkpoint.parent / SD_FOLDER
+    for key, folder in (("pretrained_model_path", sd_dir), ("resume_from_checkpoint", checkpoint)):
+        if folder is not None and not folder.exists():
+            raise CheckpointError(
+                f"{source}: {key} {folder} not found",
+                hint="download the Follow-Your-Pose release into ./checkpoints, fix the path in the config, or pass --model DIR",
+            )
     if not (sd_dir / "unet" / "config.json").is_file():
         raise CheckpointError(
             f"{source}: pretrained_model_path {sd_dir} is not a Stable Diffusion v1-4 folder (no unet/config.json)",
@@ -118,8 +124,8 @@ def read_sample_config(path: str | os.PathLike) -> dict[str, Any]:
 
         raw = OmegaConf.to_container(OmegaConf.load(str(path)), resolve=True)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise InputError(f"cannot parse config {path}: {first}", hint="it must be a YAML mapping like configs/pose_sample.yaml") from None
+        reason = short_reason(exc)
+        raise InputError(f"cannot parse config {path}: {reason}", hint="it must be a YAML mapping like configs/pose_sample.yaml") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
