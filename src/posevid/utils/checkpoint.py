@@ -100,6 +100,11 @@ def load_into(module: torch.nn.Module, state: Mapping[str, torch.Tensor], *, wha
 def _torch_load_error(path: Path, exc: BaseException) -> CheckpointError:
     """Tell a file that holds Python objects (refused on purpose) from a damaged one (re-download it)."""
     full = str(exc)  # torch puts the reason ("Unsupported global: ...") deep inside a long message
+    if "Unsupported operand" in full and _is_zip(path):  # a whole torch.save archive, pickled with protocol 4+
+        return CheckpointError(
+            f"refusing to load {path}: its pickle uses instructions torch's safe loader does not accept",
+            hint="re-save it with torch.save's default pickle protocol, or convert it to safetensors with a trusted tool",
+        )
     if "Unsupported global" in full or _is_plain_pickle(path):
         return CheckpointError(
             f"refusing to load {path}: it contains Python objects, not only tensors",
@@ -115,6 +120,11 @@ def _is_plain_pickle(path: Path) -> bool:
     with open(path, "rb") as fh:
         head = fh.read(2)
     return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5 and not _is_legacy_torch_file(path)
+
+
+def _is_zip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PK\x03\x04"
 
 
 def _is_legacy_torch_file(path: Path) -> bool:
