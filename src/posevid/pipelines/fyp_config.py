@@ -79,7 +79,8 @@ def layout_from_paths(pretrained: Path | None, checkpoint: Path | None, source: 
 
     Returns a :class:`~posevid.models.loading.FollowYourPoseLayout`, or None when the config names neither.
     Without ``resume_from_checkpoint`` the reference samples SD + pose encoder with untrained temporal
-    layers; the loader does the same (and says so).
+    layers; the loader refuses that unless ``--allow-untrained-temporal`` is given. A path that does not
+    exist is reported as "not found".
     """
     from posevid.errors import CheckpointError
     from posevid.models.loading import CHECKPOINT_WEIGHTS, POSE_ENCODER_FILE, SD_FOLDER, FollowYourPoseLayout
