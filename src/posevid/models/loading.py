@@ -247,8 +247,8 @@ def load_followyourpose_unet(layout: FollowYourPoseLayout, *, allow_untrained_te
         expected = layout.sd_dir.parent / FYP_CHECKPOINT_FOLDER / CHECKPOINT_WEIGHTS[0]
         raise CheckpointError(
             f"{layout.source}: the Follow-Your-Pose checkpoint {expected} is missing, so the temporal layers would be untrained",
-            hint=f"download {FYP_HUB_ID} (an incomplete download?), or pass --allow-untrained-temporal "
-            "to sample the inflated image model with identity temporal layers",
+            hint=f"an incomplete download? get it from {FYP_HUB_ID}; to sample the inflated image model with identity temporal "
+            "layers instead, pass --allow-untrained-temporal to posevid generate (allow_untrained_temporal=True in Python)",
         )
     logger.warning(
         "No Follow-Your-Pose checkpoint in %s: using the SD 2-D UNet weights + %s with identity-initialised temporal "
