@@ -43,6 +43,9 @@ def register(subparsers, formatter_class) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from posevid.utils.extras import require
+
+    require("gradio", "posevid app")
     from posevid.app.server import AppConfig, launch
 
     if args.concurrency < 1:

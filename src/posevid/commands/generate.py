@@ -80,6 +80,12 @@ def register(subparsers, formatter_class) -> None:
         help="Follow-Your-Pose weights: the release folder (with checkpoints/...), a folder saved by posevid, or a hub id "
         "(default: the official release from the hub cache)",
     )
+    p.add_argument(
+        "--allow-untrained-temporal",
+        action="store_true",
+        default=s,
+        help="run without followyourpose_checkpoint-1000/pytorch_model.bin (SD + pose encoder, identity temporal layers)",
+    )
     p.add_argument("--config", default=s, metavar="YAML", help="reference-style sampling config (configs/pose_sample.yaml)")
     p.add_argument("--negative-prompt", default=s, metavar="TEXT", help="what to avoid (the unconditional prompt; default empty)")
     p.add_argument(
@@ -264,7 +270,7 @@ def model_spec(settings: dict[str, Any]):
     return None, "default (official release from the hub cache)"
 
 
-def load_pipeline(model, device: str, dtype_name: str):
+def load_pipeline(model, device: str, dtype_name: str, *, allow_untrained_temporal: bool = False):
     import torch
 
     from posevid.pipelines.followyourpose import FollowYourPosePipeline
@@ -279,7 +285,7 @@ def load_pipeline(model, device: str, dtype_name: str):
             # command line; real problems arrive as CheckpointError and posevid's own loader log messages.
             warnings.simplefilter("ignore")
             diffusers_logging.set_verbosity_error()
-            return FollowYourPosePipeline.from_release(model, device=device, dtype=dtype)
+            return FollowYourPosePipeline.from_release(model, device=device, dtype=dtype, allow_untrained_temporal=allow_untrained_temporal)
     except CheckpointError as exc:
         if model is None and "make-tiny" not in str(exc):
             reason = str(exc).split(" (")[0]  # the loader's own hint is replaced by the fuller one below
@@ -359,7 +365,8 @@ def run(args: argparse.Namespace) -> int:
 
     model, model_name = model_spec(settings)
     started = time.time()
-    pipe = load_pipeline(model, device, settings["dtype"])
+    pipe = load_pipeline(model, device, settings["dtype"], allow_untrained_temporal=bool(settings.get("allow_untrained_temporal")))
+    settings["weights_read"] = pipe.weights_read  # recorded in the sidecar
     apply_run_options(pipe, options, device=device)
     loaded = time.time()
     streamed = (

@@ -110,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out_dir} exists and is not a folder")
     est_opts = {}
     if args.estimator != "mediapipe":
+        from posevid.utils.extras import require
+
+        require("onnxruntime", f"--estimator {args.estimator}")  # before any progress bar or worker starts
         est_opts = {"det_model": args.det_model, "pose_model": args.pose_model}
     elif args.det_model or args.pose_model:
         raise InputError("--det-model/--pose-model apply to --estimator dwpose or rtmpose only")

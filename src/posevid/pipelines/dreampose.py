@@ -40,6 +40,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
 from posevid.errors import InputError
+from posevid.utils.progress import hide_inner_bar
 
 SCHEDULERS = ("pndm", "ddim", "dpm++", "euler", "euler-a", "unipc", "lms", "ddpm")
 
@@ -335,7 +336,7 @@ class DreamPosePipeline(DiffusionPipeline):
 
         clip_c, clip_u, _ = self.clip_embeddings(pil)
         posteriors = self.vae_posteriors(pil)
-        self.set_progress_bar_config(leave=False, disable=not show_progress)
+        self.set_progress_bar_config(leave=False, disable=hide_inner_bar(show_progress))  # per-frame steps, inside 'frames'
         raw, stretched, latents_out = [], [], []
         done = 0
         for i, pose in enumerate(tqdm(pose_iter, total=total, desc="frames", disable=not show_progress)):
