@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from posevid.errors import InputError, NoPersonError
-from posevid.pose.cleanup import ZERO_PHASE_SIGMA_S, fill_missing, select_persons, smooth, smooth_zero_phase
+from posevid.pose.cleanup import ZERO_PHASE_SIGMA_S, ZERO_PHASE_SPEED, fill_missing, select_persons, smooth, smooth_zero_phase
 from posevid.pose.estimators import PoseEstimator, get_estimator
 from posevid.pose.formats import num_keypoints
 from posevid.pose.geometry import FitTransform
@@ -165,11 +165,13 @@ def smoothing_settings(smoothing: bool | str | dict | None) -> dict | None:
     if smoothing is True or smoothing == "one-euro":
         return dict(DEFAULT_SMOOTHING)
     if smoothing == "zero-phase":
-        return {"method": "zero-phase", "sigma_s": ZERO_PHASE_SIGMA_S}
+        return {"method": "zero-phase", "sigma_s": ZERO_PHASE_SIGMA_S, "speed": ZERO_PHASE_SPEED}
     if isinstance(smoothing, dict):
         method = smoothing.get("method", "one-euro")
         if method == "zero-phase":
-            return {"method": "zero-phase", "sigma_s": float(smoothing.get("sigma_s", ZERO_PHASE_SIGMA_S))}
+            speed = smoothing.get("speed", ZERO_PHASE_SPEED)
+            return {"method": "zero-phase", "sigma_s": float(smoothing.get("sigma_s", ZERO_PHASE_SIGMA_S)),
+                    "speed": None if speed is None else float(speed)}  # fmt: skip
         if method == "one-euro":
             return dict(DEFAULT_SMOOTHING, **{k: v for k, v in smoothing.items() if k != "method"})
     raise InputError(f"unknown smoothing {smoothing!r}", hint="use zero-phase, one-euro or none")
@@ -208,7 +210,9 @@ def _finish(
     indices = np.arange(T) if frame_indices is None else np.asarray(list(frame_indices), dtype=np.int64)[:T]
     smoothing_params = smoothing_settings(smoothing)
     if smoothing_params is not None and smoothing_params.get("method") == "zero-phase":
-        kp = smooth_zero_phase(kp, float(fps), sigma_s=smoothing_params["sigma_s"], threshold=threshold)
+        kp = smooth_zero_phase(
+            kp, float(fps), scale=float(height), sigma_s=smoothing_params["sigma_s"], speed=smoothing_params["speed"], threshold=threshold
+        )
     elif smoothing_params is not None:
         times = np.arange(T) / float(fps)  # the given frames are evenly spaced at ``fps``
         kp = smooth(kp, times, scale=float(height), threshold=threshold, **smoothing_params)
