@@ -181,3 +181,18 @@ def test_cli_new_defaults_and_parity_flags(charades_cut, tmp_path):
     # --no-smooth still means no smoothing
     assert main([*base, "--out", str(tmp_path / "raw"), "--no-smooth"]) == 0
     assert json.loads((tmp_path / "raw" / "pose.json").read_text())["settings"]["smoothing"] is None
+
+
+def test_chamfer_metric_on_known_masks():
+    from posevid.pose.chamfer import video_chamfer
+
+    a = np.zeros((40, 40, 3), np.uint8)
+    b = np.zeros((40, 40, 3), np.uint8)
+    a[5:35, 10] = 255
+    b[5:35, 13] = 255
+    empty = np.zeros_like(a)
+    res = video_chamfer([a, a, empty, empty], [b, a, a, empty])
+    assert res.frames == 4 and res.compared == 2 and res.one_empty == 1 and res.both_empty == 1
+    # 3 px apart; OpenCV's 3x3 L2 approximation (as the yardstick tool uses) counts 0.955 per axis step
+    assert res.per_frame[0] == pytest.approx(3 * 0.955, abs=0.01) and res.per_frame[1] == 0.0
+    assert res.median_px == pytest.approx(1.4325, abs=0.01) and res.median_frac_height == pytest.approx(1.4325 / 40, abs=0.001)
