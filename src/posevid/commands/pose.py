@@ -2,7 +2,7 @@
 
 Outputs in ``--out DIR``: ``keypoints.json`` (and ``keypoints.npz`` with ``--npz``), ``skeleton.mp4`` (black
 background, the chosen style; the input for ``posevid generate --pose``), ``overlay.mp4`` (skeleton over the
-video) and ``pose.json`` (settings, detection rate, empty-frame count, versions). Everything is written to a
+video, with ``--overlay``) and ``pose.json`` (settings, detection rate, empty-frame count, versions). Everything is written to a
 staging folder first and moved into place at the end, so a failure leaves no partial output.
 """
 
@@ -12,10 +12,11 @@ import argparse
 import sys
 
 DESCRIPTION = """Extract the pose of the person in a video (mediapipe by default, fully offline), clean it up
-(person choice, gap filling, One-Euro smoothing) and render it as a skeleton video.
+(person choice, gap filling, lag-free smoothing), move the joints to where MMPose/COCO puts them, and render it
+as a skeleton video.
 
 examples:
-  posevid pose dance.mp4 --out pose/                       # keypoints + FYP-style skeleton + overlay
+  posevid pose dance.mp4 --out pose/                       # keypoints + FYP-style skeleton (--overlay: + overlay)
   posevid pose clip.mov --out pose/ --fps 8 --size 512x512 # 8 fps, center-cropped to 512x512
   posevid pose clip.mp4 --out pose/ --style openpose --format openpose18
   posevid pose drive.mp4 --out pose/ --retarget-to key_frame.png   # skeleton with the reference's body
@@ -55,7 +56,7 @@ def register(subparsers, formatter_class) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many (kept) frames")
     p.add_argument("--size", default=None, metavar="WxH", help="output size, e.g. 512x512; the video's own size if not given")
     p.add_argument("--fit", default="crop", choices=["crop", "pad"], help="how --size is reached: center-crop or pad with black")
-    p.add_argument("--no-smooth", action="store_true", help="disable One-Euro smoothing of the keypoints")
+    p.add_argument("--no-smooth", action="store_true", help="no smoothing (same as --smooth none)")
     p.add_argument("--min-cutoff", type=float, default=2.0, help="One-Euro minimum cut-off frequency in Hz (lower = smoother when still)")
     p.add_argument("--beta", type=float, default=50.0, help="One-Euro speed coefficient (higher = less lag on fast moves)")
     p.add_argument(
@@ -69,7 +70,8 @@ def register(subparsers, formatter_class) -> None:
         "--format", default="coco17", choices=["coco17", "openpose18", "blazepose33"], help="joint layout of the saved keypoints"
     )
     p.add_argument("--npz", action="store_true", help="also write keypoints.npz (exact float32 arrays)")
-    p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4")
+    p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4 (the default; kept for scripts)")
+    add_mmpose_fit_arguments(p)
     p.add_argument("--retarget-to", metavar="IMAGE_OR_KEYPOINTS", help="map the skeleton onto the body in this image or keypoints file")
     p.add_argument(
         "--retarget-method", default="bones", choices=["bones", "linear"], help="bones: reference bone lengths; linear: scale + translation"
@@ -86,6 +88,44 @@ def register(subparsers, formatter_class) -> None:
     p.set_defaults(func=run)
 
 
+def add_mmpose_fit_arguments(p) -> None:
+    """The flags of issue 14 (closer to MMPose, faster outputs), in one place so other front ends can reuse them.
+
+    ``posevid.pose.options.options_from_flags`` turns the parsed values into library options.
+    """
+    p.add_argument(
+        "--smooth",
+        default="zero-phase",
+        choices=["zero-phase", "one-euro", "none"],
+        help="zero-phase: lag-free Gaussian over past and future frames (width in seconds, adapts to fps); "
+        "one-euro: the online filter of earlier versions (--min-cutoff, --beta); none: raw",
+    )
+    p.add_argument(
+        "--limb-rule",
+        default="auto",
+        choices=["auto", "calibrated", "threshold"],
+        help="which joints are drawn: calibrated = per-joint visibility thresholds fitted to MMPose renders; "
+        "threshold = every joint scoring above --threshold (earlier versions); auto = calibrated for mediapipe",
+    )
+    p.add_argument(
+        "--joint-correction",
+        default="auto",
+        choices=["auto", "on", "off"],
+        help="move BlazePose landmarks to where COCO/MMPose puts the joints (fixed linear map); auto = on for --style fyp",
+    )
+    p.add_argument(
+        "--overlay",
+        action="store_true",
+        help="also write overlay.mp4 (skeleton over the video; earlier versions wrote it by default). Costs a second decode "
+        "and encode, ~7 ms CPU per frame at 360x480",
+    )
+    p.add_argument(
+        "--preset",
+        default="ultrafast",
+        help="libx264 preset of the output videos (ultrafast = fastest, larger files; medium = earlier versions)",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     import contextlib
     import os
@@ -97,10 +137,11 @@ def run(args: argparse.Namespace) -> int:
     from posevid.errors import InputError
     from posevid.pose.extract import extract_keypoints, fit_sequence, prefetch
     from posevid.pose.geometry import FitTransform, parse_size
-    from posevid.pose.render import overlay, render_frame
+    from posevid.pose.options import options_from_flags
+    from posevid.pose.outputs import write_pose_videos
     from posevid.pose.retarget import reference_pose, retarget
     from posevid.utils.outputs import write_sidecar
-    from posevid.video import VideoWriter, iter_frames
+    from posevid.video import iter_frames
 
     size = parse_size(args.size)
     if args.max_frames is not None and args.max_frames < 1:
@@ -116,13 +157,17 @@ def run(args: argparse.Namespace) -> int:
         est_opts = {"det_model": args.det_model, "pose_model": args.pose_model}
     elif args.det_model or args.pose_model:
         raise InputError("--det-model/--pose-model apply to --estimator dwpose or rtmpose only")
-    smoothing = False if args.no_smooth else {"min_cutoff": args.min_cutoff, "beta": args.beta}
+    opts = options_from_flags(
+        smooth="none" if args.no_smooth else args.smooth, min_cutoff=args.min_cutoff, beta=args.beta, limb_rule=args.limb_rule,
+        joint_correction=args.joint_correction, estimator=args.estimator, style=args.style, threshold=args.threshold,
+    )  # fmt: skip
     ref = reference_pose(args.retarget_to) if args.retarget_to else None  # fail early on a bad reference
+    with_overlay = args.overlay and not args.no_overlay
 
     t0 = time.perf_counter()
     seq = extract_keypoints(
         args.video, estimator=args.estimator, estimator_options=est_opts, stride=args.stride, target_fps=args.fps,
-        max_frames=args.max_frames, smoothing=smoothing, person=args.person, fill=args.fill, threshold=args.threshold,
+        max_frames=args.max_frames, smoothing=opts.smoothing, person=args.person, fill=args.fill, threshold=args.threshold,
         progress=not args.quiet, workers=args.workers,
     )  # fmt: skip
     t_extract = time.perf_counter() - t0
@@ -131,12 +176,15 @@ def run(args: argparse.Namespace) -> int:
         how = "left empty" if args.fill == "none" else f"filled by {args.fill}"
         print(f"posevid pose: warning: no person found in {meta['empty_frames']} of {meta['num_frames']} frames ({how})", file=sys.stderr)
 
+    raw_seq, seq = seq, opts.prepare(seq)  # corrected COCO-17 joints when the correction is on
     video_seq = fit_sequence(seq, size, args.fit)  # aligned with the (resized) video frames
     skel_seq = video_seq
     if ref is not None:
         ref_kp, ref_size = ref
         skel_seq = fit_sequence(retarget(seq, ref_kp, size=ref_size, method=args.retarget_method, threshold=args.threshold), size, args.fit)
-    saved = skel_seq.to_format(args.format)
+    # BlazePose-33 output keeps the uncorrected landmarks (the correction yields COCO-17 joints only)
+    saved = fit_sequence(raw_seq, size, args.fit) if args.format == raw_seq.format != seq.format and ref is None else skel_seq
+    saved = saved.to_format(args.format)
     transform = FitTransform((seq.width, seq.height), (video_seq.width, video_seq.height), args.fit)
     stride = int(meta["stride"])
 
@@ -148,33 +196,17 @@ def run(args: argparse.Namespace) -> int:
         if args.npz:
             saved.save(staging / "keypoints.npz")
         t1 = time.perf_counter()
-        with contextlib.ExitStack() as stack:
-            skel_writer = stack.enter_context(VideoWriter(staging / "skeleton.mp4", fps=seq.fps))
-            over_writer = None if args.no_overlay else stack.enter_context(VideoWriter(staging / "overlay.mp4", fps=seq.fps))
-            frames = prefetch(iter_frames(args.video, stride=stride, max_frames=len(seq))) if over_writer else [None] * len(seq)
-            rows = range(len(seq))
-            if not args.quiet:
-                from tqdm.auto import tqdm
-
-                rows = tqdm(rows, desc="render", unit="frame", leave=False)
-            for t, frame in zip(rows, frames, strict=False):
-                kw = {"threshold": args.threshold}
-                skel_size = (skel_seq.width, skel_seq.height)
-                skel_writer.write(render_frame(skel_seq.keypoints[t], skel_size, args.style, fmt=skel_seq.format, **kw))
-                if over_writer is not None:
-                    img = transform.frame(frame)
-                    over_writer.write(
-                        overlay(
-                            img,
-                            render_frame(
-                                video_seq.keypoints[t], (video_seq.width, video_seq.height), args.style, fmt=video_seq.format, **kw
-                            ),
-                        )
-                    )
+        frames = (transform.frame(f) for f in iter_frames(args.video, stride=stride, max_frames=len(seq))) if with_overlay else None
+        write_pose_videos(
+            skel_seq, staging / "skeleton.mp4", style=args.style, threshold=opts.draw_threshold,
+            overlay_path=staging / "overlay.mp4" if with_overlay else None, video_seq=video_seq,
+            frames=prefetch(frames) if frames is not None else None, preset=args.preset, progress=not args.quiet,
+        )  # fmt: skip
         t_render = time.perf_counter() - t1
         settings = {
             "video": str(args.video), "estimator": args.estimator, "style": args.style, "stride": stride, "fps": seq.fps,
             "size": [skel_seq.width, skel_seq.height], "fit": args.fit, "smoothing": meta.get("smoothing"), "person": args.person,
+            "limb_rule": opts.limb_rule, "joint_correction": opts.joint_correction, "preset": args.preset,
             "fill": args.fill, "threshold": args.threshold, "format": args.format, "max_frames": args.max_frames,
             "retarget_to": args.retarget_to, "retarget_method": args.retarget_method if args.retarget_to else None,
             "num_frames": meta["num_frames"], "detected_frames": meta["detected_frames"], "empty_frames": meta["empty_frames"],
@@ -196,5 +228,5 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         rate = meta["detection_rate"] * 100
         print(f"posevid pose: {meta['num_frames']} frames, person found in {rate:.1f}%, wrote {out_dir}/ "
-              f"(keypoints.json, skeleton.mp4{'' if args.no_overlay else ', overlay.mp4'}, pose.json)")  # fmt: skip
+              f"(keypoints.json, skeleton.mp4{', overlay.mp4' if with_overlay else ''}, pose.json)")  # fmt: skip
     return 0
