@@ -1,4 +1,11 @@
-"""Pose extraction speed: frames/second of decode + resize to 480x360 + estimation + FYP rendering.
+"""Pose speed. Default (``--mode command``): frames/second of exactly what ``posevid pose VIDEO --out DIR`` does
+by default (the command run in this process, at the source size, all outputs written), with the CPU time of this
+process and its worker processes and the load average, per clip. ``--cli-args`` adds flags to the command.
+
+    python benchmarks/pose_speed.py CLIP.mp4 ... --json pose_cmd.json
+    python benchmarks/pose_speed.py CLIP.mp4 --cli-args="--no-overlay"
+
+``--mode stages`` is the estimator comparison: decode + resize to 480x360 + estimation + FYP rendering (no encoding).
 
 Each available estimator (mediapipe always; dwpose/rtmpose when their ONNX files are given or cached) runs
 over the clips in video mode, decoding in a background thread as ``extract_keypoints`` does ("decode" is
@@ -111,16 +118,71 @@ def bench(
     }
 
 
+def bench_command(clip: str, cli_args: list[str]) -> dict:
+    """Wall and CPU seconds of one ``posevid pose CLIP`` run (in-process; worker processes counted by rusage)."""
+    import resource
+    import shutil
+    import tempfile
+
+    from posevid.cli import main as cli_main
+    from posevid.video import probe_video
+
+    out = Path(tempfile.mkdtemp(prefix="pose-speed-"))
+    try:
+        load = os.getloadavg()[0]
+        cpu0 = time.process_time()
+        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        code = cli_main(["pose", clip, "--out", str(out / "o"), "--quiet", *cli_args])
+        wall = time.perf_counter() - t0
+        kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = time.process_time() - cpu0 + (kids1.ru_utime - kids0.ru_utime) + (kids1.ru_stime - kids0.ru_stime)
+        if code != 0:
+            raise SystemExit(f"posevid pose {clip} failed with exit code {code}")
+        frames = json.loads((out / "o" / "pose.json").read_text())["settings"]["num_frames"]
+        seconds = json.loads((out / "o" / "pose.json").read_text())["settings"]["seconds"]
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    info = probe_video(clip)
+    return {"clip": Path(clip).name, "size": [info.width, info.height], "frames": frames, "wall_s": wall, "fps": frames / wall,
+            "cpu_s": cpu, "cpu_ms_per_frame": 1000 * cpu / frames, "fps_if_2_idle_cores": 2 * frames / cpu,
+            "stages_s": seconds, "load_before": load, "load_after": os.getloadavg()[0]}  # fmt: skip
+
+
+def main_command(clips: list[str], cli_args: list[str], json_path: str | None) -> None:
+    rows = [bench_command(c, cli_args) for c in clips]
+    print(f"posevid pose {' '.join(cli_args) or '(defaults)'} on {len(clips)} clip(s), {os.cpu_count()} CPUs")
+    print(f"{'clip':<12} {'size':>9} {'frames':>6} {'wall s':>7} {'fps':>6} {'CPU ms/frame':>12} {'fps on 2 idle cores':>19} "
+          f"{'extract s':>9} {'render s':>8} {'load':>11}")  # fmt: skip
+    for r in rows:
+        print(f"{r['clip']:<12} {r['size'][0]:>4}x{r['size'][1]:<4} {r['frames']:>6} {r['wall_s']:>7.2f} {r['fps']:>6.1f} "
+              f"{r['cpu_ms_per_frame']:>12.1f} {r['fps_if_2_idle_cores']:>19.1f} {r['stages_s']['extract']:>9.2f} "
+              f"{r['stages_s']['render']:>8.2f} {r['load_before']:>5.2f}-{r['load_after']:<5.2f}")  # fmt: skip
+    frames, wall, cpu = (sum(r[k] for r in rows) for k in ("frames", "wall_s", "cpu_s"))
+    print(f"{'all':<12} {'':>9} {frames:>6} {wall:>7.2f} {frames / wall:>6.1f} {1000 * cpu / frames:>12.1f} {2 * frames / cpu:>19.1f}")
+    if json_path:
+        report = {"cli_args": cli_args, "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+                  "rows": rows, "fps_all": frames / wall, "fps_if_2_idle_cores_all": 2 * frames / cpu}  # fmt: skip
+        Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("clips", nargs="*", default=[str(REPO / "examples" / "charades_0_20.mp4")], help="videos to run on")
+    parser.add_argument("--mode", default="command", choices=["command", "stages"], help="the whole command, or the estimator stages")
+    parser.add_argument("--cli-args", default="", help="extra flags for the command (--mode command), e.g. --cli-args='--no-overlay'")
     parser.add_argument("--estimators", nargs="+", default=["mediapipe", "dwpose", "rtmpose"], help="estimators to try")
-    parser.add_argument("--size", default="480x360", help="frames are resized (center-crop) to this size first")
+    parser.add_argument("--size", default="480x360", help="(stages) frames are resized (center-crop) to this size first")
     parser.add_argument("--max-frames", type=int, default=None, help="frames per clip (default: all)")
     parser.add_argument("--no-prefetch", action="store_true", help="decode in the main thread (no overlap with estimation)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="worker counts to run (e.g. 1 2): parallel segments per clip")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
+    if args.mode == "command":
+        import shlex
+
+        main_command(args.clips, shlex.split(args.cli_args), args.json)
+        return
 
     from posevid.errors import PosevidError
     from posevid.pose.geometry import parse_size

@@ -71,6 +71,7 @@ def test_shared_flags_have_one_name_values_and_default(name):
 def _required(name: str) -> list[str]:
     return {
         "pose": ["video.mp4", "--out", "x"],
+        "densepose": ["video.mp4", "--out", "x"],
         "prepare": ["src", "--out", "x"],
         "eval": ["v.mp4"],
         "convert": ["--model", "a", "--out", "b"],
@@ -78,7 +79,7 @@ def _required(name: str) -> list[str]:
 
 
 def test_commands_with_progress_bars_all_take_quiet():
-    for name in ("generate", "animate", "pose", "eval", "prepare"):
+    for name in ("generate", "animate", "pose", "densepose", "eval", "prepare"):
         assert _option(SUBS[name], "--quiet") is not None, name
 
 

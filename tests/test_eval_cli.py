@@ -130,3 +130,27 @@ def test_frame_folders_pair_with_videos_and_sizes_are_matched(eval_videos, tmp_p
     assert video["name"] == "clip" and video["frames"] == 5 and video["size"] == [72, 128]
     assert any("reference resized from 144x256 to 72x128" in n for n in video["notes"])
     assert video["metrics"]["psnr"] == 100.0  # the same decoded frames, resized with the same filter: identical
+
+
+def test_vision_only_clip_folder_is_one_line_without_the_load_report(eval_videos, tmp_path, capfd):
+    """A CLIPVisionModel folder (e.g. DreamPose's image encoder) used to print transformers' ~50-line load report first."""
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    config = CLIPVisionConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8)
+    CLIPVisionModel(config).save_pretrained(tmp_path / "vision_only")
+    capfd.readouterr()
+    code = main(["eval", str(eval_videos["clean"] / "clip.mp4"), "--clip", str(tmp_path / "vision_only"), "--prompt", "a man",
+                 "--metrics", "clip_text_alignment", "--no-progress"])  # fmt: skip
+    err = capfd.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "clip_vision_model, not a full CLIP model" in err and "--clip" in err
+
+
+def test_full_clip_loads_without_library_bars_or_reports(eval_videos, eval_weights, tmp_path, capfd):
+    capfd.readouterr()
+    code = main(["eval", str(eval_videos["clean"] / "clip.mp4"), "--clip", str(eval_weights["clip"]), "--prompt", "a man",
+                 "--metrics", "clip_consistency", "--no-progress", "--out", str(tmp_path / "r.json")])  # fmt: skip
+    captured = capfd.readouterr()
+    assert code == 0, captured.err
+    for noise in ("Loading weights", "LOAD REPORT", "[transformers]"):
+        assert noise not in captured.err, captured.err

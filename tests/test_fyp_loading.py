@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from posevid.cli import main as cli_main
 from posevid.errors import CheckpointError
 from posevid.models.convert import fyp_reference_to_posevid, vae_legacy_attention_to_current
-from posevid.models.loading import load_followyourpose_components, save_followyourpose, save_followyourpose_reference
+from posevid.models.loading import load_followyourpose_components, save_followyourpose, save_followyourpose_reference, weights_read
 from posevid.utils.checkpoint import load_state_dict_file
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -90,8 +90,11 @@ def test_fallback_without_checkpoint_uses_safetensors_sd_unet_and_pose_encoder(r
     save_file(sd2d, str(unet_dir / "diffusion_pytorch_model.safetensors"))
     (unet_dir / "diffusion_pytorch_model.bin").unlink()
     with caplog.at_level(logging.WARNING, logger="posevid.models.loading"):
-        unet = load_followyourpose_components(release_copy)["unet"]
+        comps = load_followyourpose_components(release_copy, allow_untrained_temporal=True)
+    unet = comps["unet"]
     assert "No Follow-Your-Pose checkpoint" in caplog.text
+    read = weights_read(comps)
+    assert read[:2] == [str(unet_dir / "diffusion_pytorch_model.safetensors"), str(ckpts / "pose_encoder.pth")]
     state = unet.state_dict()
     assert all(torch.equal(state[k], v) for k, v in sd2d.items())
     pose = load_state_dict_file(ckpts / "pose_encoder.pth")
@@ -99,6 +102,26 @@ def test_fallback_without_checkpoint_uses_safetensors_sd_unet_and_pose_encoder(r
     assert torch.equal(state["pose_encoder.adapter.body.2.resnets.1.block1.bias"], pose["body.5.block1.bias"])
     ups = [v for k, v in state.items() if k.endswith("conv_temporal.up.weight")]
     assert ups and all(u.abs().sum() == 0 for u in ups)  # identity temporal conv at init
+
+
+def test_missing_fyp_checkpoint_is_an_error_naming_the_file(release_copy):
+    """A half-downloaded release (SD + pose_encoder.pth, no checkpoint) must not sample silently untrained."""
+    ckpts = release_copy / "checkpoints"
+    shutil.rmtree(ckpts / "followyourpose_checkpoint-1000")
+    with pytest.raises(CheckpointError) as exc:
+        load_followyourpose_components(release_copy)
+    msg = _one_line_error(exc)
+    assert str(ckpts / CKPT) in msg and "--allow-untrained-temporal" in msg
+
+
+def test_weights_read_lists_every_weight_file(release_copy):
+    ckpts = release_copy / "checkpoints"
+    comps = load_followyourpose_components(release_copy)
+    assert weights_read(comps) == [
+        str(ckpts / CKPT),
+        str(ckpts / SD / "vae" / "diffusion_pytorch_model.bin"),
+        str(ckpts / SD / "text_encoder" / "pytorch_model.bin"),
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ our formats

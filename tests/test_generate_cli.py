@@ -88,6 +88,8 @@ def test_generate_writes_mp4_gif_frames_and_sidecar(tiny_fyp_release, skeleton, 
     assert s["model"] == str(tiny_fyp_release) and s["pose"] == str(skeleton)
     assert s["outputs"][:2] == ["dance.mp4", "dance.gif"] and len(s["outputs"]) == 6
     assert "torch" in meta["environment"] and "diffusers" in meta["environment"]
+    ckpts = tiny_fyp_release / "checkpoints"
+    assert s["weights_read"][0] == str(ckpts / "followyourpose_checkpoint-1000" / "pytorch_model.bin") and len(s["weights_read"]) == 3
     assert sorted(p.name for p in out.parent.iterdir()) == ["dance.gif", "dance.json", "dance.mp4"]  # no temp files left
 
 
@@ -235,6 +237,13 @@ def _break_checkpoint(release: Path, how: str) -> None:
         save_file(state, str(target))
         data = target.read_bytes()
         target.write_bytes(data[: len(data) // 2])
+    elif how == "damaged":  # bytes that are neither a zip archive nor a pickle (a broken download)
+        target.write_bytes(bytes(range(7, 250)) * 40)
+    elif how == "truncated_torch":
+        data = target.read_bytes()
+        target.write_bytes(data[: len(data) // 2])
+    elif how == "no_checkpoint":
+        shutil.rmtree(ckpt)
     elif how == "pickle_payload":
         target.unlink()
 
@@ -252,6 +261,9 @@ def _break_checkpoint(release: Path, how: str) -> None:
         ("missing_keys", ["missing key"]),
         ("truncated_safetensors", ["safetensors"]),
         ("pickle_payload", ["refusing to load"]),
+        ("damaged", ["damaged", "re-download it"]),
+        ("truncated_torch", ["damaged", "failed finding central directory)", "re-download it"]),  # torch's text, whole words
+        ("no_checkpoint", ["followyourpose_checkpoint-1000/pytorch_model.bin is missing", "--allow-untrained-temporal"]),
     ],
 )
 def test_broken_checkpoint_is_one_line(tiny_fyp_release, skeleton, tmp_path, capfd, how, words):
@@ -263,7 +275,33 @@ def test_broken_checkpoint_is_one_line(tiny_fyp_release, skeleton, tmp_path, cap
     proc = generate_in_process(capfd, "--model", release, "--prompt", "x", "--pose", skeleton, "--out", out_dir / "x.mp4", *SMALL)
     assert_one_line_error(proc, *words)
     assert "pwned" not in proc.stdout + proc.stderr
+    assert "contains Python objects" not in proc.stderr or how == "pickle_payload"
     assert not out_dir.exists() or listing(out_dir) == []
+
+
+def test_allow_untrained_temporal_runs_without_the_checkpoint(tiny_fyp_release, skeleton, tmp_path, capfd):
+    release = _copy_release(tiny_fyp_release, tmp_path / "release")
+    _break_checkpoint(release, "no_checkpoint")
+    out = tmp_path / "out" / "x.mp4"
+    proc = generate_in_process(
+        capfd, "--model", release, "--prompt", "x", "--pose", skeleton, "--out", out, "--allow-untrained-temporal", *SMALL
+    )
+    assert proc.returncode == 0, proc.stderr
+    read = json.loads(out.with_suffix(".json").read_text())["settings"]["weights_read"]
+    assert str(release / "checkpoints" / "pose_encoder.pth") in read
+    assert not any("followyourpose_checkpoint" in p for p in read)
+
+
+@pytest.mark.parametrize("key", ["pretrained_model_path", "resume_from_checkpoint"])
+def test_config_pointing_at_a_missing_folder_says_not_found(tiny_fyp_release, skeleton, tmp_path, capfd, key):
+    ckpt = tiny_fyp_release / "checkpoints"
+    paths = {"pretrained_model_path": ckpt / "stable-diffusion-v1-4", "resume_from_checkpoint": ckpt / "followyourpose_checkpoint-1000"}
+    paths[key] = tmp_path / "nowhere" / "checkpoints"
+    config = tmp_path / "c.yaml"
+    config.write_text("".join(f'{k}: "{v}"\n' for k, v in paths.items()) + "validation_data:\n  prompts: ['x']\n")
+    proc = generate_in_process(capfd, "--config", config, "--skeleton_path", skeleton, "--out", tmp_path / "x.mp4", *SMALL)
+    line = assert_one_line_error(proc, f"{key} {paths[key]} not found")
+    assert "is not a Stable Diffusion" not in line
 
 
 def test_readme_command_without_weights_says_how_to_get_them(skeleton, tmp_path):

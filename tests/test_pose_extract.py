@@ -75,6 +75,7 @@ def pose_cli_out(tmp_path_factory, charades_cut):
         "--quiet",
         "--max-frames",
         "24",
+        "--overlay",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

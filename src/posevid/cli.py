@@ -23,7 +23,7 @@ from posevid import __version__  # noqa: E402
 from posevid.errors import PosevidError  # noqa: E402
 
 # Order = order in ``posevid --help``.
-COMMANDS = ("generate", "pose", "animate", "prepare", "train", "eval", "app", "make_tiny", "convert")
+COMMANDS = ("generate", "pose", "densepose", "animate", "batch", "prepare", "train", "eval", "app", "make_tiny", "convert")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -51,13 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"posevid {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"posevid.commands.{name}")
-        except ModuleNotFoundError as exc:  # a command still being built must not break the others
-            if exc.name != f"posevid.commands.{name}":
-                raise
-            continue
-        module.register(sub, _Formatter)
+        importlib.import_module(f"posevid.commands.{name}").register(sub, _Formatter)
     return parser
 
 

@@ -7,6 +7,8 @@ input and says how to fix it.
 
 from __future__ import annotations
 
+import re
+
 
 class PosevidError(Exception):
     """A user-facing error: the message is one line that names the input and the fix."""
@@ -30,3 +32,14 @@ class CheckpointError(PosevidError):
 
 class NoPersonError(PosevidError):
     """Pose extraction found nobody in a video or image."""
+
+
+def short_reason(exc: BaseException, limit: int = 200) -> str:
+    """The first sentence of a library message, cut at a word boundary (never mid-word)."""
+    text = (str(exc).strip().splitlines() or [""])[0].strip()
+    if len(text) < 12:  # e.g. KeyError: '101' says nothing without its type
+        text = f"{type(exc).__name__}: {text}".rstrip(": ")
+    sentence = re.split(r"(?<=[a-z0-9)])\. ", text, maxsplit=1)[0].rstrip(".")
+    if len(sentence) <= limit:
+        return sentence
+    return sentence[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"

@@ -83,7 +83,8 @@ def run_pose(video: Path, out_dir: Path, *, style: str = "fyp", smoothing: bool 
     from posevid.tasks.pose import PoseSettings, pose
 
     settings = PoseSettings(video=str(video), out=str(out_dir), style=style, no_smooth=not smoothing, stride=max(1, int(stride)),
-                            size=f"{size[0]}x{size[1]}" if size else None, quiet=True)  # fmt: skip
+                            size=f"{size[0]}x{size[1]}" if size else None, overlay=True, quiet=True)  # fmt: skip
+    # overlay=True: the app shows it (the CLI writes it only with --overlay since issue 14)
     progress(0, 1, "detecting poses")
     result = pose(settings)
     progress(1, 1, "done")

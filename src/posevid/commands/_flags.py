@@ -36,10 +36,10 @@ def _device(value: str) -> str:
     return value
 
 
-def add_device(parser, *, default: Any = "auto", what: str = "where to run") -> None:
+def add_device(parser, *, default: Any = "auto", what: str = "where to run", flag: str = "--device") -> None:
     shown = "auto" if default is SUPPRESS else default
     parser.add_argument(
-        "--device",
+        flag,
         type=_device,
         default=default,
         metavar="{" + ",".join(DEVICES) + "}",
@@ -47,12 +47,14 @@ def add_device(parser, *, default: Any = "auto", what: str = "where to run") -> 
     )
 
 
-def add_dtype(parser, *, default: Any = "fp32", extra: tuple[str, ...] = (), what: str = "weights precision") -> None:
+def add_dtype(
+    parser, *, default: Any = "fp32", extra: tuple[str, ...] = (), what: str = "weights precision", flag: str = "--dtype"
+) -> None:
     """``--dtype fp32|fp16|bf16`` (+ ``extra`` choices such as ``auto``); ``float32``... are accepted too."""
     choices = (*extra, *DTYPES)
     shown = "fp32" if default is SUPPRESS else default
     parser.add_argument(
-        "--dtype",
+        flag,
         type=lambda v: v if v in extra else _dtype(v),
         choices=choices,
         default=default,
@@ -90,6 +92,16 @@ def add_scheduler(parser, *, choices: tuple[str, ...], default: Any, aliases: tu
         choices=choices,
         default=default,
         help=f"sampler; {choices[0]} is the reference's (default: {shown})",
+    )
+
+
+def add_allow_untrained_temporal(parser, *, default: Any = False) -> None:
+    """Issue 12's opt-in: load a Follow-Your-Pose release without its checkpoint (identity temporal layers)."""
+    parser.add_argument(
+        "--allow-untrained-temporal",
+        action="store_true",
+        default=default,
+        help="run without followyourpose_checkpoint-1000/pytorch_model.bin (SD + pose encoder, identity temporal layers)",
     )
 
 

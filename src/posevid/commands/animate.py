@@ -47,6 +47,13 @@ def register(subparsers, formatter_class) -> None:
         metavar="DIR_OR_PKL",
         help="folder of frame_N_densepose.npy (reference format), UV/IUV images, or an apply_net dump .pkl",
     )
+    g.add_argument(
+        "--driving-video", metavar="VIDEO",
+        help="instead of --densepose: a video of someone moving; DensePose is extracted from it first (cached, see posevid densepose)",
+    )  # fmt: skip
+    g.add_argument("--densepose-weights", metavar="PATH", help="with --driving-video: DensePose R-CNN weights (.pkl or .safetensors)")
+    g.add_argument("--densepose-person", choices=("top-score", "largest", "track"), default=D.densepose_person,
+                   help="with --driving-video: which person to follow (see posevid densepose --person)")  # fmt: skip
     g.add_argument("--pose-format", choices=("auto", "npy", "uv", "iuv"), default=D.pose_format, help="how to read the pose folder")
     g.add_argument("--allow-gaps", action="store_true", help="accept missing frame numbers (the window then uses the --window rule there)")
     g.add_argument(
@@ -139,7 +146,8 @@ def _frame_spec(args) -> str | None:
 def collect_settings(args: argparse.Namespace) -> AnimateSettings:
     """Parsed flags -> the task's settings (a batch runner calls this, then ``tasks.animate.animate``)."""
     return AnimateSettings(
-        image=args.image, densepose=args.densepose, model=args.model, out=args.out, output_dir=args.output_dir,
+        image=args.image, densepose=args.densepose, driving_video=args.driving_video, densepose_weights=args.densepose_weights,
+        densepose_person=args.densepose_person, model=args.model, out=args.out, output_dir=args.output_dir,
         pose_format=args.pose_format, allow_gaps=args.allow_gaps, window=args.window, frames=_frame_spec(args),
         densepose_size=args.densepose_size, densepose_images=args.densepose_images, densepose_empty=args.densepose_empty,
         densepose_out=args.densepose_out, epoch=args.epoch, custom_vae=args.custom_vae, clip=args.clip, scheduler=args.scheduler,

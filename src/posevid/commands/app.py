@@ -44,6 +44,9 @@ def register(subparsers, formatter_class) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from posevid.utils.extras import require
+
+    require("gradio", "posevid app")
     from posevid.app.server import AppConfig, launch
     from posevid.tasks.common import pick_device
 

@@ -85,10 +85,9 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise InputError("--plot needs matplotlib", hint="pip install 'posevid[eval]'") from None
+        from posevid.utils.extras import require
+
+        require("matplotlib", "posevid eval --plot")
     cfg = EvalConfig(
         videos=args.videos, reference=args.reference, metrics=args.metrics, pose=args.pose, pose_estimator=args.pose_estimator,
         pose_fit=args.pose_fit, pose_start=args.pose_start, pose_stride=args.pose_stride, pose_threshold=args.pose_threshold,

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from posevid.errors import InputError
+from posevid.errors import InputError, short_reason
 
 # validation_data key -> generate setting
 VALIDATION_KEYS = {
@@ -79,7 +79,8 @@ def layout_from_paths(pretrained: Path | None, checkpoint: Path | None, source: 
 
     Returns a :class:`~posevid.models.loading.FollowYourPoseLayout`, or None when the config names neither.
     Without ``resume_from_checkpoint`` the reference samples SD + pose encoder with untrained temporal
-    layers; the loader does the same (and says so).
+    layers; the loader refuses that unless ``--allow-untrained-temporal`` is given. A path that does not
+    exist is reported as "not found".
     """
     from posevid.errors import CheckpointError
     from posevid.models.loading import CHECKPOINT_WEIGHTS, POSE_ENCODER_FILE, SD_FOLDER, FollowYourPoseLayout
@@ -87,6 +88,12 @@ def layout_from_paths(pretrained: Path | None, checkpoint: Path | None, source: 
     if pretrained is None and checkpoint is None:
         return None
     sd_dir = pretrained if pretrained is not None else checkpoint.parent / SD_FOLDER
+    for key, folder in (("pretrained_model_path", sd_dir), ("resume_from_checkpoint", checkpoint)):
+        if folder is not None and not folder.exists():
+            raise CheckpointError(
+                f"{source}: {key} {folder} not found",
+                hint="download the Follow-Your-Pose release into ./checkpoints, fix the path in the config, or pass --model DIR",
+            )
     if not (sd_dir / "unet" / "config.json").is_file():
         raise CheckpointError(
             f"{source}: pretrained_model_path {sd_dir} is not a Stable Diffusion v1-4 folder (no unet/config.json)",
@@ -118,8 +125,8 @@ def read_sample_config(path: str | os.PathLike) -> dict[str, Any]:
 
         raw = OmegaConf.to_container(OmegaConf.load(str(path)), resolve=True)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise InputError(f"cannot parse config {path}: {first}", hint="it must be a YAML mapping like configs/pose_sample.yaml") from None
+        reason = short_reason(exc)
+        raise InputError(f"cannot parse config {path}: {reason}", hint="it must be a YAML mapping like configs/pose_sample.yaml") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):

@@ -57,6 +57,7 @@ def register(subparsers, formatter_class) -> None:
         help="Follow-Your-Pose weights: the release folder (with checkpoints/...), a folder saved by posevid, or a hub id "
         "(default: the official release from the hub cache)",
     )
+    _flags.add_allow_untrained_temporal(p, default=s)
     p.add_argument("--config", default=s, metavar="YAML", help="reference-style sampling config (configs/pose_sample.yaml)")
     p.add_argument("--negative-prompt", default=s, metavar="TEXT", help="what to avoid (the unconditional prompt; default empty)")
     p.add_argument(

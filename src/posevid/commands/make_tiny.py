@@ -14,7 +14,8 @@ def register(subparsers, formatter_class) -> None:
             "Write a tiny model with RANDOM weights in the same folder layout and file formats as the official release, "
             "so the whole toolchain (loading, generate, animate, app) can be tried offline in seconds. "
             "Its videos are noise: it checks that things run, not that they look good. "
-            "Example: posevid make-tiny tiny/ && posevid generate --model tiny/ --prompt 'a man' --pose examples/dance_skeleton.mp4"
+            "Example (seconds): posevid make-tiny tiny/ && posevid generate --model tiny/ --prompt 'a robot dancing' "
+            "--pose examples/dance_skeleton.mp4 --frames 8 --stride 2 --height 64 --width 64 --steps 4 --out tiny.mp4"
         ),
         formatter_class=formatter_class,
     )
@@ -27,25 +28,25 @@ def register(subparsers, formatter_class) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from posevid.errors import InputError, PosevidError
+    from posevid.errors import InputError
 
     out: Path = args.out.expanduser()
     if out.exists() and (out.is_file() or any(out.iterdir())) and not args.overwrite:
         raise InputError(f"output folder {out} already exists and is not empty", hint="choose another OUT or pass --overwrite")
     if args.kind == "fyp":
-        from posevid.models.tiny import write_tiny_followyourpose
+        from posevid.models.tiny import tiny_example_command, write_tiny_followyourpose
 
         path = write_tiny_followyourpose(out, seed=args.seed, overwrite=args.overwrite)
-        print(f"wrote a tiny random Follow-Your-Pose model to {path} (use: --model {path})")
+        print(f"wrote a tiny random Follow-Your-Pose model to {path}; try it (seconds, from the repository root):")
+        print(f"  {tiny_example_command(path)}")
         return 0
-    try:
-        from posevid.models.tiny_dreampose import write_tiny_dreampose
-    except ImportError as exc:
-        raise PosevidError(f"make-tiny --kind dreampose is not available in this build ({exc})") from None
+    from posevid.models.tiny_dreampose import tiny_example_command, write_tiny_dreampose
+
     if args.overwrite and out.exists():
         import shutil
 
         shutil.rmtree(out) if out.is_dir() else out.unlink()
     path = write_tiny_dreampose(out, seed=args.seed)
-    print(f"wrote a tiny random DreamPose model to {path}")
+    print(f"wrote a tiny random DreamPose model and sample poses to {path}; try it (seconds, from the repository root):")
+    print(f"  {tiny_example_command(path)}")
     return 0

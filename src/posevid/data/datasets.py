@@ -167,6 +167,13 @@ def load_densepose(path: Path, height: int, width: int) -> torch.Tensor:
     return F.interpolate(uv[None], size=(height, width), mode="bilinear", align_corners=False)[0]
 
 
+def _ubc_frames(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per frame: a video entry of ``posevid prepare --kind ubc --densepose`` becomes its frames with a person."""
+    from posevid.data.prepare_densepose import frame_entries
+
+    return [f for e in entries for f in (frame_entries(e) if "frames_dir" in e else [e])]
+
+
 class DreamPoseFrameDataset(Dataset):
     """UBC-style frames with DensePose for the three DreamPose recipes.
 
@@ -193,6 +200,7 @@ class DreamPoseFrameDataset(Dataset):
         augment: bool | None = None,
     ) -> None:
         _, entries, _ = load_manifest(data_dir, kind="ubc")
+        entries = _ubc_frames(entries)
         if not entries:
             raise InputError(f"no usable frame in {data_dir}", hint="prepare a UBC-style folder with --kind ubc")
         self.root, self.items, self.mode, self.height, self.width = Path(data_dir), entries, mode, height, width

@@ -301,23 +301,29 @@ class RestrictedUnpickler(pickle.Unpickler):
     """
 
     _allowed: dict[tuple[str, str], Any] | None = None
+    # Subclasses with another allow-list override these three (e.g. the weights reader in posevid.densepose).
+    what = "a DensePose dump"
+    hint = "only detectron2 'apply_net.py dump' files are accepted; never open pickles from untrusted sources"
+
+    @classmethod
+    def allowed_globals(cls) -> dict[tuple[str, str], Any]:
+        if RestrictedUnpickler._allowed is None:
+            RestrictedUnpickler._allowed = _allowed_globals()
+        return RestrictedUnpickler._allowed
 
     def find_class(self, module: str, name: str) -> Any:
         import _compat_pickle
 
-        if RestrictedUnpickler._allowed is None:
-            RestrictedUnpickler._allowed = _allowed_globals()
         # protocol-2 pickles (torch.save's default) spell Python 3 modules the Python 2 way: map them back
         if (module, name) in _compat_pickle.NAME_MAPPING:
             module, name = _compat_pickle.NAME_MAPPING[(module, name)]
         else:
             module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         try:
-            return RestrictedUnpickler._allowed[(module, name)]
+            return self.allowed_globals()[(module, name)]
         except KeyError:
             raise UnsafePickleError(
-                f"refusing to unpickle: it references {module}.{name}, which is not part of a DensePose dump",
-                hint="only detectron2 'apply_net.py dump' files are accepted; never open pickles from untrusted sources",
+                f"refusing to unpickle: it references {module}.{name}, which is not part of {self.what}", hint=self.hint
             ) from None
 
 

@@ -23,6 +23,18 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.jsonl"
 
 
+def append_json_line(path: str | os.PathLike, record: dict[str, Any]) -> None:
+    """Append one JSON line with a single ``write`` on an ``O_APPEND`` descriptor, then ``fsync``: a crash leaves
+    at most a torn last line, never a half line in the middle."""
+    line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class Manifest:
     """Append-only, crash-tolerant JSONL file of ``{"id": ..., "status": "ok"|"skipped", ...}`` entries."""
 
@@ -67,13 +79,7 @@ class Manifest:
 
     def append(self, entry: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_json_line(self.path, entry)
 
     def rel(self, path: str | os.PathLike) -> str:
         path = Path(path).resolve()

@@ -7,6 +7,8 @@ Layout written under ``OUT``::
     OUT/poses/<id>.npz       cached keypoints (posevid.pose KeypointSequence), when poses are extracted
     OUT/skeletons/<id>.mp4   skeleton video rendered in the official FYP style (video kinds)
     OUT/pairs/<id>.png       image and OUT/skeletons/<id>.png skeleton (image-pose kind)
+    OUT/frames/<id>/         frame_N.png + frame_N_densepose.npy of a video (ubc kind with --densepose,
+                             see :mod:`posevid.data.prepare_densepose`)
 
 Source videos are referenced, not copied (HD-VILA is terabytes). Every unreadable or unusable item is
 skipped with its reason logged and recorded in the manifest; when nothing usable remains the command
@@ -15,11 +17,12 @@ fails with one line. Rerunning the same command continues where an interrupted r
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,8 +89,8 @@ def _pose_api():
     return extract_keypoints, extract_keypoints_from_frames, render_sequence, KeypointSequence
 
 
-def _extract_and_render(video: Path, out: Path, item_id: str, manifest: Manifest) -> dict[str, Any]:
-    """Keypoints (cached) and an official-style skeleton video for one clip."""
+def _extract_and_render(video: Path, out: Path, item_id: str, manifest: Manifest, *, workers: int | None = None) -> dict[str, Any]:
+    """Keypoints (cached) and an official-style skeleton video for one clip; ``workers`` as in ``extract_keypoints``."""
     from posevid.video import probe_video, write_video
 
     extract_keypoints, _, render_sequence, KeypointSequence = _pose_api()
@@ -97,7 +100,7 @@ def _extract_and_render(video: Path, out: Path, item_id: str, manifest: Manifest
     if kp_path.is_file():  # cached by an interrupted earlier run
         seq = KeypointSequence.load(kp_path)
     else:
-        seq = extract_keypoints(video, progress=False)
+        seq = extract_keypoints(video, progress=False, workers=workers)
         seq.save(kp_path)  # atomic
     if not sk_path.is_file():
         info = probe_video(video)
@@ -107,8 +110,105 @@ def _extract_and_render(video: Path, out: Path, item_id: str, manifest: Manifest
 
 
 # ------------------------------------------------------------------------------------------------
-# video clips (Charades / HD-VILA)
+# video clips (Charades / HD-VILA): one work item per CSV clip, run through a list of stages
 # ------------------------------------------------------------------------------------------------
+# A work item is a plain JSON-able dict: the manifest fields known so far, plus "_path" (the clip file or
+# None) and "_reason" (why it is skipped, None while usable). Every stage is a function item -> item that
+# does nothing once "_reason" is set. The plain engine runs the stages one item at a time; the Ray engine
+# (posevid.data.prepare_ray) runs each stage as a Ray Data operator. Both write the same manifest.
+ClipStage = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A named stage; ``model=True`` marks the stages that run a model (sized with the GPU flags under Ray)."""
+
+    name: str
+    fn: ClipStage
+    model: bool = False
+
+
+def _read_path_list(path: Path) -> list[Path]:
+    """A text file with one video path per line (blank lines and ``#`` comments ignored; relative to the file)."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the list of clips {path}: {exc}", hint="pass a folder or a UTF-8 text file of paths") from None
+    out = []
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#"):
+            p = Path(line)
+            out.append(p if p.is_absolute() else path.parent / p)
+    return out
+
+
+def _listed_clip(listed: list[Path], rec: ClipRecord, kind: str) -> Path | None:
+    """The listed file of ``rec``: same name, or same stem when the clip id has no suffix (hdvila: in ``part_<id>``)."""
+    has_suffix = Path(rec.clip_id).suffix.lower() in VIDEO_SUFFIXES
+    for p in listed:
+        named = p.name == rec.clip_id or (not has_suffix and p.stem == rec.clip_id)
+        if named and (kind != "hdvila" or f"part_{rec.part_id}" in p.parts) and p.is_file():
+            return p
+    return None
+
+
+def clip_items(src: Path, captions: Path, kind: str) -> list[dict[str, Any]]:
+    """One work item per clip of the caption CSV, in CSV order; ``src`` is a folder or a text file of paths."""
+    records = read_captions_csv(captions, require_part_id=(kind == "hdvila"))
+    if not records:
+        raise InputError(f"caption CSV {captions} has no rows", hint="add part_id, clip_id, caption rows")
+    listed = _read_path_list(src) if src.is_file() else None
+    items = []
+    for rec in records:
+        stem = Path(rec.clip_id).stem if Path(rec.clip_id).suffix.lower() in VIDEO_SUFFIXES else rec.clip_id
+        iid = _safe_id(f"{rec.part_id}_{stem}" if kind == "hdvila" else stem)
+        path = _listed_clip(listed, rec, kind) if listed is not None else clip_path(src, rec, kind)
+        reason = None
+        if path is None:
+            if listed is not None:
+                where = f"no path in {src} names {rec.clip_id}"
+            else:
+                where = f"{src}/part_{rec.part_id}/video_clips/{rec.clip_id}" if kind == "hdvila" else f"{src}/{rec.clip_id}[.mp4]"
+            reason = f"video not found ({where})"
+        item = {"id": iid, "clip_id": rec.clip_id, "part_id": rec.part_id, "captions": rec.captions}
+        items.append({**item, "_path": str(path) if path is not None else None, "_reason": reason})
+    return items
+
+
+def video_items(src: Path) -> list[dict[str, Any]]:
+    """One work item per video of ``src`` (a folder, searched recursively, or a text file of paths), in name order.
+
+    The id is the video's path under ``src`` (its file name for a list), as DreamPose names its frame
+    folders (``train-frames/91iZ9x8NI0S.mp4/``).
+    """
+    if src.is_file():
+        listed = _read_path_list(src)
+        named = [(p.name, p) for p in listed]
+    else:
+        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        named = [(str(p.relative_to(src)), p) for p in files]
+    if not named:
+        kinds = ", ".join(VIDEO_SUFFIXES)
+        raise InputError(f"no videos in {src}", hint=f"--densepose takes a folder of videos ({kinds}) or a text file of their paths")
+    items, seen = [], {}
+    for name, path in named:
+        iid = _safe_id(name)
+        if iid in seen:
+            raise InputError(f"two videos get the id {iid}: {seen[iid]} and {path}", hint="rename one of them")
+        seen[iid] = path
+        reason = None if path.is_file() else f"video not found ({path})"
+        items.append({"id": iid, "clip_id": name, "_path": str(path), "_reason": reason})
+    return items
+
+
+def stage_captions(item: dict[str, Any]) -> dict[str, Any]:
+    """Captions come from the CSV; a clip without one is skipped (an automatic captioner would plug in here)."""
+    if item["_reason"] is None and not item["captions"]:
+        item["_reason"] = "no caption in the CSV"
+    return item
+
+
 def _check_video(path: Path) -> dict[str, Any]:
     """Probe a clip and decode its first frame; raises InputError when it is unreadable."""
     from posevid.video import iter_frames, probe_video
@@ -118,54 +218,66 @@ def _check_video(path: Path) -> dict[str, Any]:
     return {"num_frames": info.num_frames, "fps": info.fps, "width": info.width, "height": info.height}
 
 
-def _prepare_clips(src: Path, captions: Path, out: Path, kind: str, *, poses: bool, min_frames: int, progress: bool) -> PrepareResult:
-    records = read_captions_csv(captions, require_part_id=(kind == "hdvila"))
-    if not records:
-        raise InputError(f"caption CSV {captions} has no rows", hint="add part_id, clip_id, caption rows")
+def stage_decode(item: dict[str, Any], *, min_frames: int) -> dict[str, Any]:
+    """Probe the clip and decode its first frame; unreadable or too short clips are skipped."""
+    if item["_reason"] is not None:
+        return item
+    try:
+        item.update(_check_video(Path(item["_path"])))
+    except PosevidError as exc:
+        item["_reason"] = f"unreadable video: {exc}"
+    else:
+        if item["num_frames"] < min_frames:
+            item["_reason"] = f"only {item['num_frames']} frame(s), fewer than --min-frames {min_frames}"
+    return item
+
+
+def stage_pose(item: dict[str, Any], *, out: Path, workers: int | None = None) -> dict[str, Any]:
+    """Keypoints + skeleton video (files written atomically, reused when an earlier run left them)."""
+    if item["_reason"] is not None:
+        return item
+    try:
+        item.update(_extract_and_render(Path(item["_path"]), out, item["id"], Manifest(out), workers=workers))
+    except PosevidError as exc:
+        item["_reason"] = f"pose extraction failed: {exc}"
+    return item
+
+
+def clip_stages(
+    out: Path, *, poses: bool, min_frames: int, pose_workers: int | None = None, extra: Sequence[StageSpec] = (), captions: bool = True
+) -> list[StageSpec]:
+    """The stages of one clip, in order. ``extra`` stages run after pose extraction (the DensePose stage goes here).
+    ``captions=False`` for videos without a caption CSV (DreamPose data)."""
+    stages = [StageSpec("captions", stage_captions)] if captions else []
+    stages.append(StageSpec("decode", functools.partial(stage_decode, min_frames=min_frames)))
+    if poses:
+        stages.append(StageSpec("pose", functools.partial(stage_pose, out=out, workers=pose_workers), model=True))
+    return stages + list(extra)
+
+
+def finish_clip(item: dict[str, Any], manifest: Manifest) -> dict[str, Any]:
+    """The manifest entry of a processed item (the skip reason is logged here, once, by the process that writes)."""
+    if item["_reason"] is not None:
+        log.warning("prepare: skipping clip %s: %s", item["clip_id"], item["_reason"])
+        return {"id": item["id"], "status": "skipped", "reason": item["_reason"], "clip_id": item["clip_id"]}
+    entry = {k: v for k, v in item.items() if not k.startswith("_")}
+    entry["video"] = manifest.rel(item["_path"])
+    entry["status"] = "ok"
+    return entry
+
+
+def _prepare_clips(items: list[dict[str, Any]], stages: list[StageSpec], out: Path, *, progress: bool) -> PrepareResult:
     manifest = Manifest(out)
     manifest.repair()
     done = manifest.done_ids()
-    ok = reused = skipped = 0
-
-    def item_id(rec: ClipRecord) -> str:
-        stem = Path(rec.clip_id).stem if Path(rec.clip_id).suffix.lower() in VIDEO_SUFFIXES else rec.clip_id
-        return _safe_id(f"{rec.part_id}_{stem}" if kind == "hdvila" else stem)
-
-    for rec in _progress(records, progress, desc="prepare"):
-        iid = item_id(rec)
-        if iid in done:
+    reused = 0
+    for item in _progress(items, progress, desc="prepare"):
+        if item["id"] in done:
             reused += 1
             continue
-        entry: dict[str, Any] = {"id": iid, "clip_id": rec.clip_id, "part_id": rec.part_id, "captions": rec.captions}
-        path = clip_path(src, rec, kind)
-        reason = None
-        if path is None:
-            where = f"{src}/part_{rec.part_id}/video_clips/{rec.clip_id}" if kind == "hdvila" else f"{src}/{rec.clip_id}[.mp4]"
-            reason = f"video not found ({where})"
-        elif not rec.captions:
-            reason = "no caption in the CSV"
-        else:
-            try:
-                entry.update(_check_video(path))
-            except PosevidError as exc:
-                reason = f"unreadable video: {exc}"
-            else:
-                if entry["num_frames"] < min_frames:
-                    reason = f"only {entry['num_frames']} frame(s), fewer than --min-frames {min_frames}"
-        if reason is None and poses:
-            try:
-                entry.update(_extract_and_render(path, out, iid, manifest))
-            except PosevidError as exc:
-                reason = f"pose extraction failed: {exc}"
-        if reason is not None:
-            log.warning("prepare: skipping clip %s: %s", rec.clip_id, reason)
-            manifest.append({"id": iid, "status": "skipped", "reason": reason, "clip_id": rec.clip_id})
-            skipped += 1
-            continue
-        entry["video"] = manifest.rel(path)
-        entry["status"] = "ok"
-        manifest.append(entry)
-        ok += 1
+        for stage in stages:
+            item = stage.fn(item)
+        manifest.append(finish_clip(item, manifest))
     return _result(manifest, reused)
 
 
@@ -343,6 +455,10 @@ def _progress(items, enabled: bool, desc: str):
     return tqdm(items, desc=desc, unit="item")
 
 
+ENGINES = ("plain", "ray")
+VIDEO_KINDS = ("charades", "hdvila")
+
+
 def prepare_dataset(
     src: str | os.PathLike,
     out: str | os.PathLike,
@@ -353,15 +469,56 @@ def prepare_dataset(
     min_frames: int = 1,
     frames_per_video: int = 4,
     progress: bool = True,
+    pose_workers: int | None = None,
+    engine: str = "plain",
+    ray: Any = None,
+    extra_stages: Sequence[StageSpec] = (),
+    densepose: Mapping[str, Any] | None = None,
 ) -> PrepareResult:
-    """Prepare ``src`` into ``out`` (resumable). ``poses=None`` means: extract for image-pose only."""
+    """Prepare ``src`` into ``out`` (resumable). ``poses=None`` means: extract for image-pose only.
+
+    ``engine="ray"`` runs the clip stages (video kinds) as Ray Data operators, sized by ``ray``
+    (a :class:`posevid.data.prepare_ray.RaySettings`); the manifest is the same as the plain engine's.
+    ``extra_stages`` run after pose extraction on every clip (``densepose`` adds its stage there).
+    ``pose_workers`` is ``extract_keypoints``' ``workers`` (plain engine; Ray runs one process per clip).
+    ``densepose`` (``kind="ubc"``): ``SRC`` holds videos, and DensePose runs on their frames with these
+    ``DensePoseSettings`` model fields (``weights``, ``device``, ``dtype``, ``batch_size``, ``person``,
+    ``short_side``; ``{}`` for the defaults), see :mod:`posevid.data.prepare_densepose`.
+    """
     src, out = Path(src), Path(out)
     if kind not in KINDS:
         raise InputError(f"unknown --kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
-    if not src.is_dir():
-        raise InputError(f"source folder not found: {src}", hint="pass the folder that holds the clips / images / frames")
-    if kind in ("charades", "hdvila") and captions is None:
+    if engine not in ENGINES:
+        raise InputError(f"unknown --engine {engine!r}", hint=f"use one of {', '.join(ENGINES)}")
+    from_videos = kind in VIDEO_KINDS or densepose is not None  # work items are videos run through the clip stages
+    if densepose is not None and kind != "ubc":
+        raise InputError(f"--densepose makes DreamPose data, --kind ubc, not --kind {kind}", hint="add --kind ubc")
+    if engine == "ray" and not from_videos:
+        raise InputError(
+            f"--engine ray prepares video clips only, not --kind {kind}",
+            hint="use --kind charades/hdvila, --kind ubc --densepose, or --engine plain",
+        )
+    if from_videos and src.is_file():
+        pass  # a text file listing the clips
+    elif not src.is_dir():
+        raise InputError(
+            f"source folder not found: {src}",
+            hint="pass the folder that holds the clips / images / frames (video kinds and --densepose: or a text file of clip paths)",
+        )
+    if kind in VIDEO_KINDS and captions is None:
         raise InputError(f"--captions is required for --kind {kind}", hint="pass a CSV with part_id, clip_id, caption")
+    if (extra_stages or pose_workers is not None) and not from_videos:
+        raise InputError(f"extra stages and pose workers apply to video kinds, not --kind {kind}")
+    if engine == "ray":
+        from posevid.data.prepare_ray import require_ray
+
+        require_ray()  # before anything is written
+    if densepose is not None:
+        from posevid.data.prepare_densepose import DensePoseStage, check_densepose_options
+
+        items = video_items(src)  # input and weights errors before anything is written
+        densepose = check_densepose_options(densepose, load=engine == "plain")
+        extra_stages = [*extra_stages, StageSpec("densepose", DensePoseStage(out, densepose), model=True)]
     if poses is None:
         poses = kind == "image-pose"
     settings = {
@@ -372,9 +529,23 @@ def prepare_dataset(
         "min_frames": min_frames,
         "frames_per_video": frames_per_video,
     }
+    if densepose is not None:
+        settings["densepose"] = densepose
     _write_meta(out, settings)
-    if kind in ("charades", "hdvila"):
-        result = _prepare_clips(src, Path(captions), out, kind, poses=bool(poses), min_frames=min_frames, progress=progress)
+    if from_videos:
+        if kind in VIDEO_KINDS:
+            items = clip_items(src, Path(captions), kind)  # (--densepose: the videos, listed above)
+        has_captions = kind in VIDEO_KINDS
+        if engine == "ray":
+            from posevid.data.prepare_ray import prepare_clips_ray
+
+            stages = clip_stages(out, poses=bool(poses), min_frames=min_frames, pose_workers=1, extra=extra_stages, captions=has_captions)
+            result = prepare_clips_ray(items, stages, out, settings=ray, progress=progress)
+        else:
+            stages = clip_stages(
+                out, poses=bool(poses), min_frames=min_frames, pose_workers=pose_workers, extra=extra_stages, captions=has_captions
+            )
+            result = _prepare_clips(items, stages, out, progress=progress)
     elif kind == "image-pose":
         result = _prepare_image_pose(src, Path(captions) if captions else None, out, frames_per_video=frames_per_video, progress=progress)
     else:

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from posevid.errors import CheckpointError
+from posevid.errors import CheckpointError, short_reason
 from posevid.utils.hub import resolve_model_path
+from posevid.utils.progress import quiet_transformers
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 _OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -39,6 +40,20 @@ def _features(output) -> torch.Tensor:
     return output.pooler_output
 
 
+def _check_full_clip(folder: Path) -> None:
+    """A vision-only (or text-only) folder would load with random weights for the missing half: refuse it first."""
+    config = folder / "config.json"
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError):
+        return  # from_pretrained reports a missing or unreadable config in its own words
+    if model_type not in (None, "clip"):
+        raise CheckpointError(
+            f"{folder} holds a {model_type}, not a full CLIP model (vision + text)",
+            hint=f"the CLIP scores need both towers: pass a CLIPModel folder with --clip, e.g. a copy of {DEFAULT_CLIP}",
+        )
+
+
 class ClipScorer:
     """Embeds frames and text with a transformers ``CLIPModel`` folder or hub id."""
 
@@ -49,10 +64,12 @@ class ClipScorer:
             spec, what="CLIP model", allow_patterns=["*.json", "*.txt", "*.safetensors"],
             how_to_get=f"pass a local CLIP folder (CLIPModel.save_pretrained layout) with --clip, or cache {DEFAULT_CLIP} once online",
         )  # fmt: skip
+        _check_full_clip(Path(folder))
         try:
-            self.model = CLIPModel.from_pretrained(folder).to(device).eval().requires_grad_(False)
+            with quiet_transformers():
+                self.model = CLIPModel.from_pretrained(folder).to(device).eval().requires_grad_(False)
         except Exception as exc:
-            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            reason = short_reason(exc)
             raise CheckpointError(f"cannot load a CLIP model from {folder}: {reason}", hint="pass a CLIPModel folder with --clip") from None
         self.folder = Path(folder)
         self._tokenizer_cls = CLIPTokenizer

@@ -28,6 +28,7 @@ from posevid.errors import InputError, PosevidError
 from posevid.eval import paired
 from posevid.eval.frechet import frechet_distance_features
 from posevid.eval.inputs import Item, collect_items, load_frames, pair_items, sidecar_settings
+from posevid.utils.progress import hide_inner_bar
 
 PAIRED = ("l1", "psnr", "psnr_uint8_overflow_buggy", "ssim", "lpips", "fid", "fvd")
 UNPAIRED = ("pose", "clip_consistency", "clip_text_alignment", "clip_image_alignment")
@@ -236,7 +237,7 @@ class _PoseScorer:
         gt, mode = fit_keypoints(gt, (seq.width, seq.height), (w, h), self.cfg.pose_fit)
         self.estimator.reset()
         detections = []
-        for frame in tqdm(frames, desc=f"pose {item.name}", leave=False, disable=not self.cfg.progress):
+        for frame in tqdm(frames, desc=f"pose {item.name}", leave=False, disable=hide_inner_bar(self.cfg.progress)):  # inside 'eval'
             found = np.asarray(self.estimator(frame), dtype=np.float64)
             if len(found):
                 found = convert(found, self.estimator.keypoint_format, "coco17")

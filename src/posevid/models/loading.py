@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from posevid.errors import CheckpointError, InputError, PosevidError
+from posevid.errors import CheckpointError, InputError, PosevidError, short_reason
 from posevid.models.convert import (
     clip_text_match_model,
     clip_text_to_reference,
@@ -163,8 +163,8 @@ def _guard(what: str, path: Path, fn: Callable[[], T]) -> T:
     except PosevidError:
         raise
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise CheckpointError(f"cannot load the {what} from {path}: {first}", hint="the folder is incomplete or corrupt") from None
+        reason = short_reason(exc)
+        raise CheckpointError(f"cannot load the {what} from {path}: {reason}", hint="the folder is incomplete or corrupt") from None
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -175,44 +175,80 @@ def load_followyourpose_components(
     *,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
+    allow_untrained_temporal: bool = False,
 ) -> dict[str, Any]:
     """``dict(vae=, text_encoder=, tokenizer=, unet=, scheduler=)`` for a Follow-Your-Pose model (eval mode).
 
-    ``model``: None (the hub release), a folder, or a :class:`FollowYourPoseLayout` (SD folder + checkpoint named apart)."""
+    ``model`` may also be a :class:`FollowYourPoseLayout` naming the SD folder and the checkpoint separately
+    (what a reference config file does). Without the FYP checkpoint the temporal layers would be untrained
+    (a half-downloaded release): that is an error unless ``allow_untrained_temporal=True``. The weight files
+    read are listed by :func:`weights_read`.
+    """
     layout = model if isinstance(model, FollowYourPoseLayout) else locate_followyourpose(model)
-    unet = load_followyourpose_unet(layout)
+    unet = load_followyourpose_unet(layout, allow_untrained_temporal=allow_untrained_temporal)
     vae = load_vae(layout.sd_dir / "vae")
     text_encoder = load_clip_text_encoder(layout.sd_dir / "text_encoder")
     tokenizer = load_clip_tokenizer(layout.sd_dir / "tokenizer")
     scheduler = load_ddim_scheduler(layout.sd_dir / "scheduler")
     for module in (unet, vae, text_encoder):
         module.to(device=device)
-        if next(module.parameters()).dtype != dtype:
+        if next(module.parameters()).dtype != dtype:  # casting to the same dtype makes diffusers log a warning
             module.to(dtype=dtype)
         module.eval().requires_grad_(False)
     return dict(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
 
 
-def load_followyourpose_unet(layout: FollowYourPoseLayout) -> FollowYourPoseUNet:
-    """Build the video UNet from the SD UNet config and load its weights strictly (reference precedence)."""
+WEIGHTS_READ_ATTR = "posevid_weights_read"
+
+
+def _mark_read(module: T, *paths: Path) -> T:
+    """Remember on the module which weight files filled it (for the sidecar: what exactly was run)."""
+    setattr(module, WEIGHTS_READ_ATTR, [str(p) for p in paths])
+    return module
+
+
+def weights_read(components: Mapping[str, Any]) -> list[str]:
+    """The weight files read to build ``components`` (UNet, VAE, text encoder), in loading order."""
+    seen: list[str] = []
+    for name in ("unet", "vae", "text_encoder"):
+        for path in getattr(components.get(name), WEIGHTS_READ_ATTR, []):
+            if path not in seen:
+                seen.append(path)
+    return seen
+
+
+def load_followyourpose_unet(layout: FollowYourPoseLayout, *, allow_untrained_temporal: bool = False) -> FollowYourPoseUNet:
+    """Build the video UNet from the SD UNet config and load its weights strictly (reference precedence).
+
+    Without a FYP checkpoint the reference falls back to SD's 2-D weights + ``pose_encoder.pth`` with
+    identity temporal layers; posevid does so only when ``allow_untrained_temporal`` is set (training
+    starts there on purpose; for sampling it is almost always an incomplete download).
+    """
     unet_dir = layout.sd_dir / "unet"
     config = unet_config_from_reference(_read_json(unet_dir / "config.json"))
     if layout.checkpoint is not None:
         state = fyp_reference_to_posevid(load_state_dict_file(layout.checkpoint))
         _check_is_video_unet(state, layout.checkpoint)
-        return _unet_from_state(config, state, layout.checkpoint)
+        return _mark_read(_unet_from_state(config, state, layout.checkpoint), layout.checkpoint)
 
     weights = _weights_file(unet_dir, UNET_WEIGHTS, "UNet")
     state = fyp_reference_to_posevid(load_state_dict_file(weights))
     spatial, temporal, pose = split_fyp_state(state)
     if temporal and pose:  # a complete video UNet (posevid format)
-        return _unet_from_state(config, state, weights)
+        return _mark_read(_unet_from_state(config, state, weights), weights)
     if temporal:
         raise CheckpointError(f"{weights} has temporal layers but no pose encoder", hint="the checkpoint is incomplete")
     if layout.pose_encoder is None:
         raise CheckpointError(
             f"{layout.source}: no Follow-Your-Pose checkpoint ({FYP_CHECKPOINT_FOLDER}/pytorch_model.bin) and no {POSE_ENCODER_FILE}",
             hint=HOW_TO_GET,
+        )
+    if not allow_untrained_temporal:
+        expected = layout.sd_dir.parent / FYP_CHECKPOINT_FOLDER / CHECKPOINT_WEIGHTS[0]
+        raise CheckpointError(
+            f"{layout.source}: the Follow-Your-Pose checkpoint {expected} is missing, so the temporal layers would be untrained",
+            hint=f"an incomplete download? get it from {FYP_HUB_ID}; to sample the inflated image model with identity temporal "
+            "layers instead, pass --allow-untrained-temporal to posevid generate (allow_untrained_temporal=True in Python)",
         )
     logger.warning(
         "No Follow-Your-Pose checkpoint in %s: using the SD 2-D UNet weights + %s with identity-initialised temporal "
@@ -235,7 +271,7 @@ def load_followyourpose_unet(layout: FollowYourPoseLayout) -> FollowYourPoseUNet
     assert all(unet.is_temporal_key(k) for k in missing), missing
     unet.reset_temporal_layers()  # real init as the reference: conv_temporal.up = 0 => identity
     _check_materialised(unet)
-    return unet
+    return _mark_read(unet, weights, layout.pose_encoder)
 
 
 def _check_is_video_unet(state: Mapping[str, torch.Tensor], source: Path) -> None:
@@ -275,7 +311,7 @@ def load_vae(folder: Path):
     vae = _guard("VAE", folder, lambda: AutoencoderKL.from_config(config))
     path = _weights_file(folder, VAE_WEIGHTS, "VAE")
     load_into(vae, vae_legacy_attention_to_current(load_state_dict_file(path)), what="VAE built from its config", source=path)
-    return vae
+    return _mark_read(vae, path)
 
 
 def load_clip_text_encoder(folder: Path):
@@ -288,7 +324,7 @@ def load_clip_text_encoder(folder: Path):
     path = _weights_file(folder, TEXT_WEIGHTS, "text encoder")
     state = clip_text_match_model(load_state_dict_file(path), model.state_dict().keys())
     load_into(model, state, what="CLIP text encoder built from its config", source=path)
-    return model
+    return _mark_read(model, path)
 
 
 def load_clip_tokenizer(folder: Path):
@@ -455,4 +491,5 @@ __all__ = [
     "save_clip_tokenizer",
     "save_followyourpose",
     "save_followyourpose_reference",
+    "weights_read",
 ]

@@ -95,6 +95,14 @@ def tiny_followyourpose_components(seed: int = 0) -> dict:
     return dict(vae=vae.eval(), text_encoder=text_encoder.eval(), tokenizer=tokenizer, unet=unet.eval(), scheduler=scheduler)
 
 
+def tiny_example_command(model: str | os.PathLike) -> str:
+    """A ``generate`` run on the tiny model that finishes in seconds (64x64, 8 frames, 4 steps) from a repo checkout."""
+    return (
+        f"posevid generate --model {model} --prompt 'a robot dancing' --pose examples/dance_skeleton.mp4 "
+        "--frames 8 --stride 2 --height 64 --width 64 --steps 4 --out tiny.mp4"
+    )
+
+
 def write_tiny_followyourpose(out_dir: str | os.PathLike, seed: int = 0, *, overwrite: bool = False) -> Path:
     """Write a tiny random FYP model in the official release layout; returns ``out_dir`` (holding ``checkpoints/``)."""
     from posevid.models.loading import save_followyourpose_reference
@@ -102,11 +110,19 @@ def write_tiny_followyourpose(out_dir: str | os.PathLike, seed: int = 0, *, over
     out = save_followyourpose_reference(tiny_followyourpose_components(seed), out_dir, overwrite=overwrite)
     (out / "README.txt").write_text(
         f"Tiny RANDOM Follow-Your-Pose model (seed {seed}) written by `posevid make-tiny`, in the official release layout.\n"
-        "It produces noise-like videos: use it to smoke-test an install or in tests, e.g.\n"
-        f"  posevid generate --model {out} --prompt 'a man dancing' --pose examples/dance_skeleton.mp4\n",
+        "It produces noise-like videos: use it to smoke-test an install or in tests, e.g. (seconds, from the repository root)\n"
+        f"  {tiny_example_command(out)}\n",
         encoding="utf-8",
     )
     return out
 
 
-__all__ = ["TINY_UNET", "TINY_VAE", "byte_symbols", "tiny_clip_tokenizer", "tiny_followyourpose_components", "write_tiny_followyourpose"]
+__all__ = [
+    "TINY_UNET",
+    "TINY_VAE",
+    "byte_symbols",
+    "tiny_clip_tokenizer",
+    "tiny_example_command",
+    "tiny_followyourpose_components",
+    "write_tiny_followyourpose",
+]

@@ -8,6 +8,7 @@ Layout (same file names as the reference ``demo/custom-chkpts``)::
     checkpoint-499/             diffusers pipeline folder: model_index.json, vae/ (old names, .bin), scheduler/,
                                 unet/config.json (stale in_channels 4, as the reference writes it)
     clip/                       tiny CLIP vision model (transformers-4 'vision_model.' keys) + preprocessor config
+    poses/                      a few synthetic frame_N_densepose.npy UV maps, so 'animate' can be tried at once
 
 The adapter couples sizes (1280 = (H/s/2) * (W/s/2)), so the tiny VAE has scale factor s = 2 and the images
 are 128x160 (WxH), like the golden fixtures. The tiny UNet keeps cross-attention only at the 40x32 level
@@ -121,13 +122,35 @@ def write_tiny_dreampose(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     save_file(clip_vision_add_prefix(state), str(clip_dir / "model.safetensors"), metadata={"format": "pt"})
     _json(clip_dir / "config.json", {**clip_config.to_dict(), "architectures": ["CLIPVisionModel"], "model_type": "clip_vision_model"})
     _json(clip_dir / "preprocessor_config.json", CLIP_PROCESSOR_CONFIG)
+    write_sample_densepose(out / "poses")
     info = {"kind": "dreampose", "seed": seed, "epoch": TINY_EPOCH, "vae_epoch": TINY_VAE_EPOCH, "image_wh": [128, 160]}
     _json(out / "posevid_tiny.json", info)
     return out
+
+
+def write_sample_densepose(folder: Path, frames: int = 4, size: tuple[int, int] = (160, 128)) -> Path:
+    """Reference-format ``frame_N_densepose.npy`` (2, H, W) UV maps of a swaying ellipse 'body' (U, V in (0, 1], 0 outside)."""
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for n in range(frames):
+        body = ((yy - h / 2) / (0.42 * h)) ** 2 + ((xx - w / 2 - 0.06 * w * np.sin(n)) / (0.22 * w)) ** 2 <= 1
+        uv = np.zeros((2, h, w), np.float32)
+        uv[0][body] = np.clip(yy[body] / h, 0.01, 1)
+        uv[1][body] = np.clip(xx[body] / w, 0.01, 1)
+        np.save(folder / f"frame_{n}_densepose.npy", uv)
+    return folder
+
+
+def tiny_example_command(model: str | os.PathLike) -> str:
+    """An ``animate`` run on the tiny model and its sample poses that finishes in seconds (from a repo checkout)."""
+    return f"posevid animate --model {model} --image examples/key_frame.png --densepose {Path(model) / 'poses'} --steps 2 --out smoke.mp4"
 
 
 def _json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-__all__ = ["TINY_EPOCH", "TINY_VAE_EPOCH", "write_tiny_dreampose"]
+__all__ = ["TINY_EPOCH", "TINY_VAE_EPOCH", "tiny_example_command", "write_sample_densepose", "write_tiny_dreampose"]

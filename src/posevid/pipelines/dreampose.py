@@ -42,6 +42,7 @@ from diffusers.utils import BaseOutput
 from posevid.errors import InputError
 from posevid.pipelines.schedulers import DREAMPOSE_SCHEDULERS
 from posevid.pipelines.schedulers import make_scheduler as _make_scheduler
+from posevid.utils.progress import hide_inner_bar
 
 SCHEDULERS = DREAMPOSE_SCHEDULERS
 
@@ -328,7 +329,8 @@ class DreamPosePipeline(DiffusionPipeline):
 
         clip_c, clip_u, _ = self.clip_embeddings(pil)
         posteriors = self.vae_posteriors(pil)
-        self.set_progress_bar_config(leave=False, disable=not show_progress or frame_batch_size > 1)
+        # per-frame steps, nested inside 'frames' (drawn on a terminal only)
+        self.set_progress_bar_config(leave=False, disable=hide_inner_bar(show_progress) or frame_batch_size > 1)
         pose_channels = self.unet.config.in_channels - self.unet.config.out_channels
         device = self._execution_device
         raw, stretched, latents_out, done = [], [], [], []

@@ -90,21 +90,20 @@ class FollowYourPosePipeline(DiffusionPipeline):
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
-        **loader_kwargs: Any,
+        allow_untrained_temporal: bool = False,
     ) -> FollowYourPosePipeline:
         """Load the official release layout (``checkpoints/...``), a posevid-saved folder, or the default hub model.
 
         ``model`` may also be a :class:`~posevid.models.loading.FollowYourPoseLayout` naming the SD folder and
         the checkpoint separately (what a reference config file does). In half precision the VAE stays in
-        float32: SD's VAE decoder overflows to NaN in fp16.
+        float32: SD's VAE decoder overflows to NaN in fp16. A release without the FYP checkpoint is refused
+        unless ``allow_untrained_temporal=True`` (see :func:`~posevid.models.loading.load_followyourpose_unet`).
         """
         from posevid.models import loading
 
-        known = set(inspect.signature(loading.load_followyourpose_components).parameters) - {"model", "device", "dtype"}
-        unknown = sorted(set(loader_kwargs) - known)
-        if unknown:
-            raise InputError(f"unknown loading option(s) {', '.join(unknown)}", hint=f"known: {', '.join(sorted(known)) or 'none'}")
-        components = loading.load_followyourpose_components(model, device=device, dtype=dtype, **loader_kwargs)
+        components = loading.load_followyourpose_components(
+            model, device=device, dtype=dtype, allow_untrained_temporal=allow_untrained_temporal
+        )
         pipe = cls(**components)
         if dtype == torch.float16:
             from diffusers.utils import logging as diffusers_logging
@@ -116,6 +115,13 @@ class FollowYourPosePipeline(DiffusionPipeline):
             finally:
                 diffusers_logging.set_verbosity(level)
         return pipe
+
+    @property
+    def weights_read(self) -> list[str]:
+        """The weight files this pipeline's modules were loaded from (empty for modules built in memory)."""
+        from posevid.models.loading import weights_read
+
+        return weights_read(self.components)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
         """Write posevid's folder format (``model_index.json`` + safetensors per component); overwrites, atomically.

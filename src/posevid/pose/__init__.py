@@ -9,11 +9,13 @@ Typical use::
     skeleton = skeleton_video_for("dance.mp4")     # cached skeleton mp4 for `posevid generate --pose`
 """
 
-from posevid.pose.cleanup import OneEuroFilter, fill_missing, select_persons, smooth
+from posevid.pose.cleanup import OneEuroFilter, fill_missing, select_persons, smooth, smooth_zero_phase
 from posevid.pose.estimators import PoseEstimator, available_estimators, get_estimator, register_estimator
 from posevid.pose.extract import extract_keypoints, extract_keypoints_from_frames, fit_sequence
 from posevid.pose.formats import FORMATS, LINKS, convert
 from posevid.pose.geometry import FitTransform
+from posevid.pose.mmpose_fit import correct_sequence
+from posevid.pose.outputs import write_pose_videos
 from posevid.pose.render import STYLES, overlay, render_frame, render_sequence
 from posevid.pose.retarget import reference_pose, retarget
 from posevid.pose.sequence import KeypointSequence
@@ -21,7 +23,8 @@ from posevid.pose.skeleton import is_skeleton_video, skeleton_style_of, skeleton
 
 __all__ = [
     "FORMATS", "LINKS", "STYLES", "FitTransform", "KeypointSequence", "OneEuroFilter", "PoseEstimator",
-    "available_estimators", "convert", "extract_keypoints", "extract_keypoints_from_frames", "fill_missing",
+    "available_estimators", "convert", "correct_sequence", "extract_keypoints", "extract_keypoints_from_frames", "fill_missing",
     "fit_sequence", "get_estimator", "is_skeleton_video", "overlay", "reference_pose", "register_estimator",
     "render_frame", "render_sequence", "retarget", "select_persons", "skeleton_style_of", "skeleton_video_for", "smooth",
+    "smooth_zero_phase", "write_pose_videos",
 ]  # fmt: skip

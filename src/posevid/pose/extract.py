@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from posevid.errors import InputError, NoPersonError
-from posevid.pose.cleanup import fill_missing, select_persons, smooth
+from posevid.pose.cleanup import ZERO_PHASE_SIGMA_S, ZERO_PHASE_SPEED, fill_missing, select_persons, smooth, smooth_zero_phase
 from posevid.pose.estimators import PoseEstimator, get_estimator
 from posevid.pose.formats import num_keypoints
 from posevid.pose.geometry import FitTransform
@@ -109,7 +109,7 @@ def extract_keypoints_from_frames(
     estimator_options: dict[str, Any] | None = None,
     fps: float = 30.0,
     frame_indices: Iterable[int] | None = None,
-    smoothing: bool | dict[str, float] = True,
+    smoothing: bool | str | dict[str, float] = True,
     person: str = "largest",
     fill: str = "interpolate",
     threshold: float = 0.3,
@@ -121,8 +121,9 @@ def extract_keypoints_from_frames(
 ) -> KeypointSequence:
     """Estimate poses on RGB frames (any iterable: list, array, generator) and clean the track up.
 
-    ``fps`` is the rate of the given frames (sets the smoothing time step). ``smoothing`` may be a dict of
-    One-Euro parameters. Frames of a different size than ``width`` x ``height`` are rejected.
+    ``fps`` is the rate of the given frames (sets the smoothing time step). ``smoothing``: see
+    :func:`smoothing_settings` (``True`` = One-Euro, ``"zero-phase"`` = lag-free, a dict of parameters, ``False``).
+    Frames of a different size than ``width`` x ``height`` are rejected.
     Raises :class:`NoPersonError` when nobody is found in any frame and ``require_person`` is set.
     """
     owned = isinstance(estimator, str)
@@ -152,6 +153,30 @@ def _detect(frames: Iterable[np.ndarray], est: PoseEstimator, width: int, height
     return detections
 
 
+def smoothing_settings(smoothing: bool | str | dict | None) -> dict | None:
+    """Normalise the ``smoothing`` option: None (off), One-Euro parameters, or ``{"method": "zero-phase", "sigma_s": s}``.
+
+    ``True`` / ``"one-euro"`` / a dict of One-Euro parameters: the online One-Euro filter (the default of the
+    library, unchanged, so scripts keep their results); ``"zero-phase"`` (or a dict with ``method``) the lag-free
+    file smoother of :func:`~posevid.pose.cleanup.smooth_zero_phase`; ``False`` / ``None`` / ``"none"``: off.
+    """
+    if smoothing is None or smoothing is False or smoothing == "none":
+        return None
+    if smoothing is True or smoothing == "one-euro":
+        return dict(DEFAULT_SMOOTHING)
+    if smoothing == "zero-phase":
+        return {"method": "zero-phase", "sigma_s": ZERO_PHASE_SIGMA_S, "speed": ZERO_PHASE_SPEED}
+    if isinstance(smoothing, dict):
+        method = smoothing.get("method", "one-euro")
+        if method == "zero-phase":
+            speed = smoothing.get("speed", ZERO_PHASE_SPEED)
+            return {"method": "zero-phase", "sigma_s": float(smoothing.get("sigma_s", ZERO_PHASE_SIGMA_S)),
+                    "speed": None if speed is None else float(speed)}  # fmt: skip
+        if method == "one-euro":
+            return dict(DEFAULT_SMOOTHING, **{k: v for k, v in smoothing.items() if k != "method"})
+    raise InputError(f"unknown smoothing {smoothing!r}", hint="use zero-phase, one-euro or none")
+
+
 def _finish(
     detections: list[np.ndarray],
     est_name: str,
@@ -161,7 +186,7 @@ def _finish(
     *,
     fps: float,
     frame_indices: Iterable[int] | None,
-    smoothing: bool | dict[str, float],
+    smoothing: bool | str | dict[str, float],
     person: str,
     fill: str,
     threshold: float,
@@ -169,7 +194,7 @@ def _finish(
     source: str,
     require_person: bool,
 ) -> KeypointSequence:
-    """Clean-up of raw detections (person choice, gap filling, One-Euro smoothing) into a sequence.
+    """Clean-up of raw detections (person choice, gap filling, smoothing) into a sequence.
 
     Shared by the single- and multi-process paths, so stitched segments are cleaned exactly like one pass.
     """
@@ -183,9 +208,12 @@ def _finish(
     kp = select_persons(detections, mode=person, width=width, height=height, num_keypoints=num_keypoints(fmt), threshold=threshold)
     kp, filled = fill_missing(kp, fill)
     indices = np.arange(T) if frame_indices is None else np.asarray(list(frame_indices), dtype=np.int64)[:T]
-    smoothing_params: dict[str, float] | None = None
-    if smoothing:
-        smoothing_params = dict(DEFAULT_SMOOTHING, **(smoothing if isinstance(smoothing, dict) else {}))
+    smoothing_params = smoothing_settings(smoothing)
+    if smoothing_params is not None and smoothing_params.get("method") == "zero-phase":
+        kp = smooth_zero_phase(
+            kp, float(fps), scale=float(height), sigma_s=smoothing_params["sigma_s"], speed=smoothing_params["speed"], threshold=threshold
+        )
+    elif smoothing_params is not None:
         times = np.arange(T) / float(fps)  # the given frames are evenly spaced at ``fps``
         kp = smooth(kp, times, scale=float(height), threshold=threshold, **smoothing_params)
     meta = {
@@ -213,7 +241,7 @@ def extract_keypoints(
     stride: int = 1,
     target_fps: float | None = None,
     max_frames: int | None = None,
-    smoothing: bool | dict[str, float] = True,
+    smoothing: bool | str | dict[str, float] = True,
     person: str = "largest",
     fill: str = "interpolate",
     threshold: float = 0.3,

@@ -13,12 +13,12 @@ Joints scoring below ``threshold`` (default 0.3, MMPose's ``kpt_thr``) are not d
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from posevid.errors import InputError
-from posevid.pose.formats import COCO17_LINK_SIDES, COCO17_LINKS, OPENPOSE18_LINKS, convert
+from posevid.pose.formats import COCO17_LINK_SIDES, COCO17_LINKS, FORMATS, OPENPOSE18_LINKS, convert
 
 STYLES = ("fyp", "mmpose", "openpose")
 
@@ -64,40 +64,57 @@ def _visible(p: np.ndarray, threshold: float) -> bool:
     return bool(p[2] > threshold and np.isfinite(p[:2]).all())
 
 
-def _draw_fyp(canvas: np.ndarray, people: np.ndarray, threshold: float, width: int | None) -> None:
+def _thresholds(threshold: float | Sequence[float], kp: np.ndarray, fmt: str | None, target: str) -> np.ndarray:
+    """Per-joint draw thresholds in the ``target`` layout, from one number or one value per joint of ``fmt``.
+
+    A per-joint vector is converted like keypoints (a derived joint, e.g. the OpenPose neck, takes the lower one).
+    """
+    k_target = len(FORMATS[target])
+    if np.ndim(threshold) == 0:
+        return np.full(k_target, float(threshold), np.float32)
+    thr = np.asarray(threshold, np.float32)
+    k_in = np.asarray(kp).shape[-2]
+    if thr.shape != (k_in,):
+        raise InputError(f"per-joint thresholds must have one value per joint ({k_in}), got shape {thr.shape}")
+    as_kp = np.zeros((k_in, 3), np.float32)
+    as_kp[:, 2] = thr
+    return convert(as_kp, fmt or _FORMAT_BY_K[k_in], target)[:, 2]
+
+
+def _draw_fyp(canvas: np.ndarray, people: np.ndarray, thr: np.ndarray, width: int | None) -> None:
     import cv2
 
     width = width or fyp_line_width(min(canvas.shape[:2]))
     for kp in people:
         for (a, b), side in zip(COCO17_LINKS, COCO17_LINK_SIDES, strict=True):
-            if _visible(kp[a], threshold) and _visible(kp[b], threshold):
+            if _visible(kp[a], thr[a]) and _visible(kp[b], thr[b]):
                 cv2.line(canvas, _pt(kp[a]), _pt(kp[b]), FYP_COLORS[side], width, cv2.LINE_8, _SHIFT)
 
 
-def _draw_mmpose(canvas: np.ndarray, people: np.ndarray, threshold: float, width: int | None) -> None:
+def _draw_mmpose(canvas: np.ndarray, people: np.ndarray, thr: np.ndarray, width: int | None) -> None:
     import cv2
 
     width = width or 1
     radius = 3
     for kp in people:
         for (a, b), side in zip(COCO17_LINKS, COCO17_LINK_SIDES, strict=True):
-            if _visible(kp[a], threshold) and _visible(kp[b], threshold):
+            if _visible(kp[a], thr[a]) and _visible(kp[b], thr[b]):
                 color = tuple(c * MMPOSE_ALPHA for c in MMPOSE_COLORS[side])
                 cv2.line(canvas, _pt(kp[a]), _pt(kp[b]), color, width, cv2.LINE_AA, _SHIFT)
         for j, side in enumerate(MMPOSE_KPT_SIDES):
-            if _visible(kp[j], threshold):
+            if _visible(kp[j], thr[j]):
                 color = tuple(c * MMPOSE_ALPHA for c in MMPOSE_COLORS[side])
                 cv2.circle(canvas, _pt(kp[j]), radius << _SHIFT, color, -1, cv2.LINE_AA, _SHIFT)
 
 
-def _draw_openpose(canvas: np.ndarray, people: np.ndarray, threshold: float, width: int | None) -> None:
+def _draw_openpose(canvas: np.ndarray, people: np.ndarray, thr: np.ndarray, width: int | None) -> None:
     import cv2
 
     stick = width or max(1, int(round(4 * min(canvas.shape[:2]) / 512)))
     radius = max(1, int(round(4 * min(canvas.shape[:2]) / 512)))
     for kp in people:
         for i, (a, b) in enumerate(OPENPOSE18_LINKS):
-            if not (_visible(kp[a], threshold) and _visible(kp[b], threshold)):
+            if not (_visible(kp[a], thr[a]) and _visible(kp[b], thr[b])):
                 continue
             (xa, ya), (xb, yb) = kp[a, :2], kp[b, :2]
             length = float(np.hypot(xa - xb, ya - yb))
@@ -106,7 +123,7 @@ def _draw_openpose(canvas: np.ndarray, people: np.ndarray, threshold: float, wid
             poly = cv2.ellipse2Poly(center, (int(round(length / 2)), stick), int(round(angle)), 0, 360, 1)
             cv2.fillConvexPoly(canvas, poly, tuple(c * 0.6 for c in OPENPOSE_COLORS[i]))
         for j in range(18):
-            if _visible(kp[j], threshold):
+            if _visible(kp[j], thr[j]):
                 cv2.circle(canvas, _pt(kp[j]), radius << _SHIFT, OPENPOSE_COLORS[j], -1, cv2.LINE_8, _SHIFT)
 
 
@@ -119,12 +136,13 @@ def render_frame(
     style: str = "fyp",
     *,
     fmt: str | None = None,
-    threshold: float = 0.3,
+    threshold: float | Sequence[float] = 0.3,
     line_width: int | None = None,
     canvas: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw ``(K, 3)`` or ``(P, K, 3)`` keypoints (pixels of a ``size`` = (W, H) frame) -> uint8 RGB (H, W, 3).
 
+    ``threshold`` is one score for all joints or one per joint of ``fmt`` (a limb rule, see :mod:`posevid.pose.mmpose_fit`).
     ``fmt`` is inferred from K (17/18/33) when not given. Draws on a copy of ``canvas`` when given, else on
     black. ``line_width`` overrides the style's width (fyp: 1.2 % of the shorter side; mmpose: 1; openpose: ellipse half-width).
     """
@@ -138,7 +156,7 @@ def render_frame(
         out = np.array(canvas, dtype=np.uint8, copy=True)
         if out.shape[:2] != (h, w):
             raise InputError(f"canvas is {out.shape[1]}x{out.shape[0]} but size is {w}x{h}")
-    draw(out, _as_people(keypoints, fmt, target), threshold, line_width)
+    draw(out, _as_people(keypoints, fmt, target), _thresholds(threshold, keypoints, fmt, target), line_width)
     return out
 
 

@@ -30,6 +30,9 @@ class AnimateSettings:
 
     image: str | None = None
     densepose: str | None = None
+    driving_video: str | None = None  # instead of densepose: DensePose extracted from it first (cached on disk)
+    densepose_weights: str | None = None  # with driving_video: DensePose R-CNN weights (.pkl or .safetensors)
+    densepose_person: str = "top-score"  # with driving_video: top-score | largest | track
     model: str | None = None
     out: str | None = None
     output_dir: str | None = None  # the reference test.py layout
@@ -100,10 +103,14 @@ def validate(settings: AnimateSettings) -> dict[str, Any]:
         raise InputError("no reference image given", hint="pass --image IMG (or --key_frame_path)")
     if not Path(settings.image).is_file():
         raise InputError(f"reference image not found: {settings.image}", hint="check --image")
-    if not settings.densepose:
-        raise InputError("no pose input given", hint="pass --densepose DIR_OR_PKL (or --pose_folder)")
-    if not Path(settings.densepose).exists():
+    if settings.densepose and settings.driving_video:
+        raise InputError("give either --densepose or --driving-video, not both")
+    if not settings.densepose and not settings.driving_video:
+        raise InputError("no pose input given", hint="pass --densepose DIR_OR_PKL (or --pose_folder) or --driving-video VIDEO")
+    if settings.densepose and not Path(settings.densepose).exists():
         raise InputError(f"pose input not found: {settings.densepose}", hint="check --densepose")
+    if settings.driving_video and not Path(settings.driving_video).is_file():
+        raise InputError(f"driving video not found: {settings.driving_video}", hint="check --driving-video")
     if not settings.model:
         raise InputError("no model given", hint=HOW_TO_GET_WEIGHTS)
     if settings.custom_vae and not Path(settings.custom_vae).is_file():
@@ -135,9 +142,17 @@ def animate(settings: AnimateSettings, *, models=None, progress: Progress = no_p
     with tempfile.TemporaryDirectory(prefix="posevid-dp-") as tmp:
         work = Path(settings.densepose_out) if settings.densepose_out else Path(tmp) / "poses"
         size = parse_size(settings.densepose_size) if settings.densepose_size else None
-        pose_dir = resolve_pose_source(
-            settings.densepose, work, image_size=size, image_root=settings.densepose_images, empty=settings.densepose_empty
-        )
+        if settings.driving_video:  # DensePose extracted once per video and cached; the pipeline resizes it to the image size
+            from posevid.densepose.extract import densepose_folder_for
+
+            pose_dir = densepose_folder_for(
+                settings.driving_video, weights=settings.densepose_weights, person=settings.densepose_person, device=device,
+                progress=not settings.quiet,
+            )  # fmt: skip
+        else:
+            pose_dir = resolve_pose_source(
+                settings.densepose, work, image_size=size, image_root=settings.densepose_images, empty=settings.densepose_empty
+            )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             seq = DensePoseSequence.from_folder(pose_dir, pose_format=settings.pose_format, window=settings.window,
@@ -219,7 +234,8 @@ def _run(pipe, settings, layout, seq, frames, device, dtype, t_load, progress, n
         record = {
             "method": "dreampose",
             "image": str(settings.image),
-            "densepose": str(settings.densepose),
+            "densepose": str(settings.densepose) if settings.densepose else None,
+            "driving_video": str(settings.driving_video) if settings.driving_video else None,
             "pose_format": seq.pose_format,
             "window": settings.window,
             "frames": result.frame_numbers,

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -89,11 +90,14 @@ class ModelCache:
     """Load each model once per key; hand out ``(model, lock)`` so callers serialise use of one pipeline object.
 
     Pass one to the task functions (``models=``) to run many jobs on one load (the app, a batch runner).
+    ``capacity``: keep at most this many models, dropping the least recently used (None: keep all; the batch
+    runner sorts its jobs by model and keeps one). A dropped model stays alive while a caller still uses it.
     """
 
-    def __init__(self, logger: str = "posevid.app") -> None:
+    def __init__(self, logger: str = "posevid.app", *, capacity: int | None = None) -> None:
         self._log = logging.getLogger(logger)  # the app's log shows each real load once
-        self._entries: dict[tuple, _Entry] = {}
+        self.capacity = None if capacity is None else max(1, int(capacity))
+        self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
         self._guard = threading.Lock()
         self._loading: dict[tuple, threading.Lock] = {}
         self.loads = 0  # how many times a loader actually ran
@@ -102,7 +106,11 @@ class ModelCache:
         with self._guard:
             entry = self._entries.get(key)
             if entry is not None:
+                self._entries.move_to_end(key)
                 return entry
+            if self.capacity is not None:  # make room before loading: two large models need not coexist
+                while len(self._entries) >= self.capacity:
+                    self._entries.popitem(last=False)
             key_lock = self._loading.setdefault(key, threading.Lock())
         with key_lock:  # one loader per key; others wait for it instead of loading twice
             with self._guard:

@@ -198,7 +198,7 @@ def model_spec(settings: GenerateSettings):
     return None, "default (official release from the hub cache)"
 
 
-def load_pipeline(model, device: str, dtype: str, **loader_kwargs: Any):
+def load_pipeline(model, device: str, dtype: str, *, allow_untrained_temporal: bool = False):
     """The Follow-Your-Pose pipeline, library chatter silenced; a missing default release says how to get it."""
     from diffusers.utils import logging as diffusers_logging
 
@@ -212,7 +212,9 @@ def load_pipeline(model, device: str, dtype: str, **loader_kwargs: Any):
             # command line; real problems arrive as CheckpointError and posevid's own loader log messages.
             warnings.simplefilter("ignore")
             diffusers_logging.set_verbosity_error()
-            return FollowYourPosePipeline.from_release(model, device=device, dtype=torch_dtype(dtype), **loader_kwargs)
+            return FollowYourPosePipeline.from_release(
+                model, device=device, dtype=torch_dtype(dtype), allow_untrained_temporal=allow_untrained_temporal
+            )
     except CheckpointError as exc:
         if model is None and "make-tiny" not in str(exc):
             reason = str(exc).split(" (")[0]  # the loader's own hint is replaced by the fuller one below
@@ -222,15 +224,14 @@ def load_pipeline(model, device: str, dtype: str, **loader_kwargs: Any):
         diffusers_logging.set_verbosity(level)
 
 
-def _loader_kwargs(settings: GenerateSettings) -> dict[str, Any]:
-    """``allow_untrained_temporal`` reaches the loader once it takes it (issue 12's opt-in)."""
-    import inspect
+# what apply_run_options changes in a loaded pipeline (the other run options are per call)
+IN_PLACE_OPTIONS = ("attention", "attention_chunk", "channels_last", "compile", "vae_slicing", "vae_tiling", "offload")
 
-    from posevid.models.loading import load_followyourpose_components
 
-    if "allow_untrained_temporal" in inspect.signature(load_followyourpose_components).parameters:
-        return {"allow_untrained_temporal": settings.allow_untrained_temporal}
-    return {}
+def pipeline_key(model_name: str, device: str, settings: GenerateSettings, options) -> tuple:
+    """The ModelCache key of a loaded pipeline: a job only reuses a pipeline loaded and set up exactly as it needs."""
+    in_place = tuple((name, getattr(options, name)) for name in IN_PLACE_OPTIONS)
+    return ("followyourpose", str(model_name), device, settings.dtype, settings.allow_untrained_temporal, in_place)
 
 
 # ------------------------------------------------------------------------------------------- run
@@ -261,11 +262,10 @@ def generate(settings: GenerateSettings, *, models=None, progress: Progress = no
     model, model_name = model_spec(settings)
     started = time.time()
     progress("load", 0, 1)
-    key = ("followyourpose", str(model_name), device, settings.dtype, settings.allow_untrained_temporal)
-    loader_kwargs = _loader_kwargs(settings)
+    key = pipeline_key(model_name, device, settings, options)
 
     def load():
-        pipe = load_pipeline(model, device, settings.dtype, **loader_kwargs)
+        pipe = load_pipeline(model, device, settings.dtype, allow_untrained_temporal=settings.allow_untrained_temporal)
         apply_run_options(pipe, options, device=device)
         return pipe
 
@@ -329,7 +329,7 @@ def _run(pipe, settings, prompts, paths, skeleton, model_name, device, options, 
             written = _write_videos(outputs, paths, result.videos, result.pose, settings)
         finished = time.time()
         sidecars = _write_sidecars(outputs, settings, prompts, skeleton, model_name, device, started, loaded, finished, paths, written,
-                                   options)  # fmt: skip
+                                   options, weights_read=list(getattr(pipe, "weights_read", [])))  # fmt: skip
         outputs.commit(previous_sidecar=paths[0].with_suffix(".json"))
     progress("done", 1, 1)
     return GenerateResult(files=written, sidecars=sidecars, seconds={"load": loaded - started, "generate": finished - loaded})
@@ -367,7 +367,8 @@ def _write_videos(outputs: OutputSet, paths: list[Path], videos, pose, settings:
     return written
 
 
-def _write_sidecars(outputs, settings, prompts, skeleton, model_name, device, started, loaded, finished, paths, written, options):
+def _write_sidecars(outputs, settings, prompts, skeleton, model_name, device, started, loaded, finished, paths, written, options,
+                    weights_read: list[str]):  # fmt: skip
     import json
 
     from posevid.utils.outputs import sidecar_payload
@@ -390,7 +391,7 @@ def _write_sidecars(outputs, settings, prompts, skeleton, model_name, device, st
         generate_seconds=round(finished - loaded, 3),
         all_outputs=[str(f) for files in written for f in files],
         run_options=options.as_dict(),
-        weights_read=[],
+        weights_read=weights_read,  # the weight files really loaded (issue 12)
     )
     sidecars = [p.with_suffix(".json") for p in paths]
     every_file = [str(f) for files in written for f in files] + [str(s) for s in sidecars]

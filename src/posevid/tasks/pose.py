@@ -38,7 +38,13 @@ class PoseSettings:
     threshold: float = 0.3
     format: str = "coco17"
     npz: bool = False
-    no_overlay: bool = False
+    no_overlay: bool = False  # the default now; kept for scripts
+    # issue 14 (closer to MMPose, faster outputs); posevid.pose.options resolves "auto"
+    smooth: str = "zero-phase"  # zero-phase | one-euro (min_cutoff, beta) | none
+    limb_rule: str = "auto"  # auto | calibrated | threshold
+    joint_correction: str = "auto"  # auto | on | off
+    overlay: bool = False
+    preset: str = "ultrafast"  # libx264 preset of the output videos
     retarget_to: str | None = None
     retarget_method: str = "bones"
     workers: int | None = None
@@ -61,7 +67,7 @@ def _previous_outputs(sidecar: Path) -> set[str]:
 
 
 def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None) -> PoseResult:
-    """Run one ``posevid pose`` job: keypoints.json (+ .npz), skeleton.mp4, overlay.mp4 and pose.json in ``settings.out``."""
+    """Run one ``posevid pose`` job: keypoints.json (+ .npz), skeleton.mp4 (+ overlay.mp4) and pose.json in ``settings.out``."""
     import contextlib
     import os
     import shutil
@@ -72,10 +78,11 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
     from posevid.errors import InputError
     from posevid.pose.extract import extract_keypoints, fit_sequence, prefetch
     from posevid.pose.geometry import FitTransform, parse_size
-    from posevid.pose.render import overlay, render_frame
+    from posevid.pose.options import options_from_flags
+    from posevid.pose.outputs import write_pose_videos
     from posevid.pose.retarget import reference_pose, retarget
     from posevid.utils.outputs import sidecar_payload
-    from posevid.video import VideoWriter, iter_frames
+    from posevid.video import iter_frames
 
     size = parse_size(settings.size)
     if settings.max_frames is not None and settings.max_frames < 1:
@@ -85,17 +92,25 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
         raise InputError(f"--out {out_dir} exists and is not a folder")
     est_opts = {}
     if settings.estimator != "mediapipe":
+        from posevid.utils.extras import require
+
+        require("onnxruntime", f"--estimator {settings.estimator}")  # before any progress bar or worker starts
         est_opts = {"det_model": settings.det_model, "pose_model": settings.pose_model}
     elif settings.det_model or settings.pose_model:
         raise InputError("--det-model/--pose-model apply to --estimator dwpose or rtmpose only")
-    smoothing = False if settings.no_smooth else {"min_cutoff": settings.min_cutoff, "beta": settings.beta}
+    opts = options_from_flags(
+        smooth="none" if settings.no_smooth else settings.smooth, min_cutoff=settings.min_cutoff, beta=settings.beta,
+        limb_rule=settings.limb_rule, joint_correction=settings.joint_correction, estimator=settings.estimator,
+        style=settings.style, threshold=settings.threshold,
+    )  # fmt: skip
     ref = reference_pose(settings.retarget_to) if settings.retarget_to else None  # fail early on a bad reference
+    with_overlay = settings.overlay and not settings.no_overlay
 
     t0 = time.perf_counter()
     seq = extract_keypoints(
         settings.video, estimator=settings.estimator, estimator_options=est_opts, stride=settings.stride, target_fps=settings.fps,
-        max_frames=settings.max_frames, smoothing=smoothing, person=settings.person, fill=settings.fill, threshold=settings.threshold,
-        progress=not settings.quiet, workers=settings.workers,
+        max_frames=settings.max_frames, smoothing=opts.smoothing, person=settings.person, fill=settings.fill,
+        threshold=settings.threshold, progress=not settings.quiet, workers=settings.workers,
     )  # fmt: skip
     t_extract = time.perf_counter() - t0
     meta = seq.meta
@@ -103,13 +118,17 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
         how = "left empty" if settings.fill == "none" else f"filled by {settings.fill}"
         (warn or (lambda msg: None))(f"no person found in {meta['empty_frames']} of {meta['num_frames']} frames ({how})")
 
+    raw_seq, seq = seq, opts.prepare(seq)  # corrected COCO-17 joints when the correction is on
     video_seq = fit_sequence(seq, size, settings.fit)  # aligned with the (resized) video frames
     skel_seq = video_seq
     if ref is not None:
         ref_kp, ref_size = ref
         retargeted = retarget(seq, ref_kp, size=ref_size, method=settings.retarget_method, threshold=settings.threshold)
         skel_seq = fit_sequence(retargeted, size, settings.fit)
-    saved = skel_seq.to_format(settings.format)
+    # BlazePose-33 output keeps the uncorrected landmarks (the correction yields COCO-17 joints only)
+    keep_raw = settings.format == raw_seq.format != seq.format and ref is None
+    saved = fit_sequence(raw_seq, size, settings.fit) if keep_raw else skel_seq
+    saved = saved.to_format(settings.format)
     transform = FitTransform((seq.width, seq.height), (video_seq.width, video_seq.height), settings.fit)
     stride = int(meta["stride"])
 
@@ -121,33 +140,17 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
         if settings.npz:
             saved.save(staging / "keypoints.npz")
         t1 = time.perf_counter()
-        with contextlib.ExitStack() as stack:
-            skel_writer = stack.enter_context(VideoWriter(staging / "skeleton.mp4", fps=seq.fps))
-            over_writer = None if settings.no_overlay else stack.enter_context(VideoWriter(staging / "overlay.mp4", fps=seq.fps))
-            frames = prefetch(iter_frames(settings.video, stride=stride, max_frames=len(seq))) if over_writer else [None] * len(seq)
-            rows = range(len(seq))
-            if not settings.quiet:
-                from tqdm.auto import tqdm
-
-                rows = tqdm(rows, desc="render", unit="frame", leave=False)
-            for t, frame in zip(rows, frames, strict=False):
-                kw = {"threshold": settings.threshold}
-                skel_size = (skel_seq.width, skel_seq.height)
-                skel_writer.write(render_frame(skel_seq.keypoints[t], skel_size, settings.style, fmt=skel_seq.format, **kw))
-                if over_writer is not None:
-                    img = transform.frame(frame)
-                    over_writer.write(
-                        overlay(
-                            img,
-                            render_frame(
-                                video_seq.keypoints[t], (video_seq.width, video_seq.height), settings.style, fmt=video_seq.format, **kw
-                            ),
-                        )
-                    )
+        frames = (transform.frame(f) for f in iter_frames(settings.video, stride=stride, max_frames=len(seq))) if with_overlay else None
+        write_pose_videos(
+            skel_seq, staging / "skeleton.mp4", style=settings.style, threshold=opts.draw_threshold,
+            overlay_path=staging / "overlay.mp4" if with_overlay else None, video_seq=video_seq,
+            frames=prefetch(frames) if frames is not None else None, preset=settings.preset, progress=not settings.quiet,
+        )  # fmt: skip
         t_render = time.perf_counter() - t1
         record = {
             "video": str(settings.video), "estimator": settings.estimator, "style": settings.style, "stride": stride, "fps": seq.fps,
             "size": [skel_seq.width, skel_seq.height], "fit": settings.fit, "smoothing": meta.get("smoothing"), "person": settings.person,
+            "limb_rule": opts.limb_rule, "joint_correction": opts.joint_correction, "preset": settings.preset,
             "fill": settings.fill, "threshold": settings.threshold, "format": settings.format, "max_frames": settings.max_frames,
             "retarget_to": settings.retarget_to, "retarget_method": settings.retarget_method if settings.retarget_to else None,
             "num_frames": meta["num_frames"], "detected_frames": meta["detected_frames"], "empty_frames": meta["empty_frames"],

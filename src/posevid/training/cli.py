@@ -108,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(cfg, indent=2, default=str))
         return 0
+    if cfg.get("report_to") == "tensorboard":  # before any model is loaded
+        from posevid.utils.extras import require
+
+        require("tensorboard", "training with --report-to tensorboard (the default)")
     from posevid.training.engine import train
 
     result = train(args.recipe, cfg)

@@ -92,11 +92,9 @@ class Trainer:
         if report not in ("none", None):
             log_with = report
             if report == "tensorboard":
-                try:
-                    import tensorboard  # noqa: F401
-                except ImportError:
-                    log.warning("tensorboard is not installed; logging to train_log.jsonl only")
-                    log_with = None
+                from posevid.utils.extras import require
+
+                require("tensorboard", "training with --report-to tensorboard (the default)")
         logging_dir = self.output_dir / "logs" / (self.cfg.get("run_name") or "")
         return Accelerator(
             cpu=_cpu_only(),

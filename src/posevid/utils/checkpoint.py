@@ -8,12 +8,13 @@ would build arbitrary objects. A refused or damaged file becomes a one-line :cla
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
 
-from posevid.errors import CheckpointError
+from posevid.errors import CheckpointError, short_reason
 
 PICKLE_SUFFIXES = (".bin", ".pth", ".pt", ".ckpt")
 
@@ -32,19 +33,15 @@ def load_state_dict_file(path: str | os.PathLike, map_location: str | torch.devi
             state = load_file(str(path), device=str(map_location))
         except Exception as exc:  # safetensors raises several types for truncated/corrupt headers
             raise CheckpointError(
-                f"cannot read safetensors file {path}: {_first_line(exc)}", hint="the file is truncated or corrupt; re-download it"
+                f"cannot read safetensors file {path}: {short_reason(exc)}", hint="the file is truncated or corrupt; re-download it"
             ) from None
     else:
         try:
-            state = torch.load(str(path), map_location=map_location, weights_only=True)
+            with warnings.catch_warnings():  # torch's "pickle protocol N" note is about its own reader, not the user's file
+                warnings.filterwarnings("ignore", message=".*pickle protocol", category=UserWarning)
+                state = torch.load(str(path), map_location=map_location, weights_only=True)
         except Exception as exc:
-            msg, full = _first_line(exc), str(exc)  # torch puts the reason ("Unsupported global") deep in the message
-            if any(s in full for s in ("Weights only load failed", "weights_only", "Unsupported global", "Unpickler")):
-                raise CheckpointError(
-                    f"refusing to load {path}: it contains Python objects, not only tensors",
-                    hint="posevid never unpickles arbitrary code; convert it to safetensors with a trusted tool",
-                ) from None
-            raise CheckpointError(f"cannot read checkpoint {path}: {msg}", hint="the file is truncated or not a torch file") from None
+            raise _torch_load_error(path, exc) from None
         if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
             state = state["state_dict"]
         if not isinstance(state, Mapping):
@@ -100,6 +97,38 @@ def load_into(module: torch.nn.Module, state: Mapping[str, torch.Tensor], *, wha
     module.load_state_dict(state, strict=True)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+def _torch_load_error(path: Path, exc: BaseException) -> CheckpointError:
+    """Tell a file that holds Python objects (refused on purpose) from a damaged one (re-download it)."""
+    full = str(exc)  # torch puts the reason ("Unsupported global: ...") deep inside a long message
+    if "Unsupported operand" in full and _is_zip(path):  # a whole torch.save archive, pickled with protocol 4+
+        return CheckpointError(
+            f"refusing to load {path}: its pickle uses instructions torch's safe loader does not accept",
+            hint="re-save it with torch.save's default pickle protocol, or convert it to safetensors with a trusted tool",
+        )
+    if "Unsupported global" in full or _is_plain_pickle(path):
+        return CheckpointError(
+            f"refusing to load {path}: it contains Python objects, not only tensors",
+            hint="posevid never unpickles arbitrary code; convert it to safetensors with a trusted tool",
+        )
+    return CheckpointError(
+        f"{path} is damaged or not a torch weights file ({short_reason(exc)})", hint="the download is incomplete or corrupt; re-download it"
+    )
+
+
+def _is_plain_pickle(path: Path) -> bool:
+    """A bare ``pickle.dump`` (protocol 2-5) rather than ``torch.save``'s zip archive: a pickle, not a damaged file."""
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5 and not _is_legacy_torch_file(path)
+
+
+def _is_zip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PK\x03\x04"
+
+
+def _is_legacy_torch_file(path: Path) -> bool:
+    """torch's pre-1.6 format starts with a pickled magic number; a truncated one is damaged, not hostile."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    return head.startswith(b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19")

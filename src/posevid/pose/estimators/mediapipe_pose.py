@@ -78,8 +78,10 @@ class MediaPipePose(EstimatorBase):
             min_detection_confidence=min_detection_confidence,
             min_tracking_confidence=min_tracking_confidence,
         )
-        with _quiet_native_stderr():
-            self._pose = mp.solutions.pose.Pose(**self._opts)
+        # The graph is built on the first frame, under the quiet stderr: its threads log (absl, TFLite) for a
+        # while after the constructor returns, and a graph built here printed those lines over the caller's output.
+        self._solution = mp.solutions.pose
+        self._pose = None
         self._quiet_calls = 5  # the graph's threads log during the first few frames
 
     def __call__(self, rgb_frame: np.ndarray) -> np.ndarray:
@@ -89,6 +91,8 @@ class MediaPipePose(EstimatorBase):
             result = self._pose.process(frame)
         else:  # the first calls build the graph and log its warnings
             with _quiet_native_stderr():
+                if self._pose is None:
+                    self._pose = self._solution.Pose(**self._opts)
                 result = self._pose.process(frame)
             self._quiet_calls -= 1
         if result.pose_landmarks is None:
@@ -99,8 +103,9 @@ class MediaPipePose(EstimatorBase):
         return out[None]
 
     def reset(self) -> None:
-        with _quiet_native_stderr():
-            self._pose.reset()
+        if self._pose is not None:
+            with _quiet_native_stderr():
+                self._pose.reset()
         self._quiet_calls = 5
 
     def close(self) -> None:

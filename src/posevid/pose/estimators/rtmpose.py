@@ -80,10 +80,7 @@ def resolve_model_file(given: str | os.PathLike | None, *, env: str, url: str, w
 
 
 def _session(path: Path, what: str, threads: int | None):
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise InputError(f"the {what} estimator needs onnxruntime", hint="pip install 'posevid[dwpose]'") from None
+    import onnxruntime as ort  # checked by RTMPoseEstimator before any model file is fetched
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
@@ -186,6 +183,9 @@ class RTMPoseEstimator(EstimatorBase):
         threads: int | None = None,
         channel_order: str = "rgb",
     ) -> None:
+        from posevid.utils.extras import require
+
+        require("onnxruntime", f"the {name} pose estimator")
         urls = MODELS.get(name, MODELS["rtmpose"])
         self.name = name
         det_path = resolve_model_file(det_model, env="POSEVID_DET_MODEL", url=urls["det"], what=f"{name} detector")

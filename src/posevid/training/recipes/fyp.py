@@ -51,7 +51,7 @@ def load_fyp_components(path: str | os.PathLike, device, dtype=torch.float32, *,
         layout = replace(layout, checkpoint=None, pose_encoder=pose)
     elif temporal_init != "checkpoint":
         raise InputError(f"temporal_init {temporal_init!r} is not 'checkpoint' or 'fresh'", hint="fix --set temporal_init=...")
-    unet = loading.load_followyourpose_unet(layout)
+    unet = loading.load_followyourpose_unet(layout, allow_untrained_temporal=True)  # training fills the temporal layers
     comps = {
         "unet": unet,
         "vae": loading.load_vae(layout.sd_dir / "vae"),

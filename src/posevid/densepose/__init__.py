@@ -1,0 +1,6 @@
+"""DensePose R-CNN (``densepose_rcnn_R_50_FPN_s1x``) in plain PyTorch: no detectron2, no torchvision.
+
+:mod:`.model` the network, :mod:`.ops` NMS and ROIAlign, :mod:`.boxes` box arithmetic, :mod:`.weights`
+the model-zoo ``.pkl`` / safetensors / download, :mod:`.predictor` frames -> charts, :mod:`.extract` the
+per-video job that writes DreamPose's ``frame_N_densepose.npy`` files.
+"""

@@ -1,0 +1,187 @@
+"""Frames in, DensePose charts out: detectron2's ``DefaultPredictor`` + post-processing, batched over frames.
+
+Per batch: each RGB frame is flipped to BGR (the model's input format), resized so its short side is 800
+and its long side at most 1333 (PIL bilinear on uint8, as detectron2's ``ResizeShortestEdge``), normalised
+and zero-padded to a multiple of 32; the network runs once on the batch; boxes are scaled back to each
+frame's size, clipped, and empty ones dropped (``detector_postprocess``). :meth:`FrameResult.chart`
+turns one instance's 112x112 maps into the per-box chart result (labels, U, V) that ``apply_net.py dump``
+stores, sized to the integer box as DensePose's converter does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from posevid.densepose.boxes import clip_boxes, nonempty
+from posevid.densepose.config import DensePoseConfig
+from posevid.densepose.model import DensePoseRCNN
+from posevid.errors import InputError
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> cuda, else mps, else cpu; ``cuda:N`` picks a GPU; an unavailable choice is a one-line error."""
+    from posevid.tasks.common import pick_device  # the one device rule of every command
+
+    return torch.device(pick_device(device))
+
+
+def resized_shape(h: int, w: int, short: int, max_size: int) -> tuple[int, int]:
+    """detectron2's ``ResizeShortestEdge.get_output_shape``: (new h, new w), rounded half up."""
+    scale = short / min(h, w)
+    newh, neww = (short, scale * w) if h < w else (scale * h, short)
+    if max(newh, neww) > max_size:
+        scale = max_size / max(newh, neww)
+        newh, neww = newh * scale, neww * scale
+    return int(newh + 0.5), int(neww + 0.5)
+
+
+def resize_uint8(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """PIL bilinear resize of an ``(H, W, 3)`` uint8 image to ``hw`` (what detectron2 does for uint8 input)."""
+    from PIL import Image
+
+    if tuple(image.shape[:2]) == tuple(hw):
+        return image
+    return np.asarray(Image.fromarray(image).resize((hw[1], hw[0]), Image.BILINEAR))
+
+
+@dataclass
+class ChartResult:
+    """One person's chart result inside its integer box (``DensePoseChartResult``)."""
+
+    labels: torch.Tensor  # (h, w) int64, 0 = background, 1..24 body parts
+    uv: torch.Tensor  # (2, h, w) float32, U and V at the label's chart, 0 on background
+
+
+def chart_result(charts: dict[str, torch.Tensor], box_xyxy: torch.Tensor) -> ChartResult:
+    """The 112x112 maps of one instance (each ``(1, C, S, S)``) resized to its box, as DensePose's converter.
+
+    The box is turned into XYWH and truncated to integers; labels are the fine-segmentation argmax where
+    the coarse segmentation says foreground; U and V are read at each pixel's label.
+    """
+    w = float(box_xyxy[2] - box_xyxy[0])
+    h = float(box_xyxy[3] - box_xyxy[1])
+    w, h = max(int(torch.tensor(w).long()), 1), max(int(torch.tensor(h).long()), 1)
+
+    def fit(t: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(t.float(), (h, w), mode="bilinear", align_corners=False)
+
+    fg = fit(charts["coarse_segm"]).argmax(dim=1) > 0
+    labels = (fit(charts["fine_segm"]).argmax(dim=1) * fg.long())[0]
+    u, v = fit(charts["u"])[0], fit(charts["v"])[0]
+    idx = labels[None]
+    uv = torch.stack([u.gather(0, idx)[0], v.gather(0, idx)[0]]) * (labels > 0)
+    return ChartResult(labels=labels, uv=uv.float())
+
+
+@dataclass
+class FrameResult:
+    """Detections of one frame in its own pixel coordinates (best score first) and chart maps of some of them.
+
+    ``charts`` holds the rows of the instances listed in ``chart_rows`` (all of them unless the predictor
+    was asked for one person per frame, which skips the DensePose head for everyone else).
+    """
+
+    image_size: tuple[int, int]  # (H, W) of the frame
+    boxes: torch.Tensor  # (N, 4) float32 XYXY
+    scores: torch.Tensor  # (N,)
+    charts: dict[str, torch.Tensor]  # each (len(chart_rows), C, 112, 112) float32
+    chart_rows: list[int] | None = None  # instance index of each chart row; None = every instance in order
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    def chart(self, i: int) -> ChartResult:
+        row = i if self.chart_rows is None else self.chart_rows.index(i)
+        return chart_result({k: v[row : row + 1] for k, v in self.charts.items()}, self.boxes[i])
+
+
+class DensePosePredictor:
+    """A loaded model on a device; call it on a list of RGB uint8 frames."""
+
+    def __init__(self, model: DensePoseRCNN, device: str | torch.device = "cpu", dtype: str = "fp32") -> None:
+        if dtype not in DTYPES:
+            raise InputError(f"unknown dtype {dtype!r}", hint=f"use one of {', '.join(DTYPES)}")
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.dtype = dtype
+        self.model = model.to(self.device, DTYPES[dtype]).eval()
+        self.cfg: DensePoseConfig = model.cfg
+        self._bgr_input = True  # False feeds the RGB frame as-is (a negative control for tests, never for users)
+
+    @classmethod
+    def from_weights(
+        cls, weights: str | os.PathLike | None = None, *, cfg: DensePoseConfig | None = None, device: str = "auto", dtype: str = "fp32"
+    ) -> DensePosePredictor:
+        from posevid.densepose.weights import load_weights_file, resolve_weights
+
+        path = resolve_weights(weights)
+        model = DensePoseRCNN.from_state_dict(load_weights_file(path), cfg, source=str(path))
+        return cls(model, device=device, dtype=dtype)
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """RGB uint8 frames -> the normalised padded BGR batch and each frame's resized (h, w)."""
+        images, sizes = [], []
+        for frame in frames:
+            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                raise InputError(f"DensePose needs RGB uint8 frames, got an array of shape {frame.shape} and dtype {frame.dtype}")
+            img = np.ascontiguousarray(frame[:, :, ::-1]) if (self._bgr_input and self.cfg.input_format == "BGR") else frame
+            hw = resized_shape(frame.shape[0], frame.shape[1], self.cfg.min_size, self.cfg.max_size)
+            img = resize_uint8(img, hw)
+            images.append(torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).to(self.device))
+            sizes.append(hw)
+        return self.model.normalize_and_pad(images), sizes
+
+    @torch.no_grad()
+    def __call__(self, frames: Sequence[np.ndarray], choose: Callable[[FrameResult], int | None] | None = None) -> list[FrameResult]:
+        """Detections and charts per frame. With ``choose`` (called on each frame's detections, in frame order),
+        only the chosen instance gets chart maps: the DensePose head runs once per frame instead of once per
+        detection (up to 100), with the same values for that instance."""
+        if not len(frames):
+            return []
+        m = self.model
+        batch, sizes = self.preprocess(frames)
+        feats = m.features(batch)
+        proposals = [p[0] for p in m.propose(feats, sizes)]
+        _, logits, deltas = m.box_outputs(feats, proposals)
+        dets = m.detect(logits, deltas, proposals, sizes)
+        results, net_boxes = [], []
+        for d, rs, frame in zip(dets, sizes, frames, strict=True):
+            r, keep = postprocess({"boxes": d.boxes, "scores": d.scores}, rs, frame.shape[:2])
+            rows = list(range(len(r))) if choose is None else [i for i in [choose(r)] if i is not None]
+            r.chart_rows = rows
+            results.append(r)
+            net_boxes.append(d.boxes[keep][rows])
+        _, _, charts = m.densepose_outputs(m.decode(feats), net_boxes)
+        start = 0
+        for r in results:
+            n = len(r.chart_rows)
+            r.charts = {k: v[start : start + n].float().cpu() for k, v in charts.items()}
+            start += n
+        return results
+
+
+def postprocess(out: dict[str, torch.Tensor], resized_hw: tuple[int, int], frame_hw: tuple[int, int]) -> tuple[FrameResult, torch.Tensor]:
+    """``detector_postprocess``: boxes scaled from the network input to the frame, clipped, empty ones dropped.
+
+    Returns the frame's result (with the charts of ``out`` if it has them) and the kept-instance mask.
+    """
+    h, w = int(frame_hw[0]), int(frame_hw[1])
+    boxes = out["boxes"].clone()
+    boxes[:, 0::2] *= w / resized_hw[1]
+    boxes[:, 1::2] *= h / resized_hw[0]
+    boxes = clip_boxes(boxes, (h, w))
+    keep = nonempty(boxes)
+    charts = {k: out[k][keep].float().cpu() for k in ("coarse_segm", "fine_segm", "u", "v") if k in out}
+    return FrameResult((h, w), boxes[keep].cpu(), out["scores"][keep].cpu(), charts), keep
+
+
+__all__ = [
+    "ChartResult", "DensePosePredictor", "FrameResult", "chart_result", "postprocess", "resize_uint8", "resized_shape", "resolve_device",
+]

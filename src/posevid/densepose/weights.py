@@ -1,0 +1,127 @@
+"""DensePose R-CNN weights: the model-zoo ``.pkl`` (read without arbitrary unpickling), safetensors, download.
+
+The published checkpoint ``model_final_162be9.pkl`` is detectron2's model-zoo format, a pickled
+``{"model": {name: numpy.ndarray}, "__author__": str}``. It is read through :class:`WeightsUnpickler`,
+which resolves only numpy's array/dtype builders and ``OrderedDict``; any other global (``os.system``...)
+is refused by name before it can run. ``posevid convert --densepose-pkl`` rewrites it as safetensors.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from posevid.data.densepose import RestrictedUnpickler, UnsafePickleError
+from posevid.errors import CheckpointError
+
+MODEL_NAME = "densepose_rcnn_R_50_FPN_s1x"
+WEIGHTS_URL = "https://dl.fbaipublicfiles.com/densepose/densepose_rcnn_R_50_FPN_s1x/165712039/model_final_162be9.pkl"
+WEIGHTS_ENV = "POSEVID_DENSEPOSE_WEIGHTS"
+
+
+def _weight_globals() -> dict[tuple[str, str], Any]:
+    allowed: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("collections", "OrderedDict"): collections.OrderedDict,
+    }
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(mod, "_reconstruct")] = np.core.multiarray._reconstruct
+    return allowed
+
+
+class WeightsUnpickler(RestrictedUnpickler):
+    """Unpickler for model-zoo ``.pkl`` weights: numpy arrays, dtypes and plain containers only."""
+
+    what = "a detectron2 model-zoo weight file"
+    hint = "DensePose weights hold numpy arrays only; never open pickles from untrusted sources"
+    _weights_allowed: dict[tuple[str, str], Any] | None = None
+
+    @classmethod
+    def allowed_globals(cls) -> dict[tuple[str, str], Any]:
+        if cls._weights_allowed is None:
+            cls._weights_allowed = _weight_globals()
+        return cls._weights_allowed
+
+
+def load_pkl_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """``name -> float tensor`` from a detectron2 model-zoo ``.pkl`` (``{"model": {...}}`` or a bare dict)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = WeightsUnpickler(fh, encoding="latin1").load()
+    except UnsafePickleError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    except Exception as exc:
+        msg = (str(exc).splitlines() or [type(exc).__name__])[0][:160] or type(exc).__name__
+        hint = "the file is truncated or not a model-zoo .pkl; re-download it"
+        raise CheckpointError(f"cannot read weights {path}: {msg}", hint=hint) from None
+    if isinstance(data, Mapping) and isinstance(data.get("model"), Mapping):
+        data = data["model"]
+    if not isinstance(data, Mapping):
+        raise CheckpointError(f"{path} is not a model-zoo weight file (found {type(data).__name__})")
+    state = {}
+    for k, v in data.items():
+        if not isinstance(v, np.ndarray):
+            raise CheckpointError(f"{path}: entry {k!r} is a {type(v).__name__}, not an array", hint="expected name -> numpy array")
+        state[str(k)] = torch.from_numpy(np.ascontiguousarray(v))
+    return state
+
+
+def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A DensePose state dict from ``.pkl`` (model zoo) or ``.safetensors``; one-line errors for bad files."""
+    from posevid.utils.checkpoint import load_state_dict_file
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"DensePose weights not found: {path}", hint=f"pass --weights model_final_162be9.pkl (from {WEIGHTS_URL})")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"DensePose weights file is empty: {path}", hint="re-download it")
+    if path.suffix == ".safetensors":
+        return load_state_dict_file(path)
+    if path.suffix in (".pkl", ".pickle"):
+        return load_pkl_state_dict(path)
+    raise CheckpointError(f"unsupported DensePose weights file {path}", hint="use the model zoo's .pkl or a .safetensors conversion")
+
+
+def resolve_weights(path: str | os.PathLike | None = None) -> Path:
+    """The weights file to use: ``path``, else ``$POSEVID_DENSEPOSE_WEIGHTS``, else the cache (downloaded once when online)."""
+    if path:
+        return Path(path).expanduser()
+    from posevid.pose.estimators.rtmpose import resolve_model_file
+
+    return resolve_model_file(None, env=WEIGHTS_ENV, url=WEIGHTS_URL, what=f"DensePose ({MODEL_NAME})")
+
+
+def convert_pkl_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike, *, check: bool = True) -> Path:
+    """Rewrite a model-zoo ``.pkl`` as safetensors (atomically); with ``check`` the weights must build the model first."""
+    from safetensors.torch import save_file
+
+    from posevid.utils.outputs import atomic_path
+
+    state = load_weights_file(src)
+    if check:
+        from posevid.densepose.model import DensePoseRCNN
+
+        DensePoseRCNN.from_state_dict(state, source=str(src))
+    dst = Path(dst)
+    with atomic_path(dst) as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata={"format": "pt", "model": MODEL_NAME})
+    return dst
+
+
+__all__ = [
+    "MODEL_NAME",
+    "WEIGHTS_URL",
+    "WeightsUnpickler",
+    "convert_pkl_to_safetensors",
+    "load_pkl_state_dict",
+    "load_weights_file",
+    "resolve_weights",
+]

@@ -1,0 +1,56 @@
+"""What the ``posevid pose`` flags of issue 14 mean for the library: smoothing, limb rule, joint correction.
+
+Kept apart from the CLI so every front end (CLI, app, task layer) resolves ``auto`` the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from posevid.errors import InputError
+
+LIMB_RULES = ("auto", "calibrated", "threshold")
+CORRECTIONS = ("auto", "on", "off")
+
+
+@dataclass
+class PoseOptions:
+    smoothing: str | dict | None  # for ``extract_keypoints(smoothing=...)``
+    limb_rule: str  # "calibrated" or "threshold" (resolved)
+    joint_correction: bool  # resolved
+    draw_threshold: float | np.ndarray  # one score, or one per COCO-17 joint
+
+    def prepare(self, seq):
+        """The sequence to draw: corrected COCO-17 joints, or COCO-17 for the per-joint limb rule, else as is."""
+        from posevid.pose.mmpose_fit import correct_sequence
+
+        if self.joint_correction:
+            return correct_sequence(seq)
+        if self.limb_rule == "calibrated" and seq.format != "coco17":
+            return seq.to_format("coco17")
+        return seq
+
+
+def options_from_flags(
+    *, smooth: str = "zero-phase", min_cutoff: float = 2.0, beta: float = 50.0, limb_rule: str = "auto",
+    joint_correction: str = "auto", estimator: str = "mediapipe", style: str = "fyp", threshold: float = 0.3,
+) -> PoseOptions:  # fmt: skip
+    """Resolve the flags. ``auto``: the calibrated limb rule for mediapipe (its score is a visibility, which the
+    calibration is about) and the joint correction for mediapipe with the ``fyp`` style (what FYP was trained on)."""
+    from posevid.pose.mmpose_fit import draw_thresholds
+
+    if limb_rule not in LIMB_RULES:
+        raise InputError(f"unknown limb rule '{limb_rule}'", hint=f"use one of {', '.join(LIMB_RULES)}")
+    if joint_correction not in CORRECTIONS:
+        raise InputError(f"unknown joint correction '{joint_correction}'", hint=f"use one of {', '.join(CORRECTIONS)}")
+    smoothing = {"min_cutoff": min_cutoff, "beta": beta} if smooth == "one-euro" else smooth
+    blaze = estimator == "mediapipe"
+    rule = ("calibrated" if blaze else "threshold") if limb_rule == "auto" else limb_rule
+    if rule == "calibrated" and not blaze:
+        raise InputError("--limb-rule calibrated is fitted to mediapipe visibilities", hint="use --limb-rule threshold with this estimator")
+    correct = (blaze and style == "fyp") if joint_correction == "auto" else joint_correction == "on"
+    if correct and not blaze:
+        raise InputError("--joint-correction on needs BlazePose landmarks (--estimator mediapipe)", hint="use --joint-correction off")
+    return PoseOptions(smoothing, rule, correct, draw_thresholds() if rule == "calibrated" else threshold)
