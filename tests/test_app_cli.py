@@ -13,7 +13,7 @@ def test_help_lists_every_flag(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     for flag in ("--model", "--dreampose-model", "--host", "--port", "--output-dir", "--max-upload-mb", "--concurrency", "--device",
-                 "--dtype", "--preload"):
+                 "--dtype", "--preload", "--densepose-weights"):
         assert flag in out
     assert "127.0.0.1" in out  # local by default
 
@@ -23,6 +23,7 @@ def test_help_lists_every_flag(capsys):
     [
         (["app", "--model", "./no/such/model"], "--model: not found: ./no/such/model"),
         (["app", "--dreampose-model", "/no/such/dir"], "--dreampose-model: not found"),
+        (["app", "--densepose-weights", "/no/such/weights.safetensors"], "--densepose-weights: not found"),
         (["app", "--concurrency", "0"], "--concurrency must be at least 1"),
         (["app", "--max-upload-mb", "0"], "--max-upload-mb must be positive"),
         (["app", "--port", "70000"], "--port must be between 0 and 65535"),

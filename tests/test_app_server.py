@@ -142,6 +142,28 @@ def test_image_to_video_refuses_a_fake_image_and_a_fake_pose_archive(app_server,
         assert message in str(err.value), str(err.value)
 
 
+def test_image_to_video_takes_a_driving_video_or_poses_and_says_what_is_wrong_in_one_line(app_server, app_clip, app_densepose_zip,
+                                                                                         fixtures_dir, tmp_path):
+    image = gradio_client.handle_file(str(fixtures_dir / "dreampose_tiny_pipeline" / "key_frame.png"))
+    zipped, clip = [gradio_client.handle_file(str(app_densepose_zip))], gradio_client.handle_file(str(app_clip))
+    fake = tmp_path / "dance.mp4"
+    fake.write_bytes(b"not a video at all" * 10)
+    client = _client(app_server)
+    cases = (
+        (zipped, clip, "give either DensePose poses or a driving video, not both"),
+        (None, None, "no pose given"),
+        (None, gradio_client.handle_file(str(fake)), "Driving video: 'dance.mp4' does not contain mp4 data"),
+        # the server has no --densepose-weights, none in its cache, and is offline: the weights are named, nothing is downloaded
+        (None, clip, "DensePose (densepose_rcnn_R_50_FPN_s1x) model is not available offline"),
+    )
+    for poses, driving, message in cases:
+        with pytest.raises(Exception) as err:
+            client.predict(image, poses, 8, 3, 2, 0, "pndm", driving, "track", api_name="/image_to_video")
+        text = str(err.value)
+        assert message in text and "\n" not in text and "Traceback" not in text, text
+    assert app_server.trap.hits == 0
+
+
 def test_ten_requests_at_once_all_complete_none_lost(app_server, app_clip):
     before = set(app_server.output_dir.glob("*/*-pose-*"))
     logged = app_server.log().count("(pose) done")

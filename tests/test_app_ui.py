@@ -40,3 +40,38 @@ def test_cancelled_job_says_so():
     with pytest.raises(gr.Error) as err:
         asyncio.run(_raise(JobCancelled("job 3 cancelled"))())
     assert err.value.message == "Cancelled."
+
+
+def test_image_to_video_form_has_the_driving_video_inputs_and_old_api_calls_still_fit(tmp_path, monkeypatch):
+    from posevid.app.server import AppConfig, prepare_environment
+    from posevid.app.ui import build_app
+    from posevid.densepose import PERSON_RULES
+
+    for name in ("GRADIO_TEMP_DIR", "GRADIO_EXAMPLES_CACHE"):  # prepare_environment sets them; restored after the test
+        monkeypatch.setenv(name, "")
+    config = AppConfig(output_dir=str(tmp_path / "out"), densepose_weights="weights.safetensors")
+    prepare_environment(config)
+    demo = build_app(config)
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    assert isinstance(by_id["i2v-driving"], gr.File) and ".mp4" in by_id["i2v-driving"].file_types
+    assert by_id["i2v-person"].value == "top-score" and [c[1] for c in by_id["i2v-person"].choices] == list(PERSON_RULES)
+    params = demo.get_api_info()["named_endpoints"]["/image_to_video"]["parameters"]
+    labels = ["or a driving video (DensePose is extracted from it)", "Person to follow in the driving video"]
+    assert [p["label"] for p in params[-2:]] == labels
+    assert all(p["parameter_has_default"] for p in params[-2:])  # clients that send only the first seven values keep working
+
+
+def test_densepose_weights_that_went_missing_are_one_line(tmp_path):
+    from posevid.app.server import AppConfig
+    from posevid.app.ui import AppState
+    from posevid.errors import PosevidError
+
+    weights = tmp_path / "weights.safetensors"
+    weights.write_bytes(b"x")
+    state = AppState(AppConfig(output_dir=str(tmp_path / "out"), densepose_weights=str(weights)))
+    assert state.densepose_weights() == str(weights)
+    weights.unlink()  # moved away after the app started
+    with pytest.raises(PosevidError) as err:
+        state.densepose_weights()
+    assert str(err.value).startswith(f"DensePose weights not found: {weights}") and "--densepose-weights" in str(err.value)
+    assert "\n" not in str(err.value)

@@ -98,6 +98,8 @@ def app_server(tiny_fyp_release: Path, tiny_dreampose_release: Path, tmp_path_fa
     trap = OutboundTrap()
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", **trap.env())
     env.pop("GRADIO_ANALYTICS_ENABLED", None)  # the app itself must turn analytics off
+    env.pop("POSEVID_DENSEPOSE_WEIGHTS", None)  # no DensePose weights: a driving video gets the one-line "not available" error
+    env["POSEVID_CACHE"] = str(out.parent / f"{out.name}_cache")  # never the user's cache
     cmd = [sys.executable, "-m", "posevid", "app", "--model", str(tiny_fyp_release), "--dreampose-model", str(tiny_dreampose_release),
            "--port", str(port), "--output-dir", str(out), "--max-upload-mb", str(UPLOAD_LIMIT_MB), "--concurrency", "2"]
     log_path = out.parent / f"{out.name}.log"

@@ -46,10 +46,21 @@ def load_followyourpose(model: str, device: str, dtype: str):
     return FollowYourPosePipeline.from_release(model=model, device=device, dtype=_torch_dtype(dtype))
 
 
-def load_dreampose(model: str, device: str, dtype: str, epoch: int | None = None, custom_vae: str | None = None):
-    from posevid.pipelines.dreampose import DreamPosePipeline
+def dreampose_settings(*, model: str, epoch: int | None = None, custom_vae: str | None = None, device: str = "cpu",
+                       dtype: str = "fp32", **values: Any):
+    """The ``posevid animate`` task's settings for the app's image -> video tab (its model part is the app's start-up flags)."""
+    from posevid.tasks.animate import AnimateSettings
 
-    return DreamPosePipeline.from_pretrained(model, epoch=epoch, custom_vae=custom_vae, device=device, dtype=_torch_dtype(dtype))
+    return AnimateSettings(model=model, epoch=epoch, custom_vae=custom_vae, device=device, dtype=dtype, quiet=True, **values)
+
+
+def preload_dreampose(models: ModelCache, **model: Any) -> None:
+    """Load the DreamPose pipeline into ``models`` under the key the animate task will look up."""
+    from posevid.tasks.animate import pipeline_loader
+    from posevid.tasks.common import dtype_name
+
+    settings = dreampose_settings(**model)
+    models.get(*pipeline_loader(settings, settings.device, dtype_name(settings.dtype)))
 
 
 def scheduler_names(kind: str) -> list[str]:
@@ -225,35 +236,28 @@ def run_text_to_video(pipe: Any, *, skeleton: Path, out_dir: Path, prompt: str, 
 # Image -> video (DreamPose)
 
 
-def run_image_to_video(pipe: Any, *, image: Path, pose_dir: Path, out_dir: Path, s1: float, s2: float, steps: int,
-                       seed: int, model: str, scheduler: str | None = None, progress: ProgressFn = _no_progress) -> dict[str, Any]:
-    """DreamPose reference image + DensePose folder -> mp4, gif and sidecar in ``out_dir``.
+def run_image_to_video(models: ModelCache | None, *, image: Path, out_dir: Path, pose_dir: Path | None = None,
+                       driving_video: Path | None = None, densepose_weights: str | None = None, densepose_person: str = "top-score",
+                       s1: float, s2: float, steps: int, seed: int, model: str, scheduler: str | None = None, epoch: int | None = None,
+                       custom_vae: str | None = None, device: str = "cpu", dtype: str = "fp32",
+                       progress: ProgressFn = _no_progress) -> dict[str, Any]:
+    """DreamPose reference image + DensePose folder (or a driving video) -> mp4, gif and sidecar in ``out_dir``.
 
-    DreamPose generates one frame per pose, so progress counts frames. The frames shown are the
-    min-max stretched ones, as the reference ``test.py`` writes them.
+    The ``posevid animate`` task itself (:func:`posevid.tasks.animate.animate`), so the app and the CLI give the
+    same frames and a driving video goes through the same cached DensePose extraction. DreamPose generates one
+    frame per pose, so progress counts frames; frames are min-max stretched, as the reference ``test.py`` writes them.
     """
+    from posevid.tasks.animate import animate
 
-    from posevid.data.densepose import DensePoseSequence
-    from posevid.video import write_gif, write_video
+    settings = dreampose_settings(
+        model=model, epoch=epoch, custom_vae=custom_vae, device=device, dtype=dtype, image=str(image),
+        densepose=str(pose_dir) if pose_dir else None, driving_video=str(driving_video) if driving_video else None,
+        densepose_weights=densepose_weights, densepose_person=densepose_person, out=str(out_dir / "result.mp4"),
+        scheduler=scheduler or "pndm", s1=float(s1), s2=float(s2), steps=int(steps), seed=int(seed),
+    )  # fmt: skip
 
-    poses = DensePoseSequence.from_folder(pose_dir)
-    total = len(poses)
-    from posevid.pipelines.schedulers import DREAMPOSE_SCHEDULERS, swap_scheduler
+    def on_progress(stage: str, done: int, total: int) -> None:
+        progress(done, total, f"frame {done}/{total}" if stage == "frames" else stage)
 
-    swap_scheduler(pipe, scheduler or "pndm", DREAMPOSE_SCHEDULERS, pin_defaults=True)  # as `posevid animate` does
-    progress(0, total, "generating frames")
-
-    def on_frame(i: int, number: int, raw: np.ndarray, stretched: np.ndarray) -> None:
-        progress(i + 1, total, f"frame {i + 1}/{total}")
-
-    # seeded as `posevid animate --seed` (per-frame noise keyed by seed and frame number)
-    result = pipe(str(image), poses, s1=float(s1), s2=float(s2), num_inference_steps=int(steps), seed=int(seed),
-                  frame_callback=on_frame, show_progress=False)
-    video = np.asarray(result.frames_stretched, dtype=np.uint8)
-    fps = 30.0  # as `posevid animate` (DreamPose's UBC videos are 30 fps)
-    mp4 = Path(write_video(out_dir / "result.mp4", video, fps=fps))
-    gif = Path(write_gif(out_dir / "result.gif", list(video), fps=fps))
-    settings = {"image": Path(image).name, "frames": list(result.frame_numbers), "s1": s1, "s2": s2, "num_inference_steps": steps,
-                "seed": seed, "scheduler": scheduler or "pndm", "model": model, "fps": fps, "notes": list(result.notes)}
-    sidecar = write_sidecar(mp4, settings, kind="dreampose")
-    return {"mp4": mp4, "gif": gif, "sidecar": sidecar, "num_frames": len(video)}
+    result = animate(settings, models=models, progress=on_progress, note=lambda msg: log.info("image -> video: %s", msg))
+    return {"mp4": result.video, "gif": result.gif, "sidecar": result.sidecar, "num_frames": len(result.frame_files)}

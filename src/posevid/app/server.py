@@ -26,6 +26,7 @@ class AppConfig:
     dreampose_model: str | None = None  # DreamPose checkpoint folder (image -> video)
     dreampose_epoch: int | None = None  # which unet_epoch_N.pth (default: the loader's choice)
     dreampose_vae: str | None = None  # finetuned VAE state dict (the README's --custom_vae)
+    densepose_weights: str | None = None  # DensePose R-CNN weights for driving videos (None: as posevid animate finds them)
     host: str = "127.0.0.1"
     port: int = 7860
     output_dir: str = "outputs/app"

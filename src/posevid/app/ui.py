@@ -22,6 +22,7 @@ from posevid.app import backend
 from posevid.app.jobs import Job, JobCancelled, JobQueue
 from posevid.app.server import AppConfig
 from posevid.app.uploads import check_upload, collect_densepose
+from posevid.densepose import PERSON_RULES
 from posevid.errors import PosevidError
 
 log = logging.getLogger("posevid.app")
@@ -73,14 +74,21 @@ class AppState:
             key = self.fyp_key()
             self.models.get(key, lambda: backend.load_followyourpose(*key[1:]))
         if self.config.dreampose_model:
-            key = self.dreampose_key()
-            self.models.get(key, lambda: backend.load_dreampose(*key[1:]))
+            c = self.config  # the image -> video tab runs the animate task, so its pipeline is preloaded under the task's key
+            backend.preload_dreampose(self.models, model=c.dreampose_model, epoch=c.dreampose_epoch, custom_vae=c.dreampose_vae,
+                                      device=c.device, dtype=c.dtype)
 
-    def dreampose_key(self) -> tuple:
+    def check_dreampose(self) -> None:
         if not self.config.dreampose_model:
             raise PosevidError("no image -> video model loaded", hint="start the app with --dreampose-model DIR")
-        c = self.config
-        return ("dreampose", str(Path(c.dreampose_model).expanduser().resolve()), c.device, c.dtype, c.dreampose_epoch, c.dreampose_vae)
+
+    def densepose_weights(self) -> str | None:
+        """The DensePose weights for driving videos: ``--densepose-weights``, checked again per request (files move)."""
+        weights = self.config.densepose_weights
+        if weights and not Path(weights).expanduser().is_file():
+            raise PosevidError(f"DensePose weights not found: {weights}",
+                               hint="restart the app with --densepose-weights PATH of an existing .pkl or .safetensors file")
+        return weights
 
 
 def _owner(request: gr.Request | None) -> str:
@@ -248,8 +256,14 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     with gr.Column():
                         i2v_image = _readable_image_errors(gr.Image(label="Reference image", type="filepath", format="png",
                                                                   sources=["upload"], elem_id="i2v-image"))
-                        i2v_poses = gr.File(label="DensePose poses: a zip of the folder, or frame_N_densepose.npy files",
-                                            file_count="multiple", file_types=[".zip", ".npy"], elem_id="i2v-poses")
+                        with gr.Row():  # the pose: DensePose files, or a driving video they are extracted from
+                            i2v_poses = gr.File(label="DensePose poses: a zip of the folder, or frame_N_densepose.npy files",
+                                                file_count="multiple", file_types=[".zip", ".npy"], elem_id="i2v-poses")
+                            i2v_driving = gr.File(label="or a driving video (DensePose is extracted from it)", file_types=VIDEO_TYPES,
+                                                  elem_id="i2v-driving")
+                        i2v_person = gr.Dropdown(list(PERSON_RULES), value=PERSON_RULES[0], label="Person to follow in the driving video",
+                                                 info="top-score: the reference's choice; largest: the biggest box; "
+                                                      "track: one person followed across frames", elem_id="i2v-person")
                         with gr.Row():
                             i2v_s1 = gr.Slider(0, 20, value=8.0, step=0.5, label="s1 (image guidance)", elem_id="i2v-s1")
                             i2v_s2 = gr.Slider(0, 20, value=3.0, step=0.5, label="s2 (pose guidance)", elem_id="i2v-s2")
@@ -277,7 +291,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
         pose_inputs = [pose_video, pose_style, pose_smoothing, pose_stride, pose_size]
         t2v_inputs = [t2v_prompt, t2v_negative, t2v_pose, t2v_pose_type, t2v_frames, t2v_stride, t2v_steps, t2v_guidance,
                       t2v_scheduler, t2v_seed, t2v_width, t2v_height]
-        i2v_inputs = [i2v_image, i2v_poses, i2v_s1, i2v_s2, i2v_steps, i2v_seed, i2v_scheduler]
+        # the driving-video inputs come last: API clients written before them keep working (they default to none / top-score)
+        i2v_inputs = [i2v_image, i2v_poses, i2v_s1, i2v_s2, i2v_steps, i2v_seed, i2v_scheduler, i2v_driving, i2v_person]
         history_outputs = [history, history_table, history_pick]
 
         # ------------------------------------------------------------------------ handlers
@@ -323,28 +338,43 @@ def build_app(config: AppConfig) -> gr.Blocks:
             return (str(res["side_by_side"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
 
         @_friendly
-        async def do_i2v(image, poses, s1, s2, steps, seed, scheduler, hist, request: gr.Request, progress=gr.Progress()):
-            key = state.dreampose_key()
+        async def do_i2v(image, poses, s1, s2, steps, seed, scheduler, driving=None, person=PERSON_RULES[0], hist=None,
+                         request: gr.Request = None, progress=gr.Progress()):
+            cfg = state.config
+            state.check_dreampose()
             image = check_upload(image, "image", max_bytes=max_bytes, what="Reference image")
-            if not poses:
-                raise PosevidError("DensePose poses: no file given", hint="upload a zip of frame_N_densepose.npy files")
-            poses = [poses] if isinstance(poses, str) else list(poses)
+            poses = [] if not poses else [poses] if isinstance(poses, str) else list(poses)
+            if poses and driving:
+                raise PosevidError("Image → video: give either DensePose poses or a driving video, not both", hint="clear one of them")
+            if not poses and not driving:
+                raise PosevidError("Image → video: no pose given",
+                                   hint="upload DensePose poses (a zip of frame_N_densepose.npy) or a driving video")
+            weights = None
+            if driving:
+                driving = check_upload(driving, "video", max_bytes=max_bytes, what="Driving video")
+                weights = state.densepose_weights()
+            person = person or PERSON_RULES[0]
             seed = int(seed if seed is not None else 0)
-            settings = dict(zip([c.elem_id for c in i2v_inputs], [str(image), [str(p) for p in poses], s1, s2, steps, seed, scheduler],
-                                strict=True))
+            values = [str(image), [str(p) for p in poses] or None, s1, s2, steps, seed, scheduler, str(driving) if driving else None,
+                      person]
+            settings = dict(zip([c.elem_id for c in i2v_inputs], values, strict=True))
 
             def work(job: Job):
-                pose_dir = collect_densepose(poses, job.folder / "poses", max_bytes=max_bytes)
-                job.report(0, int(steps), "loading the model")
-                with state.models.use(key, lambda: backend.load_dreampose(*key[1:])) as pipe:
-                    return backend.run_image_to_video(
-                        pipe, image=image, pose_dir=pose_dir, out_dir=job.folder, s1=float(s1), s2=float(s2), steps=int(steps),
-                        seed=seed, model=key[1], scheduler=scheduler, progress=job.report)
+                pose_dir = collect_densepose(poses, job.folder / "poses", max_bytes=max_bytes) if poses else None
+                job.report(0, 0, "extracting DensePose from the driving video" if driving else "loading the model")
+                return backend.run_image_to_video(
+                    state.models, image=image, pose_dir=pose_dir, driving_video=driving, densepose_weights=weights, densepose_person=person,
+                    out_dir=job.folder, s1=float(s1), s2=float(s2), steps=int(steps), seed=seed, scheduler=scheduler,
+                    model=cfg.dreampose_model, epoch=cfg.dreampose_epoch, custom_vae=cfg.dreampose_vae, device=cfg.device, dtype=cfg.dtype,
+                    progress=job.report)
 
             res = await _wait(state, state.jobs.submit("i2v", work, owner=_owner(request)), progress)
             info = f"{res['num_frames']} frames, s1 {s1}, s2 {s2}, {steps} steps, seed {seed}"
-            hist = _add_history(hist, "i2v", settings, {"image": Path(image).name, "s1": s1, "s2": s2, "steps": steps}, res["mp4"],
-                                state.config.output_path)
+            summary = {"image": Path(image).name, "s1": s1, "s2": s2, "steps": steps}
+            if driving:
+                info += f"; DensePose from {Path(driving).name} ({person})"
+                summary["driving video"] = Path(driving).name
+            hist = _add_history(hist or [], "i2v", settings, summary, res["mp4"], state.config.output_path)
             files = [str(res["mp4"]), str(res["gif"]), str(res["sidecar"])]
             return (str(res["mp4"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
 

@@ -51,9 +51,8 @@ def register(subparsers, formatter_class) -> None:
         "--driving-video", metavar="VIDEO",
         help="instead of --densepose: a video of someone moving; DensePose is extracted from it first (cached, see posevid densepose)",
     )  # fmt: skip
-    g.add_argument("--densepose-weights", metavar="PATH", help="with --driving-video: DensePose R-CNN weights (.pkl or .safetensors)")
-    g.add_argument("--densepose-person", choices=("top-score", "largest", "track"), default=D.densepose_person,
-                   help="with --driving-video: which person to follow (see posevid densepose --person)")  # fmt: skip
+    _flags.add_densepose_weights(g)
+    _flags.add_densepose_person(g, default=D.densepose_person)
     g.add_argument("--pose-format", choices=("auto", "npy", "uv", "iuv"), default=D.pose_format, help="how to read the pose folder")
     g.add_argument("--allow-gaps", action="store_true", help="accept missing frame numbers (the window then uses the --window rule there)")
     g.add_argument(

@@ -27,6 +27,7 @@ def register(subparsers, formatter_class) -> None:
     p.add_argument("--dreampose-epoch", type=int, default=None, metavar="N",
                    help="use unet_epoch_N.pth of the DreamPose folder; none = the latest")
     p.add_argument("--dreampose-vae", default=None, metavar="PATH", help="finetuned DreamPose VAE weights (as test.py --custom_vae)")
+    _flags.add_densepose_weights(p, what="for driving videos in the image -> video tab")
     p.add_argument("--preload", action="store_true", help="load the models at start-up instead of on the first request")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0 exposes the app to your network (there is no login)")
@@ -56,11 +57,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     if not 0 <= args.port < 65536:
         raise InputError(f"--port must be between 0 and 65535, got {args.port}")
-    for flag, value in (("--model", args.model), ("--dreampose-model", args.dreampose_model), ("--dreampose-vae", args.dreampose_vae)):
+    for flag, value in (("--model", args.model), ("--dreampose-model", args.dreampose_model), ("--dreampose-vae", args.dreampose_vae),
+                        ("--densepose-weights", args.densepose_weights)):
         if value and not Path(value).expanduser().exists() and not (flag == "--model" and _HUB_ID.match(value)):
-            raise InputError(f"{flag}: not found: {value}", hint="pass the folder of the downloaded model")
+            raise InputError(f"{flag}: not found: {value}", hint="pass the path of the downloaded model (its folder, or the weights file)")
     config = AppConfig(
         model=args.model, dreampose_model=args.dreampose_model, dreampose_epoch=args.dreampose_epoch, dreampose_vae=args.dreampose_vae,
+        densepose_weights=args.densepose_weights,
         host=args.host, port=args.port, output_dir=str(args.output_dir),
         max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=pick_device(args.device), dtype=args.dtype,
         examples_dir=str(args.examples_dir) if args.examples_dir else None, preload=args.preload,

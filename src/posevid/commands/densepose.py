@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from posevid.commands import _flags
+from posevid.densepose import PERSON_RULES
 
 
 def register(subparsers, formatter_class) -> None:
@@ -46,7 +47,7 @@ def add_model_arguments(parser, prefix: str = "", when: str = "") -> None:
     _flags.add_device(parser, default=d["device"], what=f"{when}where to run the model", flag=f"{dash}device")
     _flags.add_dtype(parser, default=d["dtype"], what=f"{when}model precision; fp32 = the reference", flag=f"{dash}dtype")
     parser.add_argument(f"{dash}batch-size", type=int, default=d["batch_size"], metavar="N", help=f"{when}frames per forward pass")
-    parser.add_argument(f"{dash}person", choices=("top-score", "largest", "track"), default=d["person"],
+    parser.add_argument(f"{dash}person", choices=PERSON_RULES, default=d["person"],
                         help=f"{when}which detected person to keep per frame (top-score = the reference's first instance)")
     parser.add_argument(f"{dash}short-side", type=int, default=d["short_side"], metavar="PX",
                         help=f"{when}resize frames to this short side instead of the model's 800 (faster, no longer the reference)")

@@ -3,4 +3,9 @@
 :mod:`.model` the network, :mod:`.ops` NMS and ROIAlign, :mod:`.boxes` box arithmetic, :mod:`.weights`
 the model-zoo ``.pkl`` / safetensors / download, :mod:`.predictor` frames -> charts, :mod:`.extract` the
 per-video job that writes DreamPose's ``frame_N_densepose.npy`` files.
+
+Nothing is imported here (torch stays unloaded for command-line parsing and the app's form).
 """
+
+PERSON_RULES = ("top-score", "largest", "track")
+"""Which detected person a frame's pose follows: the reference's first instance, the biggest box, or one person tracked."""

@@ -37,13 +37,13 @@ import numpy as np
 import torch
 
 from posevid.data.densepose import dump_entry_to_uv, frame_number
+from posevid.densepose import PERSON_RULES
 from posevid.densepose.config import DensePoseConfig
 from posevid.densepose.ops import box_iou
 from posevid.densepose.predictor import DTYPES, ChartResult, DensePosePredictor, FrameResult
 from posevid.errors import InputError, NoPersonError
 from posevid.video.io import IMAGE_SUFFIXES
 
-PERSON_RULES = ("top-score", "largest", "track")
 ProgressFn = Callable[[int, int | None], None]
 
 

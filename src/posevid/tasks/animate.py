@@ -161,22 +161,28 @@ def animate(settings: AnimateSettings, *, models=None, progress: Progress = no_p
             note(str(w.message))
         frames = seq.select(settings.frames)
 
-        key = ("dreampose", str(settings.model), settings.epoch, settings.custom_vae, settings.clip, device, dtype)
+        key, load = pipeline_loader(settings, device, dtype)
         t_load = time.time()
-
-        def load():
-            from posevid.pipelines.dreampose import DreamPosePipeline
-            from posevid.tasks.common import torch_dtype
-
-            return DreamPosePipeline.from_pretrained(
-                settings.model, epoch=settings.epoch, custom_vae=settings.custom_vae, clip=settings.clip, device=device,
-                dtype=torch_dtype(dtype),
-            )  # fmt: skip
-
         if models is None:
             return _run(load(), settings, layout, seq, frames, device, dtype, t_load, progress, note)
         with models.use(key, load) as pipe:
             return _run(pipe, settings, layout, seq, frames, device, dtype, t_load, progress, note)
+
+
+def pipeline_loader(settings: AnimateSettings, device: str, dtype: str):
+    """``(key, load)`` of the DreamPose pipeline for ``settings``: the ModelCache key and the loader (a caller can preload it)."""
+    key = ("dreampose", str(settings.model), settings.epoch, settings.custom_vae, settings.clip, device, dtype)
+
+    def load():
+        from posevid.pipelines.dreampose import DreamPosePipeline
+        from posevid.tasks.common import torch_dtype
+
+        return DreamPosePipeline.from_pretrained(
+            settings.model, epoch=settings.epoch, custom_vae=settings.custom_vae, clip=settings.clip, device=device,
+            dtype=torch_dtype(dtype),
+        )  # fmt: skip
+
+    return key, load
 
 
 def _run(pipe, settings, layout, seq, frames, device, dtype, t_load, progress, note) -> AnimateResult:
