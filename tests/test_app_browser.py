@@ -141,6 +141,8 @@ def test_app_end_to_end_in_headless_chromium(request, app_clip, app_densepose_zi
 
             # ---- Image -> video: reference image + zipped DensePose folder
             page.get_by_role("tab", name="Image → video").click()
+            expect(page.locator("#i2v-driving")).to_be_visible()  # the other way to give the pose, and its person choice
+            expect(page.locator("#i2v-person")).to_be_visible()
             page.locator("#i2v-image input[type=file]").set_input_files(str(key_frame))
             page.locator("#i2v-poses input[type=file]").set_input_files(str(app_densepose_zip))
             _set_number(page, "i2v-steps", 2)
