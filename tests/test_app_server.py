@@ -245,7 +245,7 @@ def test_text_to_video_accepts_a_keypoints_file_or_a_raw_video_as_pose(app_serve
     sidecar = next(f for f in files if str(f.get("path", f) if isinstance(f, dict) else f).endswith(".json"))
     status, body, _ = _get(_file_url(app_server, sidecar))
     settings = json.loads(body)["settings"]
-    assert settings["video_length"] == 3 and settings["frame_stride"] == 2 and settings["seed"] == 5 and settings["width"] == 64
+    assert settings["video_length"] == 3 and settings["stride"] == 2 and settings["seed"] == 5 and settings["width"] == 64
 
 
 def test_text_to_video_matches_posevid_generate_for_the_same_settings(app_server, tiny_fyp_release, examples_dir, tmp_path):

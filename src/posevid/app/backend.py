@@ -21,7 +21,7 @@ import numpy as np
 
 from posevid.errors import InputError
 from posevid.tasks.common import ModelCache, torch_dtype  # noqa: F401  (ModelCache: the app's model cache is the tasks')
-from posevid.utils.outputs import write_sidecar
+from posevid.tasks.generate import GenerateSettings
 
 log = logging.getLogger("posevid.app")
 
@@ -38,12 +38,6 @@ def _no_progress(step: int, total: int, desc: str) -> None:
 
 def _torch_dtype(name: str):
     return torch_dtype(name)  # fp32|fp16|bf16 (float32... accepted)
-
-
-def load_followyourpose(model: str, device: str, dtype: str):
-    from posevid.pipelines.followyourpose import FollowYourPosePipeline
-
-    return FollowYourPosePipeline.from_release(model=model, device=device, dtype=_torch_dtype(dtype))
 
 
 def dreampose_settings(*, model: str, epoch: int | None = None, custom_vae: str | None = None, device: str = "cpu",
@@ -157,79 +151,46 @@ def _looks_like_skeleton(video: Path) -> bool:
 # Text -> video (Follow-Your-Pose)
 
 
-def _as_video_array(result: Any) -> np.ndarray:
-    """Pipeline output (object with ``.frames``/``.videos``, tuple, tensor or array) -> uint8 (T,H,W,3)."""
-    for name in ("frames", "videos", "images"):
-        if hasattr(result, name):
-            result = getattr(result, name)
-            break
-    if isinstance(result, (tuple, list)) and len(result) and not isinstance(result[0], (int, float)):
-        result = result[0] if len(result) == 1 or getattr(result[0], "ndim", 0) >= 4 else np.stack([np.asarray(f) for f in result])
-    if hasattr(result, "detach"):
-        result = result.detach().cpu().float().numpy()
-    arr = np.asarray(result)
-    while arr.ndim > 4:
-        arr = arr[0]
-    if arr.ndim == 4 and arr.shape[1] == 3 and arr.shape[-1] != 3:
-        arr = arr.transpose(0, 2, 3, 1)  # (T,3,H,W) -> (T,H,W,3)
-    if arr.ndim == 4 and arr.shape[0] == 3 and arr.shape[-1] != 3:
-        arr = arr.transpose(1, 2, 3, 0)  # (3,T,H,W) -> (T,H,W,3)
-    if arr.dtype != np.uint8:
-        arr = (np.clip(arr, 0, 1) * 255).round().astype(np.uint8)
-    return arr
-
-
-def _step_callback(progress: ProgressFn, total: int, desc: str) -> Callable[..., Any]:
-    """diffusers' ``fn(pipe, step, t, kwargs)`` (what the pipelines call); ``fn(step, t, latents)`` still accepted."""
-
-    def callback(*args: Any) -> Any:
-        if len(args) == 4 and isinstance(args[3], dict):
-            progress(int(args[1]) + 1, total, desc)
-            return args[3]
-        progress(int(args[0]) + 1, total, desc)
-        return None
-
-    return callback
-
-
 def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     h = right.shape[0]
     w = max(1, round(left.shape[1] * h / left.shape[0]))
     return np.concatenate([_resize(left, (w, h)), right], axis=1)
 
 
-def run_text_to_video(pipe: Any, *, skeleton: Path, out_dir: Path, prompt: str, negative_prompt: str | None,
-                      frames: int, stride: int, steps: int, guidance: float, scheduler: str, seed: int,
-                      width: int, height: int, model: str, pose_source: str | None = None,
+def run_text_to_video(settings: GenerateSettings, *, out_dir: Path, models: ModelCache | None = None, pose_source: str | None = None,
                       progress: ProgressFn = _no_progress) -> dict[str, Any]:
-    """Follow-Your-Pose text+pose -> mp4, gif, side-by-side mp4 and sidecar in ``out_dir``."""
+    """The ``posevid generate`` task for one request: mp4, gif, PNG frames and sidecar in ``out_dir``, plus a side-by-side mp4.
 
-    from posevid.pipelines.schedulers import FYP_SCHEDULERS, swap_scheduler
-    from posevid.video import read_frames, write_gif, write_video
+    ``settings.pose`` is the skeleton video. ``models`` is the app's cache: the task takes the pipeline's lock
+    for the whole run, so two requests never run one pipeline object at once. ``progress`` is the job's
+    ``report``, called at every denoising step; it raises :class:`~posevid.app.jobs.JobCancelled` when the user
+    cancelled, which stops the loop there and leaves no half-written outputs (the task writes them atomically).
+    """
+    from dataclasses import replace
 
-    if not prompt or not prompt.strip():
+    from PIL import Image
+
+    from posevid.tasks.generate import generate
+    from posevid.video import read_frames, write_video
+
+    if not settings.prompts or not all(p and p.strip() for p in settings.prompts):
         raise InputError("prompt is empty", hint="describe the video to generate")
-    swap_scheduler(pipe, scheduler, FYP_SCHEDULERS, pin_defaults=False)  # the component, as `posevid generate` does
-    progress(0, steps, "denoising")
-    result = pipe(  # seeded exactly as `posevid generate --seed` does, so the app and the CLI give the same video
-        prompt, negative_prompt=negative_prompt or None, pose=str(skeleton), video_length=int(frames), frame_stride=int(stride),
-        height=int(height), width=int(width), num_inference_steps=int(steps), guidance_scale=float(guidance),
-        seed=int(seed), output_type="uint8",
-        callback_on_step_end=_step_callback(progress, steps, "denoising"),
-    )
-    video = _as_video_array(result)
-    fps = 8.0
-    mp4 = Path(write_video(out_dir / "result.mp4", video, fps=fps))
-    gif = Path(write_gif(out_dir / "result.gif", list(video), fps=fps))
-    indices = [i * int(stride) for i in range(len(video))]
-    skel = read_frames(skeleton, indices=indices)
-    sbs = Path(write_video(out_dir / "side_by_side.mp4", [_side_by_side(s, v) for s, v in zip(skel, video, strict=False)], fps=fps))
-    settings = {"prompt": prompt, "negative_prompt": negative_prompt or None, "pose": Path(skeleton).name,
-                "pose_source": pose_source or Path(skeleton).name, "video_length": frames,
-                "frame_stride": stride, "num_inference_steps": steps, "guidance_scale": guidance, "scheduler": scheduler,
-                "seed": seed, "height": height, "width": width, "model": model, "fps": fps}
-    sidecar = write_sidecar(mp4, settings, kind="followyourpose")
-    return {"mp4": mp4, "gif": gif, "side_by_side": sbs, "sidecar": sidecar, "num_frames": len(video)}
+    mp4 = out_dir / "result.mp4"
+    extra = {**settings.extra, "pose_source": pose_source or Path(str(settings.pose)).name}
+    settings = replace(settings, out=str(mp4), gif=True, frames_dir=str(out_dir / "frames"), quiet=True, extra=extra)
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        if stage == "load" and done == 0:
+            progress(0, settings.steps, "loading the model")
+        elif stage == "denoise":
+            progress(done, total, "denoising")
+
+    result = generate(settings, models=models, progress=on_progress)
+    frames = [np.asarray(Image.open(f).convert("RGB")) for f in result.files[0] if f.suffix == ".png"]
+    skeleton = read_frames(settings.pose, indices=[i * settings.stride for i in range(len(frames))])
+    sbs = Path(write_video(out_dir / "side_by_side.mp4", [_side_by_side(s, v) for s, v in zip(skeleton, frames, strict=False)],
+                           fps=settings.fps))  # fmt: skip
+    return {"mp4": mp4, "gif": mp4.with_suffix(".gif"), "side_by_side": sbs, "sidecar": result.sidecars[0], "num_frames": len(frames)}
 
 
 # ---------------------------------------------------------------------------------------------------

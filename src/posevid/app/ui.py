@@ -63,16 +63,19 @@ class AppState:
         self.jobs = JobQueue(config.output_path, concurrency=config.concurrency)
         self.models = backend.ModelCache()
 
-    def fyp_key(self) -> tuple:
+    def t2v_settings(self, **values: Any) -> backend.GenerateSettings:
+        """The generate task's settings for one request: the form's values over the task's defaults, the server's model."""
         if not self.config.model:
             raise PosevidError("no text -> video model loaded", hint="start the app with --model FOLLOWYOURPOSE_DIR")
-        return ("followyourpose", str(Path(self.config.model).expanduser().resolve()), self.config.device, self.config.dtype)
+        c = self.config
+        return backend.GenerateSettings(model=str(Path(c.model).expanduser().resolve()), device=c.device, dtype=c.dtype, **values)
 
     def preload(self) -> None:
         """Load the configured models now (``--preload``), so the first request does not wait."""
         if self.config.model:
-            key = self.fyp_key()
-            self.models.get(key, lambda: backend.load_followyourpose(*key[1:]))
+            from posevid.tasks.generate import preload
+
+            preload(self.t2v_settings(), self.models)  # under the key the generate task looks up
         if self.config.dreampose_model:
             c = self.config  # the image -> video tab runs the animate task, so its pipeline is preloaded under the task's key
             backend.preload_dreampose(self.models, model=c.dreampose_model, epoch=c.dreampose_epoch, custom_vae=c.dreampose_vae,
@@ -217,28 +220,30 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
             # ---------------------------------------------------------------- Text -> video
             with gr.Tab("Text → video", id="t2v", elem_id="tab-t2v"):
+                t2v_default = backend.GenerateSettings()  # the task's defaults, the only ones (posevid generate shows the same)
                 if not config.model:
                     gr.Markdown("No Follow-Your-Pose model: start the app with `--model DIR` to generate.")
                 with gr.Row():
                     with gr.Column():
                         t2v_prompt = gr.Textbox(label="Prompt", value="Iron man on the beach", elem_id="t2v-prompt")
-                        t2v_negative = gr.Textbox(label="Negative prompt", value="", elem_id="t2v-negative")
+                        t2v_negative = gr.Textbox(label="Negative prompt", value=t2v_default.negative_prompt or "", elem_id="t2v-negative")
                         t2v_pose = gr.File(label="Pose: raw video, skeleton video or keypoints file",
                                            file_types=[*VIDEO_TYPES, ".json", ".npz"], elem_id="t2v-pose")
                         t2v_pose_type = gr.Radio(POSE_TYPES, value="auto", label="Pose input is", elem_id="t2v-pose-type")
                         with gr.Row():
-                            t2v_frames = gr.Slider(1, 64, value=8, step=1, label="Frames", elem_id="t2v-frames")
-                            t2v_stride = gr.Slider(1, 20, value=5, step=1, label="Pose frame stride", elem_id="t2v-stride")
+                            t2v_frames = gr.Slider(1, 64, value=t2v_default.video_length, step=1, label="Frames", elem_id="t2v-frames")
+                            t2v_stride = gr.Slider(1, 20, value=t2v_default.stride, step=1, label="Pose frame stride", elem_id="t2v-stride")
                         with gr.Row():
-                            t2v_steps = gr.Slider(1, 100, value=50, step=1, label="Steps", elem_id="t2v-steps")
-                            t2v_guidance = gr.Slider(1, 30, value=12.5, step=0.5, label="Guidance scale", elem_id="t2v-guidance")
+                            t2v_steps = gr.Slider(1, 100, value=t2v_default.steps, step=1, label="Steps", elem_id="t2v-steps")
+                            t2v_guidance = gr.Slider(1, 30, value=t2v_default.guidance, step=0.5, label="Guidance scale",
+                                                     elem_id="t2v-guidance")
                         with gr.Row():
-                            t2v_scheduler = gr.Dropdown(backend.scheduler_names("followyourpose"), value="ddim", label="Scheduler",
-                                                        elem_id="t2v-scheduler")
-                            t2v_seed = gr.Number(value=33, precision=0, label="Seed", elem_id="t2v-seed")
+                            t2v_scheduler = gr.Dropdown(backend.scheduler_names("followyourpose"), value=t2v_default.scheduler,
+                                                        label="Scheduler", elem_id="t2v-scheduler")
+                            t2v_seed = gr.Number(value=t2v_default.seed, precision=0, label="Seed", elem_id="t2v-seed")
                         with gr.Row():
-                            t2v_width = gr.Slider(64, 1024, value=512, step=64, label="Width", elem_id="t2v-width")
-                            t2v_height = gr.Slider(64, 1024, value=512, step=64, label="Height", elem_id="t2v-height")
+                            t2v_width = gr.Slider(64, 1024, value=t2v_default.width, step=64, label="Width", elem_id="t2v-width")
+                            t2v_height = gr.Slider(64, 1024, value=t2v_default.height, step=64, label="Height", elem_id="t2v-height")
                         with gr.Row():
                             t2v_run = gr.Button("Generate", variant="primary", elem_id="t2v-run")
                             t2v_cancel = gr.Button("Cancel", variant="stop", elem_id="t2v-cancel")
@@ -313,22 +318,20 @@ def build_app(config: AppConfig) -> gr.Blocks:
         @_friendly
         async def do_t2v(prompt, negative, pose, pose_type, frames, stride, steps, guidance, scheduler, seed, width, height, hist,
                    request: gr.Request, progress=gr.Progress()):
-            key = state.fyp_key()
+            state.t2v_settings()  # refuse at once when the app has no text -> video model
             kind = "keypoints" if Path(str(pose)).suffix.lower() in {".json", ".npz"} else "video"
             pose = check_upload(pose, kind, max_bytes=max_bytes, what="Pose")
-            seed = int(seed if seed is not None else 0)
+            seed = int(seed if seed is not None else t2v_default.seed)
             values = [prompt, negative, str(pose), pose_type, frames, stride, steps, guidance, scheduler, seed, width, height]
             settings = dict(zip([c.elem_id for c in t2v_inputs], values, strict=True))
 
             def work(job: Job):
                 skeleton = backend.skeleton_from_pose_input(pose, pose_type, job.folder, progress=job.report)
-                job.report(0, int(steps), "loading the model")
-                with state.models.use(key, lambda: backend.load_followyourpose(*key[1:])) as pipe:
-                    return backend.run_text_to_video(
-                        pipe, skeleton=skeleton, out_dir=job.folder, prompt=prompt, negative_prompt=negative, frames=int(frames),
-                        stride=int(stride), steps=int(steps), guidance=float(guidance), scheduler=scheduler, seed=seed,
-                        width=int(width), height=int(height), model=key[1], pose_source=f"{Path(pose).name} ({pose_type})",
-                        progress=job.report)
+                task = state.t2v_settings(prompts=[prompt], negative_prompt=negative or None, pose=str(skeleton), video_length=int(frames),
+                                          stride=int(stride), steps=int(steps), guidance=float(guidance), scheduler=scheduler, seed=seed,
+                                          width=int(width), height=int(height))  # fmt: skip
+                return backend.run_text_to_video(task, out_dir=job.folder, models=state.models,
+                                                 pose_source=f"{Path(pose).name} ({pose_type})", progress=job.report)
 
             res = await _wait(state, state.jobs.submit("t2v", work, owner=_owner(request)), progress)
             info = f"{res['num_frames']} frames, seed {seed}, {steps} steps, guidance {guidance}"

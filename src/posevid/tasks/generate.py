@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,10 +235,34 @@ def pipeline_key(model_name: str, device: str, settings: GenerateSettings, optio
     return ("followyourpose", str(model_name), device, settings.dtype, settings.allow_untrained_temporal, in_place)
 
 
+def _pipeline_loader(settings: GenerateSettings, device: str, options) -> tuple[tuple, Callable[[], Any], str]:
+    """The model-cache key, the loader and the model's name for ``settings`` (one key for generate and preload)."""
+    from posevid.pipelines.memory import apply_run_options
+
+    model, model_name = model_spec(settings)
+    key = pipeline_key(model_name, device, settings, options)
+
+    def load():
+        pipe = load_pipeline(model, device, settings.dtype, allow_untrained_temporal=settings.allow_untrained_temporal)
+        apply_run_options(pipe, options, device=device)
+        return pipe
+
+    return key, load, model_name
+
+
+def preload(settings: GenerateSettings, models) -> None:
+    """Load the pipeline that :func:`generate` would use for ``settings`` into ``models`` now (the app's ``--preload``)."""
+    from posevid.pipelines.memory import run_options_from_settings
+
+    device = pick_device(settings.device)
+    key, load, _ = _pipeline_loader(settings, device, run_options_from_settings(record_of(settings), device))
+    models.get(key, load)
+
+
 # ------------------------------------------------------------------------------------------- run
 def generate(settings: GenerateSettings, *, models=None, progress: Progress = no_progress, warn=None) -> GenerateResult:
     """Run one ``posevid generate`` job. ``models``: a ModelCache to reuse loaded pipelines across calls."""
-    from posevid.pipelines.memory import FAST_SCHEDULER, FAST_STEPS, apply_run_options, run_options_from_settings
+    from posevid.pipelines.memory import FAST_SCHEDULER, FAST_STEPS, run_options_from_settings
 
     if settings.fast:  # preset; an explicit scheduler/steps (not at the default) still wins
         defaults = GenerateSettings()
@@ -259,16 +284,9 @@ def generate(settings: GenerateSettings, *, models=None, progress: Progress = no
     if device == "cpu" and settings.dtype == "fp16" and warn is not None:
         warn("fp16 on the CPU is slow and poorly supported; prefer fp32 or bf16")
 
-    model, model_name = model_spec(settings)
     started = time.time()
     progress("load", 0, 1)
-    key = pipeline_key(model_name, device, settings, options)
-
-    def load():
-        pipe = load_pipeline(model, device, settings.dtype, allow_untrained_temporal=settings.allow_untrained_temporal)
-        apply_run_options(pipe, options, device=device)
-        return pipe
-
+    key, load, model_name = _pipeline_loader(settings, device, options)
     if models is None:
         pipe = load()
         return _run(pipe, settings, prompts, paths, skeleton, model_name, device, options, started, progress)
