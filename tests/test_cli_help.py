@@ -93,3 +93,17 @@ def test_defaults_come_from_the_task_settings():
     a = AnimateSettings()
     assert _option(SUBS["animate"], "--steps").default == a.steps and _option(SUBS["animate"], "--seed").default == a.seed
     assert "(default: outputs/<image name>.mp4)" in ani
+
+
+def test_pose_and_driving_video_flag_defaults_come_from_the_task_settings():
+    from posevid.tasks.animate import AnimateSettings
+    from posevid.tasks.pose import PoseSettings
+
+    p = PoseSettings()
+    for flag, value in (("--smooth", p.smooth), ("--limb-rule", p.limb_rule), ("--joint-correction", p.joint_correction),
+                        ("--overlay", p.overlay), ("--preset", p.preset)):  # fmt: skip
+        assert _option(SUBS["pose"], flag).default == value, flag
+    a = AnimateSettings()
+    assert _option(SUBS["animate"], "--densepose-person").default == a.densepose_person
+    assert _option(SUBS["animate"], "--driving-video").default is None and a.driving_video is None
+    assert _option(SUBS["generate"], "--allow-untrained-temporal") is not None

@@ -62,3 +62,19 @@ def test_generate_sidecar_records_the_real_output_folder(tmp_path, tiny_fyp_rele
     assert settings["output_dir"] == str(out.parent)
     assert main([*args, "--out", str(out)]) == 0  # again without --gif: the old gif goes
     assert sorted(p.name for p in out.parent.iterdir()) == ["v.json", "v.mp4"]
+
+
+def test_animate_driving_video_errors_come_before_heavy_imports(tmp_path):
+    image = tmp_path / "k.png"
+    image.write_bytes(b"not read before the checks")
+    code = (
+        "import sys\nfrom posevid.cli import main\n"
+        f"both = main(['animate', '--image', {str(image)!r}, '--densepose', {str(tmp_path)!r}, '--driving-video', 'v.mp4',"
+        " '--model', 'm'])\n"
+        f"missing = main(['animate', '--image', {str(image)!r}, '--driving-video', {str(tmp_path / 'nope.mp4')!r}, '--model', 'm'])\n"
+        "assert both == missing == 2, (both, missing)\nheavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "either --densepose or --driving-video" in proc.stderr and "driving video not found" in proc.stderr
