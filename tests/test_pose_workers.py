@@ -18,8 +18,9 @@ def single():
     return extract_keypoints(CLIP, workers=1, progress=False)
 
 
-def test_two_workers_match_one_pass(single):
+def test_two_workers_match_one_pass(single, capsys):
     seq = extract_keypoints(CLIP, workers=2, progress=False)
+    assert "pose worker failed" not in capsys.readouterr().err  # the child did its segment (no in-process fallback)
     assert seq.meta["workers"] == 2 and single.meta["workers"] == 1
     assert len(seq) == len(single) == 60
     np.testing.assert_array_equal(seq.frame_indices, single.frame_indices)
@@ -48,6 +49,17 @@ def test_broken_worker_is_replaced_in_process(single, monkeypatch, capsys):
     assert "pose worker failed" in capsys.readouterr().err
     assert len(seq) == 60 and seq.meta["workers"] == 2
     np.testing.assert_array_equal(seq.keypoints[:30], single.keypoints[:30])
+
+
+def test_worker_imports_mediapipe_without_matplotlib():
+    """The worker's stand-in keeps matplotlib out of its start-up, and mediapipe's pose solution still imports."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from posevid.pose._segment_worker import _skip_matplotlib; _skip_matplotlib(); "
+            "import mediapipe.python.solutions.pose; print('matplotlib.figure' in sys.modules, 'mediapipe' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]
 
 
 def test_plan_segments():
