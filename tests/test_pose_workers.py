@@ -51,17 +51,6 @@ def test_broken_worker_is_replaced_in_process(single, monkeypatch, capsys):
     np.testing.assert_array_equal(seq.keypoints[:30], single.keypoints[:30])
 
 
-def test_worker_imports_mediapipe_without_matplotlib():
-    """The worker's stand-in keeps matplotlib out of its start-up, and mediapipe's pose solution still imports."""
-    import subprocess
-    import sys
-
-    code = ("import sys; from posevid.pose._segment_worker import _skip_matplotlib; _skip_matplotlib(); "
-            "import mediapipe.python.solutions.pose; print('matplotlib.figure' in sys.modules, 'mediapipe' in sys.modules)")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False", "True"]
-
-
 def test_plan_segments():
     assert plan_segments(10, 4) == [(0, 0, None)]
     assert plan_segments(100, 2) == [(0, 0, 50), (50 - WARMUP_FRAMES, 50, None)]

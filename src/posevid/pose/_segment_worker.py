@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-import types
 
 import numpy as np
 
@@ -49,23 +48,7 @@ def unpack(payload: bytes) -> tuple[list[np.ndarray], str, str]:
     return out, str(meta[0]), str(meta[1])
 
 
-def _skip_matplotlib() -> None:
-    """Let ``import mediapipe`` skip matplotlib in this child process (saves ~0.6 s CPU per worker start).
-
-    Why: ``mediapipe/__init__`` imports ``solutions.drawing_utils``, which imports ``matplotlib.pyplot`` for its
-    3-D plotting helper only; that import was about half of a worker's start-up CPU (``python -X importtime``).
-    The worker never plots, and it is a process of its own, so an empty stand-in module is safe here; it is never
-    done in the caller's process. A matplotlib that is already imported is left alone.
-    """
-    if "matplotlib" in sys.modules:
-        return
-    stub, pyplot = types.ModuleType("matplotlib"), types.ModuleType("matplotlib.pyplot")
-    stub.pyplot = pyplot  # type: ignore[attr-defined]
-    sys.modules["matplotlib"], sys.modules["matplotlib.pyplot"] = stub, pyplot
-
-
 def main() -> int:
-    _skip_matplotlib()
     from posevid.errors import PosevidError
     from posevid.pose.extract import _segment_detections
 
