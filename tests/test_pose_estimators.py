@@ -89,3 +89,19 @@ def test_mediapipe_finds_the_person_in_a_real_frame(charades_cut):
     nose = people[0, 0]
     assert nose[2] > 0.5 and 180 < nose[0] < 300 and 300 < nose[1] < 400  # the man's head, by the window
     assert nobody.shape == (0, 33, 3)
+
+
+def test_mediapipe_imports_without_matplotlib_which_stays_importable():
+    """Importing mediapipe through posevid skips matplotlib, and matplotlib (and mediapipe's plotting helper) still work after."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from posevid.pose.estimators.mediapipe_pose import import_mediapipe; mp = import_mediapipe(); "
+        "skipped = 'matplotlib.figure' not in sys.modules and 'matplotlib' not in sys.modules; "
+        "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; "
+        "from mediapipe.python.solutions import drawing_utils; "
+        "print(skipped, hasattr(matplotlib, '__path__'), drawing_utils.plt.figure is plt.figure, mp.solutions.pose.Pose is not None)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "True", "True"]
