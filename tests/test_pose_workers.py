@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from posevid.pose._segment_worker import pack, unpack
-from posevid.pose.extract import WARMUP_FRAMES, default_workers, extract_keypoints, plan_segments
+from posevid.pose.extract import WARMUP_FRAMES, default_workers, extract_keypoints, head_start_frames, plan_segments
 
 CLIP = Path(__file__).parent / "fixtures" / "pose" / "charades_3IPI3_cut.mp4"  # real Charades, 406x720, 60 frames
+BOUNDARY = plan_segments(60, 2, head_start=head_start_frames(60, 2))[1][1]  # first frame of the child's segment
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +26,13 @@ def test_two_workers_match_one_pass(single, capsys):
     assert len(seq) == len(single) == 60
     np.testing.assert_array_equal(seq.frame_indices, single.frame_indices)
     assert abs(seq.meta["detected_frames"] - single.meta["detected_frames"]) <= 1
-    # per frame: median distance of the joints both runs see; the second segment starts at frame 30 after a warm-up
+    assert 30 < BOUNDARY <= 40  # the calling process's segment got a head start, the child kept >= 20 frames
+    # per frame: median distance of the joints both runs see; the second segment starts at BOUNDARY after a warm-up
     both = (seq.keypoints[..., 2] > 0.3) & (single.keypoints[..., 2] > 0.3)
     dist = np.linalg.norm(seq.keypoints[..., :2] - single.keypoints[..., :2], axis=-1)
     med = np.array([np.median(dist[t][both[t]]) if both[t].any() else np.inf for t in range(len(seq))])
-    assert np.all(med[:30] == 0)  # the first segment is the very same computation as the single pass
-    outside = np.r_[0:28, 33:60]  # a few frames either side of the boundary may differ while tracking settles
+    assert np.all(med[:BOUNDARY] == 0)  # the first segment is the very same computation as the single pass
+    outside = np.r_[0 : BOUNDARY - 2, BOUNDARY + 3 : 60]  # a few frames either side of the boundary may differ while tracking settles
     assert np.mean(med[outside] <= 4.0) >= 0.95, med.round(1)
     assert np.median(med) < 2.0
 
@@ -48,7 +50,7 @@ def test_broken_worker_is_replaced_in_process(single, monkeypatch, capsys):
     seq = extract_keypoints(CLIP, workers=2, progress=False)
     assert "pose worker failed" in capsys.readouterr().err
     assert len(seq) == 60 and seq.meta["workers"] == 2
-    np.testing.assert_array_equal(seq.keypoints[:30], single.keypoints[:30])
+    np.testing.assert_array_equal(seq.keypoints[:BOUNDARY], single.keypoints[:BOUNDARY])
 
 
 def test_plan_segments():
@@ -56,6 +58,17 @@ def test_plan_segments():
     assert plan_segments(100, 2) == [(0, 0, 50), (50 - WARMUP_FRAMES, 50, None)]
     plan = plan_segments(301, 3, warmup=15)
     assert [p[1] for p in plan] == [0, 100, 201] and plan[-1][2] is None and plan[1][0] == 85
+
+
+def test_head_start_goes_to_the_calling_process():
+    """The in-process segment is longer by the head start; the children split the rest evenly; short clips cap it."""
+    assert plan_segments(299, 2, head_start=52) == [(0, 0, 176), (176 - WARMUP_FRAMES, 176, None)]
+    plan = plan_segments(674, 3, head_start=56)
+    sizes = [(p[2] or 674) - p[1] for p in plan]
+    assert sizes[0] - sizes[1] == 56 and abs(sizes[1] - sizes[2]) <= 1 and sum(sizes) == 674
+    assert plan_segments(60, 2, head_start=47)[1][1] == 40  # capped: the child keeps MIN_SEGMENT_FRAMES (20)
+    assert plan_segments(60, 3, head_start=47) == plan_segments(60, 3)  # no room for a head start
+    assert head_start_frames(299, 1) == 0 and head_start_frames(674, 2) > head_start_frames(299, 2) > WARMUP_FRAMES
 
 
 def test_worker_payload_roundtrip():
@@ -72,3 +85,14 @@ def test_workers_must_be_positive():
 
     with pytest.raises(InputError, match="workers"):
         extract_keypoints(CLIP, workers=0, progress=False)
+
+
+def test_single_thread_decoding_gives_the_same_frames():
+    """Workers decode with one thread (less CPU when every core is busy); the frames must not change."""
+    from posevid.video import iter_frames
+
+    auto = list(iter_frames(CLIP, start=5, stride=2, max_frames=12))
+    one = list(iter_frames(CLIP, start=5, stride=2, max_frames=12, threads=1))
+    assert len(auto) == len(one) == 12
+    for a, b in zip(auto, one, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -68,12 +68,6 @@ def scheduler_names(kind: str) -> list[str]:
 # Pose
 
 
-def _extract(video: Path, *, stride: int, smoothing: bool):
-    from posevid.pose.extract import extract_keypoints
-
-    return extract_keypoints(str(video), estimator="mediapipe", stride=stride, smoothing=smoothing, progress=False)
-
-
 def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     import cv2
 
@@ -102,42 +96,18 @@ def run_pose(video: Path, out_dir: Path, *, style: str = "fyp", smoothing: bool 
 
 def skeleton_from_pose_input(pose_file: Path, pose_type: str, out_dir: Path, *, style: str = "fyp",
                              progress: ProgressFn = _no_progress) -> Path:
-    """Turn what the user gave as pose (raw video, skeleton video, keypoints file) into a skeleton video."""
-    from posevid.pose.render import render_sequence
-    from posevid.video import probe_video, write_video
+    """Turn what the user gave as pose (raw video, skeleton video, keypoints file) into a skeleton video.
 
-    suffix = pose_file.suffix.lower()
-    if pose_type == "auto":
-        pose_type = "keypoints" if suffix in {".json", ".npz"} else ("skeleton video" if _looks_like_skeleton(pose_file) else "raw video")
-    if pose_type == "skeleton video":
-        return pose_file
-    if pose_type == "keypoints":
-        seq = _load_keypoints(pose_file)
-        size = _sequence_size(seq)
-        fps = float(getattr(seq, "fps", 0) or 8.0)
-        return Path(write_video(out_dir / "pose_skeleton.mp4", render_sequence(seq, style=style, size=size), fps=fps))
-    progress(0, 1, "extracting the pose from the video")
-    info = probe_video(pose_file)
-    seq = _extract(pose_file, stride=1, smoothing=True)
-    seq.save(out_dir / "keypoints.json")
-    return Path(write_video(out_dir / "pose_skeleton.mp4", render_sequence(seq, style=style, size=(info.width, info.height)), fps=info.fps))
+    The pose module's one implementation (:func:`posevid.pose.skeleton_video_for`, what ``posevid generate --pose``
+    uses), written into the job folder: a raw video gets the same keypoints and drawing as ``posevid pose``.
+    """
+    from posevid.pose.skeleton import skeleton_video_for
 
-
-def _load_keypoints(path: Path):
-    from posevid.pose.sequence import KeypointSequence
-
-    return KeypointSequence.load(path)
-
-
-def _sequence_size(seq: Any) -> tuple[int, int]:
-    for names in (("width", "height"), ("image_width", "image_height")):
-        w, h = (getattr(seq, n, None) for n in names)
-        if w and h:
-            return int(w), int(h)
-    size = getattr(seq, "size", None) or getattr(seq, "image_size", None)
-    if size:
-        return int(size[0]), int(size[1])
-    return 512, 512
+    raw = pose_type == "raw video" or (pose_type == "auto" and pose_file.suffix.lower() not in {".json", ".npz"}
+                                       and not _looks_like_skeleton(pose_file))  # fmt: skip
+    if raw:
+        progress(0, 1, "extracting the pose from the video")
+    return skeleton_video_for(pose_file, style=style, cache_dir=out_dir, progress=False, kind="raw video" if raw else pose_type)
 
 
 def _looks_like_skeleton(video: Path) -> bool:

@@ -271,7 +271,11 @@ def extract_keypoints(
     n_workers = default_workers(expected) if workers is None else int(workers)
     if n_workers < 1:
         raise InputError(f"workers must be >= 1, got {workers}")
-    plan = plan_segments(expected, n_workers) if isinstance(estimator, str) else [(0, 0, None)]
+    plan = (
+        plan_segments(expected, n_workers, head_start=head_start_frames(expected, n_workers))
+        if isinstance(estimator, str)
+        else [(0, 0, None)]
+    )
     if len(plan) > 1:
         seq = _extract_parallel(
             video_path, info, plan, step, max_frames, estimator=estimator, estimator_options=estimator_options, smoothing=smoothing,
@@ -295,6 +299,8 @@ def extract_keypoints(
 WARMUP_FRAMES = 15  # frames a worker estimates before its segment (and discards) so video-mode tracking is locked on
 MIN_PARALLEL_FRAMES = 120  # below this many frames the automatic choice stays single-process (start-up ~1 s per worker)
 MIN_SEGMENT_FRAMES = 20  # an explicit ``workers`` is lowered until every segment has at least this many frames
+CHILD_START_FRAMES = 30  # a child's start-up (interpreter, mediapipe import, graph), in frames estimated meanwhile
+SKIP_DECODE_SHARE = 0.05  # decoding a frame a child skips, relative to estimating one
 
 
 def default_workers(num_frames: int) -> int:
@@ -306,20 +312,45 @@ def default_workers(num_frames: int) -> int:
     return min(2, os.cpu_count() or 1) if num_frames >= MIN_PARALLEL_FRAMES else 1
 
 
-def plan_segments(num_frames: int, workers: int, warmup: int = WARMUP_FRAMES) -> list[tuple[int, int, int | None]]:
+def plan_segments(
+    num_frames: int, workers: int, warmup: int = WARMUP_FRAMES, head_start: int = 0
+) -> list[tuple[int, int, int | None]]:
     """Split ``num_frames`` (selected) frames into contiguous ``(warm_start, start, end)`` segments.
 
     Worker ``i`` estimates frames ``warm_start .. end - 1`` and keeps ``start .. end - 1``; the last
     segment has ``end = None`` (to the end of the stream, so a frame count that the container's header
     gets wrong changes nothing). Falls back to fewer workers (down to 1) on short videos.
+
+    ``head_start``: frames the first segment (run in the calling process, which starts at once) gets beyond
+    an even share, so that it ends with the child processes, which start later and estimate warm-up frames
+    first (see :func:`head_start_frames`). Lowered so every other segment keeps :data:`MIN_SEGMENT_FRAMES`.
     """
     workers = max(1, min(int(workers), num_frames // MIN_SEGMENT_FRAMES))
-    bounds = [round(i * num_frames / workers) for i in range(workers + 1)]
+    head = max(0, min(int(head_start), num_frames - workers * MIN_SEGMENT_FRAMES)) if workers > 1 else 0
+    if head:
+        first = round((num_frames + (workers - 1) * head) / workers)
+        bounds = [0] + [first + round(i * (num_frames - first) / (workers - 1)) for i in range(workers)]
+    else:
+        bounds = [round(i * num_frames / workers) for i in range(workers + 1)]
     plan: list[tuple[int, int, int | None]] = []
     for i in range(workers):
         start = bounds[i]
         plan.append((max(0, start - warmup), start, bounds[i + 1] if i < workers - 1 else None))
     return plan
+
+
+def head_start_frames(num_frames: int, workers: int) -> int:
+    """How many more frames the calling process's segment gets than a child's (see :func:`plan_segments`).
+
+    Why these terms: a child first starts Python and mediapipe (~1.3 s CPU: about :data:`CHILD_START_FRAMES`
+    frames of estimation when both cores are busy), then estimates :data:`WARMUP_FRAMES` frames it discards,
+    and decodes without converting every frame before its segment (~5 % of the cost of an estimated frame).
+    With even segments the calling process finished 1.3-2.3 s before the child on the Charades clips and one
+    core idled meanwhile.
+    """
+    if workers < 2:
+        return 0
+    return WARMUP_FRAMES + CHILD_START_FRAMES + round(SKIP_DECODE_SHARE * num_frames / workers)
 
 
 def _segment_detections(
@@ -342,7 +373,10 @@ def _segment_detections(
     warm_start, start, end = segment
     stop = end if end is not None else max_frames  # selected-frame index to stop before (None = end of video)
     count = None if stop is None else stop - warm_start
-    frames: Iterable[np.ndarray] = prefetch(iter_frames(video_path, stride=step, start=warm_start * step, max_frames=count))
+    # one decoder thread: the other workers keep the other cores busy, and frame threads cost ~50 % more CPU
+    frames: Iterable[np.ndarray] = prefetch(
+        iter_frames(video_path, stride=step, start=warm_start * step, max_frames=count, threads=1)
+    )
     est = get_estimator(estimator, **(estimator_options or {}))
     try:
         est.reset()

@@ -20,6 +20,7 @@ import numpy as np
 
 from posevid.errors import InputError
 from posevid.pose.cache import cache_root
+from posevid.pose.options import PoseOptions
 
 KEYPOINT_SUFFIXES = (".json", ".npz")
 _PROBE_INDICES = (0, 6, 12, 18, 24, 30, 45, 60)
@@ -92,6 +93,9 @@ def _file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+POSE_KINDS = ("auto", "skeleton video", "keypoints", "raw video")
+
+
 def skeleton_video_for(
     path: str | os.PathLike,
     *,
@@ -101,13 +105,22 @@ def skeleton_video_for(
     estimator: str = "mediapipe",
     size: tuple[int, int] | None = None,
     fit: str = "crop",
+    kind: str = "auto",
+    options: PoseOptions | None = None,
 ) -> Path:
     """Path of a skeleton video for ``path`` (a skeleton video, a keypoints file, or a raw video).
+
+    ``kind`` says what ``path`` is (``auto`` tells from the suffix and a few frames). A raw video or a keypoints
+    file is drawn the way ``posevid pose`` draws it by default (``options``: ``None`` means
+    :func:`~posevid.pose.options.options_from_flags` with its defaults: zero-phase smoothing, and for mediapipe
+    the calibrated limb rule and, in the ``fyp`` style, the BlazePose -> COCO-17 joint correction), so
+    ``generate --pose RAW_VIDEO``, the app and ``posevid pose`` feed the model the same skeleton.
 
     Raises :class:`~posevid.errors.InputError` for unreadable inputs and
     :class:`~posevid.errors.NoPersonError` when a raw video shows nobody.
     """
     from posevid.pose.extract import extract_keypoints, fit_sequence
+    from posevid.pose.options import options_from_flags
     from posevid.pose.render import STYLES, render_sequence
     from posevid.pose.sequence import KeypointSequence
     from posevid.utils.outputs import write_sidecar
@@ -118,10 +131,12 @@ def skeleton_video_for(
         raise InputError(f"pose input not found: {path}", hint="pass a skeleton video, a raw video or a keypoints .json/.npz")
     if style not in STYLES:
         raise InputError(f"unknown skeleton style '{style}'", hint=f"use one of {', '.join(STYLES)}")
-    is_keypoints = path.suffix.lower() in KEYPOINT_SUFFIXES
-    if not is_keypoints and is_skeleton_video(path):
-        found = skeleton_style_of(path)
-        if style == "fyp" and found == "mmpose":
+    if kind not in POSE_KINDS:
+        raise InputError(f"unknown pose input kind '{kind}'", hint=f"use one of {', '.join(POSE_KINDS)}")
+    if kind == "auto":
+        kind = "keypoints" if path.suffix.lower() in KEYPOINT_SUFFIXES else "skeleton video" if is_skeleton_video(path) else "raw video"
+    if kind == "skeleton video":
+        if style == "fyp" and skeleton_style_of(path) == "mmpose":
             import warnings
 
             warnings.warn(
@@ -131,18 +146,23 @@ def skeleton_video_for(
                 stacklevel=2,
             )
         return path
-    settings = {"style": style, "estimator": estimator, "size": list(size) if size else None, "fit": fit, "v": 1}
+    seq = KeypointSequence.load(path) if kind == "keypoints" else None
+    if options is None:  # a keypoints file is drawn by the rule of the estimator that made it
+        made_by = str(seq.meta.get("estimator", "")) if seq is not None else estimator
+        options = options_from_flags(estimator=made_by, style=style)
+    settings = {
+        "style": style, "estimator": estimator, "size": list(size) if size else None, "fit": fit, "kind": kind,
+        "smoothing": options.smoothing, "limb_rule": options.limb_rule, "joint_correction": options.joint_correction, "v": 2,
+    }  # fmt: skip
     key = hashlib.sha256((_file_hash(path) + json.dumps(settings, sort_keys=True)).encode()).hexdigest()[:20]
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "pose"
     out = root / f"{path.stem}-{key}.mp4"
     if out.is_file():
         return out
-    if is_keypoints:
-        seq = KeypointSequence.load(path)
-    else:
-        seq = extract_keypoints(path, estimator=estimator, progress=progress)
+    if seq is None:
+        seq = extract_keypoints(path, estimator=estimator, smoothing=options.smoothing, progress=progress)
         seq.save(out.with_suffix(".keypoints.npz"))
-    seq = fit_sequence(seq, size, fit)
-    write_video(out, render_sequence(seq, style=style), fps=seq.fps)
+    seq = fit_sequence(options.prepare(seq), size, fit)
+    write_video(out, render_sequence(seq, style=style, threshold=options.draw_threshold), fps=seq.fps)
     write_sidecar(out, {"input": str(path), **settings, "detection_rate": seq.meta.get("detection_rate")}, kind="skeleton")
     return out

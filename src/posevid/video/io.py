@@ -127,15 +127,27 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
 
 
 def iter_frames(
-    path: str | os.PathLike, *, indices: Iterable[int] | None = None, stride: int = 1, start: int = 0, max_frames: int | None = None
+    path: str | os.PathLike,
+    *,
+    indices: Iterable[int] | None = None,
+    stride: int = 1,
+    start: int = 0,
+    max_frames: int | None = None,
+    threads: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield RGB uint8 frames, streaming; either explicit sorted ``indices`` or ``start::stride``.
 
-    Raises :class:`InputError` when the file is unreadable or yields no frame at all.
+    ``threads``: decoder threads; ``None`` lets FFmpeg choose (frame threads, fastest for one reader). Pass 1
+    when other processes already keep every core busy: frame threading costs ~50 % more CPU per frame (4.5 vs
+    3.0 ms for a 406x720 H.264 frame to RGB on the 2-core machine), which parallel pose workers pay twice.
+    Frames are identical either way. Raises :class:`InputError` when the file is unreadable or yields no frame at all.
     """
     wanted: list[int] | None = sorted(set(int(i) for i in indices)) if indices is not None else None
     container, stream = _open(path)
-    stream.thread_type = "AUTO"
+    if threads is None:
+        stream.thread_type = "AUTO"
+    else:
+        stream.thread_count = max(1, int(threads))
     produced = 0
     try:
         frame_iter = container.decode(stream)
