@@ -306,8 +306,9 @@ SKIP_DECODE_SHARE = 0.05  # decoding a frame a child skips, relative to estimati
 def default_workers(num_frames: int) -> int:
     """Automatic worker count: ``min(2, cpu_count)`` for videos of at least :data:`MIN_PARALLEL_FRAMES` frames, else 1.
 
-    Why 2: one mediapipe estimator uses ~1.1 cores and tops out near 43 frames/s; a second process on the
-    other core is what lifts a 2-core machine past 60 frames/s. More workers than cores only add start-up.
+    Why 2: one mediapipe estimator uses ~1.1 cores; a second process on the other core gave +62 % on a 2-core
+    machine (49.5 -> 80.6 frames/s on an AMD EPYC, 24.7 -> 38.3 on a slower Xeon; docs/benchmarks.md, docs/pose.md).
+    More workers than cores only add start-up.
     """
     return min(2, os.cpu_count() or 1) if num_frames >= MIN_PARALLEL_FRAMES else 1
 

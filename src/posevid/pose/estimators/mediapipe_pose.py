@@ -2,7 +2,8 @@
 
 Why these settings: ``model_complexity=1`` is the only landmark model bundled in the wheel (0 and 2 try to
 download and fail offline); video mode (``static_image_mode=False``) tracks the person between frames and
-found someone in 98.6 % of Charades frames against 95.6 % for per-frame detection, at 72-84 fps on 2 cores.
+found someone in 98.6 % of Charades frames against 95.6 % for per-frame detection (72-84 fps with 2 processes on
+a 2-core AMD EPYC; a 2.5 GHz Xeon runs the same model about half as fast).
 One person per frame; 33 landmarks; score = landmark visibility.
 """
 
