@@ -340,9 +340,9 @@ def extract_densepose(
             if hasattr(frames, "close"):
                 frames.close()  # a stop before the last frame: release the video decoder now
         seconds = time.perf_counter() - start
-        report = DensePoseReport(out=out, frames=done, frames_without_person=empty, seconds=seconds, device=str(predictor.device))
-        _write_sidecar(tmp / "densepose.json", s, predictor, report, chooser, per_frame)
-    return report
+        summary = DensePoseReport(out=out, frames=done, frames_without_person=empty, seconds=seconds, device=str(predictor.device))
+        _write_sidecar(tmp / "densepose.json", s, predictor, summary, chooser, per_frame)
+    return summary
 
 
 def densepose_folder_for(
