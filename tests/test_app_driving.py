@@ -10,18 +10,26 @@ from PIL import Image
 
 from _densepose_golden import FIXTURE, IMAGES, rgb
 from posevid.app import backend
+from posevid.app.jobs import JobCancelled, JobQueue
+from posevid.densepose import MODEL_DEFAULTS
+from posevid.densepose.extract import densepose_folder_for
+from posevid.densepose.predictor import DensePosePredictor
 from posevid.errors import PosevidError
 from posevid.tasks.common import ModelCache
 from posevid.video import probe_video, write_video
 
 
+def _video(path, frames: int):
+    """``frames`` frames of the DensePose golden's people (the tiny random weights find someone there), 96x120."""
+    write_video(path, [np.asarray(Image.fromarray(rgb(IMAGES[i % len(IMAGES)])).resize((96, 120))) for i in range(frames)], fps=4)
+    return path
+
+
 @pytest.fixture
 def driving_video(tmp_path, monkeypatch):
-    """Two frames of the DensePose golden's people (the tiny random weights find someone there), 96x120."""
+    """Two frames; the DensePose cache in tmp_path."""
     monkeypatch.setenv("POSEVID_CACHE", str(tmp_path / "cache"))
-    video = tmp_path / "dance.mp4"
-    write_video(video, [np.asarray(Image.fromarray(rgb(IMAGES[i % len(IMAGES)])).resize((96, 120))) for i in range(2)], fps=4)
-    return video
+    return _video(tmp_path / "dance.mp4", 2)
 
 
 def _run(rel, examples_dir, out, **kw):
@@ -52,3 +60,52 @@ def test_a_missing_densepose_weights_file_is_one_line_and_writes_nothing(tmp_pat
         _run(tiny_dreampose_release, examples_dir, out, driving_video=driving_video, densepose_weights=str(tmp_path / "nope.safetensors"))
     assert "nope.safetensors" in str(err.value) and "\n" not in str(err.value)
     assert list(out.iterdir()) == []
+
+
+def test_the_short_side_setting_reaches_the_extractor_and_the_cache_key(tmp_path, tiny_dreampose_release, examples_dir, driving_video):
+    out = tmp_path / "job"
+    out.mkdir()
+    weights = str(FIXTURE / "weights.safetensors")
+    seen = []
+    res = _run(tiny_dreampose_release, examples_dir, out, driving_video=driving_video, densepose_weights=weights, densepose_short_side=64,
+               progress=lambda step, total, desc: seen.append((step, total, desc)))
+    (entry,) = (tmp_path / "cache" / "densepose").iterdir()
+    side = json.loads((entry / "densepose.json").read_text())
+    assert side["settings"]["short_side"] == 64 and side["config"]["min_size"] == 64  # the model really ran at 64 pixels
+    assert json.loads(res["sidecar"].read_text())["settings"]["densepose_short_side"] == 64
+    assert [s[:2] for s in seen if "DensePose" in s[2]] == [(0, 2), (2, 2)]  # one batch of 2 frames, reported to the job
+    # the size is part of the cache key: the same size finds this entry, another size makes a new one
+    assert densepose_folder_for(driving_video, weights=weights, short_side=64, progress=False) == entry
+    other = densepose_folder_for(driving_video, weights=weights, short_side=96, progress=False)
+    assert other != entry and json.loads((other / "densepose.json").read_text())["config"]["min_size"] == 96
+
+
+def test_cancel_during_densepose_extraction_stops_within_one_batch_and_leaves_nothing(tmp_path, tiny_dreampose_release, examples_dir,
+                                                                                     monkeypatch):
+    """The app's Cancel during extraction: the job stops after the batch it is in, not when frame generation starts."""
+    monkeypatch.setenv("POSEVID_CACHE", str(tmp_path / "cache"))
+    video = _video(tmp_path / "dance.mp4", MODEL_DEFAULTS["batch_size"] + 1)  # two batches
+    batches = []
+    original = DensePosePredictor.__call__
+
+    def predict(self, frames, **kw):
+        batches.append(len(frames))
+        result = original(self, frames, **kw)
+        jobs.cancel_owner("user")  # the user presses Cancel while the first batch runs
+        return result
+
+    monkeypatch.setattr(DensePosePredictor, "__call__", predict)
+    jobs = JobQueue(tmp_path / "app")
+    try:
+        job = jobs.submit("i2v", lambda job: _run(tiny_dreampose_release, examples_dir, job.folder, driving_video=video,
+                                                  densepose_weights=str(FIXTURE / "weights.safetensors"), densepose_short_side=64,
+                                                  progress=job.report), owner="user")  # fmt: skip
+        assert job.wait(120)
+    finally:
+        jobs.shutdown()
+    assert isinstance(job.error, JobCancelled) and job.cancelled
+    assert batches == [MODEL_DEFAULTS["batch_size"]]  # the second batch never ran
+    assert (job.step, job.total) == (MODEL_DEFAULTS["batch_size"], MODEL_DEFAULTS["batch_size"] + 1) and "DensePose" in job.desc
+    cache = tmp_path / "cache" / "densepose"
+    assert not cache.exists() or list(cache.iterdir()) == []  # no cache entry, not even a half-written one
+    assert list(job.folder.iterdir()) == []  # no output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -56,9 +57,10 @@ def test_image_to_video_form_has_the_driving_video_inputs_and_old_api_calls_stil
     assert isinstance(by_id["i2v-driving"], gr.File) and ".mp4" in by_id["i2v-driving"].file_types
     assert by_id["i2v-person"].value == "top-score" and [c[1] for c in by_id["i2v-person"].choices] == list(PERSON_RULES)
     params = demo.get_api_info()["named_endpoints"]["/image_to_video"]["parameters"]
-    labels = ["or a driving video (DensePose is extracted from it)", "Person to follow in the driving video"]
-    assert [p["label"] for p in params[-2:]] == labels
-    assert all(p["parameter_has_default"] for p in params[-2:])  # clients that send only the first seven values keep working
+    labels = ["or a driving video (DensePose is extracted from it)", "Person to follow in the driving video",
+              "DensePose short side (pixels)"]
+    assert [p["label"] for p in params[-3:]] == labels
+    assert all(p["parameter_has_default"] for p in params[-3:])  # clients that send only the first seven values keep working
 
 
 def test_densepose_weights_that_went_missing_are_one_line(tmp_path):
@@ -75,3 +77,40 @@ def test_densepose_weights_that_went_missing_are_one_line(tmp_path):
         state.densepose_weights()
     assert str(err.value).startswith(f"DensePose weights not found: {weights}") and "--densepose-weights" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_image_to_video_short_side_setting_reaches_the_task(tmp_path, monkeypatch, examples_dir):
+    """The advanced "DensePose short side" control: its default is posevid densepose's, and the value goes to the job."""
+    import numpy as np
+
+    from posevid.app import backend
+    from posevid.app.server import AppConfig, prepare_environment
+    from posevid.app.ui import build_app
+    from posevid.densepose import MODEL_DEFAULTS
+    from posevid.video import write_video
+
+    for name in ("GRADIO_TEMP_DIR", "GRADIO_EXAMPLES_CACHE"):
+        monkeypatch.setenv(name, "")
+    weights = tmp_path / "weights.safetensors"
+    weights.write_bytes(b"x")  # only its existence is checked before the (replaced) task runs
+    video = write_video(tmp_path / "dance.mp4", [np.zeros((64, 64, 3), np.uint8)] * 2, fps=4)
+    config = AppConfig(output_dir=str(tmp_path / "out"), dreampose_model=str(tmp_path), densepose_weights=str(weights))
+    prepare_environment(config)
+    demo = build_app(config)
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    assert by_id["i2v-short-side"].value == MODEL_DEFAULTS["short_side"]  # the one default: the model's own 800, the reference
+    calls = []
+
+    def fake_task(models, **kw):
+        calls.append(kw)
+        return {"mp4": kw["out_dir"] / "result.mp4", "gif": kw["out_dir"] / "result.gif", "sidecar": kw["out_dir"] / "result.json",
+                "num_frames": 2}
+
+    monkeypatch.setattr(backend, "run_image_to_video", fake_task)
+    handler = next(f.fn for f in demo.fns.values() if f.api_name == "image_to_video")
+    image = str(examples_dir / "key_frame.png")
+    for short_side, expected in ((512, 512), (None, MODEL_DEFAULTS["short_side"])):
+        out = asyncio.run(handler(image, None, 8, 3, 1, 0, "pndm", str(video), "top-score", short_side, [],
+                                  request=None, progress=lambda *a, **k: None))  # fmt: skip
+        assert calls[-1]["densepose_short_side"] == expected and calls[-1]["driving_video"] == Path(video)
+        assert out[3][-1]["settings"]["i2v-short-side"] == expected  # kept in the history, loaded back into the form

@@ -48,6 +48,9 @@ CHANGED_ON_PURPOSE: dict[str, str] = {
     "files": "new field: every file written",
     # issue 11: animate's sidecar names the --driving-video (None with --densepose)
     "driving_video": "new field",
+    # the driving video's DensePose person rule and short side (the app's size setting); None with --densepose
+    "densepose_person": "new field",
+    "densepose_short_side": "new field",
     # issue 14: pose.json records the resolved limb rule, joint correction and encoder preset
     "limb_rule": "new field",
     "joint_correction": "new field",

@@ -37,3 +37,23 @@ def test_animate_from_a_driving_video_is_cached(tmp_path, tiny_dreampose_release
     # both pose inputs at once is a one-line error
     assert main([*args, "--densepose", str(cached[0]), "--out", str(tmp_path / "c.mp4")]) == 2
     assert "not both" in capsys.readouterr().err and not (tmp_path / "c.mp4").exists()
+
+
+def test_animate_densepose_short_side_reaches_the_extraction(tmp_path, tiny_dreampose_release, examples_dir, monkeypatch, capsys):
+    monkeypatch.setenv("POSEVID_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    video = tmp_path / "dance.mp4"
+    write_video(video, [np.asarray(Image.fromarray(rgb(IMAGES[i % len(IMAGES)])).resize((96, 120))) for i in range(2)], fps=4)
+    rel = tiny_dreampose_release
+    args = ["animate", "--image", str(examples_dir / "key_frame.png"), "--driving-video", str(video),
+            "--densepose-weights", str(FIXTURE / "weights.safetensors"), "--model", str(rel),
+            "--custom-vae", str(rel / "vae_1499.pth"), "--steps", "1", "--device", "cpu", "--quiet"]  # fmt: skip
+    # too small: one line naming the flag, before any model is loaded, nothing written
+    assert main([*args, "--densepose-short-side", "16", "--out", str(tmp_path / "bad.mp4")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "posevid animate: error: --densepose-short-side must be at least 32, got 16", err
+    assert not (tmp_path / "bad.mp4").exists() and not (tmp_path / "cache").exists()
+    assert main([*args, "--densepose-short-side", "64", "--out", str(tmp_path / "a.mp4")]) == 0, capsys.readouterr().err
+    (entry,) = (tmp_path / "cache" / "densepose").iterdir()
+    assert json.loads((entry / "densepose.json").read_text())["config"]["min_size"] == 64
+    assert json.loads((tmp_path / "a.json").read_text())["settings"]["densepose_short_side"] == 64

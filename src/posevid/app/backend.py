@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from posevid.densepose import MODEL_DEFAULTS  # torch-free
 from posevid.errors import InputError
 from posevid.tasks.common import ModelCache, torch_dtype  # noqa: F401  (ModelCache: the app's model cache is the tasks')
 from posevid.tasks.generate import GenerateSettings
@@ -168,27 +169,32 @@ def run_text_to_video(settings: GenerateSettings, *, out_dir: Path, models: Mode
 
 
 def run_image_to_video(models: ModelCache | None, *, image: Path, out_dir: Path, pose_dir: Path | None = None,
-                       driving_video: Path | None = None, densepose_weights: str | None = None, densepose_person: str = "top-score",
+                       driving_video: Path | None = None, densepose_weights: str | None = None,
+                       densepose_person: str = MODEL_DEFAULTS["person"], densepose_short_side: int | None = MODEL_DEFAULTS["short_side"],
                        s1: float, s2: float, steps: int, seed: int, model: str, scheduler: str | None = None, epoch: int | None = None,
                        custom_vae: str | None = None, device: str = "cpu", dtype: str = "fp32",
                        progress: ProgressFn = _no_progress) -> dict[str, Any]:
     """DreamPose reference image + DensePose folder (or a driving video) -> mp4, gif and sidecar in ``out_dir``.
 
     The ``posevid animate`` task itself (:func:`posevid.tasks.animate.animate`), so the app and the CLI give the
-    same frames and a driving video goes through the same cached DensePose extraction. DreamPose generates one
-    frame per pose, so progress counts frames; frames are min-max stretched, as the reference ``test.py`` writes them.
+    same frames and a driving video goes through the same cached DensePose extraction. Progress counts the
+    extracted DensePose frames (per batch), then the generated frames (DreamPose makes one per pose); ``progress``
+    is the job's ``report``, so a Cancel stops either stage within a batch or frame and leaves no output or cache
+    entry. Frames are min-max stretched, as the reference ``test.py`` writes them.
     """
     from posevid.tasks.animate import animate
 
     settings = dreampose_settings(
         model=model, epoch=epoch, custom_vae=custom_vae, device=device, dtype=dtype, image=str(image),
         densepose=str(pose_dir) if pose_dir else None, driving_video=str(driving_video) if driving_video else None,
-        densepose_weights=densepose_weights, densepose_person=densepose_person, out=str(out_dir / "result.mp4"),
+        densepose_weights=densepose_weights, densepose_person=densepose_person, densepose_short_side=densepose_short_side,
+        out=str(out_dir / "result.mp4"),
         scheduler=scheduler or "pndm", s1=float(s1), s2=float(s2), steps=int(steps), seed=int(seed),
     )  # fmt: skip
 
     def on_progress(stage: str, done: int, total: int) -> None:
-        progress(done, total, f"frame {done}/{total}" if stage == "frames" else stage)
+        desc = {"frames": f"frame {done}/{total}", "densepose": f"extracting DensePose, frame {done}/{total}"}.get(stage, stage)
+        progress(done, total, desc)
 
     result = animate(settings, models=models, progress=on_progress, note=lambda msg: log.info("image -> video: %s", msg))
     return {"mp4": result.video, "gif": result.gif, "sidecar": result.sidecar, "num_frames": len(result.frame_files)}

@@ -22,7 +22,8 @@ from posevid.app import backend
 from posevid.app.jobs import Job, JobCancelled, JobQueue
 from posevid.app.server import AppConfig
 from posevid.app.uploads import check_upload, collect_densepose
-from posevid.densepose import PERSON_RULES
+from posevid.densepose import MIN_SHORT_SIDE, MODEL_DEFAULTS, PERSON_RULES
+from posevid.densepose.config import DensePoseConfig
 from posevid.errors import PosevidError
 
 log = logging.getLogger("posevid.app")
@@ -269,6 +270,13 @@ def build_app(config: AppConfig) -> gr.Blocks:
                         i2v_person = gr.Dropdown(list(PERSON_RULES), value=PERSON_RULES[0], label="Person to follow in the driving video",
                                                  info="top-score: the reference's choice; largest: the biggest box; "
                                                       "track: one person followed across frames", elem_id="i2v-person")
+                        with gr.Accordion("Advanced: DensePose extraction", open=False, elem_id="i2v-advanced"):
+                            i2v_short_side = gr.Number(
+                                value=MODEL_DEFAULTS["short_side"], precision=0, minimum=MIN_SHORT_SIDE,
+                                label="DensePose short side (pixels)",
+                                info=f"driving-video frames are resized to this short side; empty: the model's {DensePoseConfig.min_size} "
+                                     "(the reference). Smaller is faster (about 3x at 512 on a CPU) and less exact",
+                                elem_id="i2v-short-side")  # fmt: skip
                         with gr.Row():
                             i2v_s1 = gr.Slider(0, 20, value=8.0, step=0.5, label="s1 (image guidance)", elem_id="i2v-s1")
                             i2v_s2 = gr.Slider(0, 20, value=3.0, step=0.5, label="s2 (pose guidance)", elem_id="i2v-s2")
@@ -296,8 +304,9 @@ def build_app(config: AppConfig) -> gr.Blocks:
         pose_inputs = [pose_video, pose_style, pose_smoothing, pose_stride, pose_size]
         t2v_inputs = [t2v_prompt, t2v_negative, t2v_pose, t2v_pose_type, t2v_frames, t2v_stride, t2v_steps, t2v_guidance,
                       t2v_scheduler, t2v_seed, t2v_width, t2v_height]
-        # the driving-video inputs come last: API clients written before them keep working (they default to none / top-score)
-        i2v_inputs = [i2v_image, i2v_poses, i2v_s1, i2v_s2, i2v_steps, i2v_seed, i2v_scheduler, i2v_driving, i2v_person]
+        # the driving-video inputs come last: API clients written before them keep working (they default to none / top-score /
+        # the model's short side)
+        i2v_inputs = [i2v_image, i2v_poses, i2v_s1, i2v_s2, i2v_steps, i2v_seed, i2v_scheduler, i2v_driving, i2v_person, i2v_short_side]
         history_outputs = [history, history_table, history_pick]
 
         # ------------------------------------------------------------------------ handlers
@@ -341,8 +350,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
             return (str(res["side_by_side"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
 
         @_friendly
-        async def do_i2v(image, poses, s1, s2, steps, seed, scheduler, driving=None, person=PERSON_RULES[0], hist=None,
-                         request: gr.Request = None, progress=gr.Progress()):
+        async def do_i2v(image, poses, s1, s2, steps, seed, scheduler, driving=None, person=PERSON_RULES[0],
+                         short_side=MODEL_DEFAULTS["short_side"], hist=None, request: gr.Request = None, progress=gr.Progress()):
             cfg = state.config
             state.check_dreampose()
             image = check_upload(image, "image", max_bytes=max_bytes, what="Reference image")
@@ -357,9 +366,10 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 driving = check_upload(driving, "video", max_bytes=max_bytes, what="Driving video")
                 weights = state.densepose_weights()
             person = person or PERSON_RULES[0]
+            short_side = int(short_side) if short_side else MODEL_DEFAULTS["short_side"]  # empty (or 0): the model's own
             seed = int(seed if seed is not None else 0)
             values = [str(image), [str(p) for p in poses] or None, s1, s2, steps, seed, scheduler, str(driving) if driving else None,
-                      person]
+                      person, short_side]
             settings = dict(zip([c.elem_id for c in i2v_inputs], values, strict=True))
 
             def work(job: Job):
@@ -367,7 +377,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 job.report(0, 0, "extracting DensePose from the driving video" if driving else "loading the model")
                 return backend.run_image_to_video(
                     state.models, image=image, pose_dir=pose_dir, driving_video=driving, densepose_weights=weights, densepose_person=person,
-                    out_dir=job.folder, s1=float(s1), s2=float(s2), steps=int(steps), seed=seed, scheduler=scheduler,
+                    densepose_short_side=short_side, out_dir=job.folder, s1=float(s1), s2=float(s2), steps=int(steps), seed=seed,
+                    scheduler=scheduler,
                     model=cfg.dreampose_model, epoch=cfg.dreampose_epoch, custom_vae=cfg.dreampose_vae, device=cfg.device, dtype=cfg.dtype,
                     progress=job.report)
 
@@ -375,7 +386,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
             info = f"{res['num_frames']} frames, s1 {s1}, s2 {s2}, {steps} steps, seed {seed}"
             summary = {"image": Path(image).name, "s1": s1, "s2": s2, "steps": steps}
             if driving:
-                info += f"; DensePose from {Path(driving).name} ({person})"
+                info += f"; DensePose from {Path(driving).name} ({person}{f', short side {short_side}' if short_side else ''})"
                 summary["driving video"] = Path(driving).name
             hist = _add_history(hist or [], "i2v", settings, summary, res["mp4"], state.config.output_path)
             files = [str(res["mp4"]), str(res["gif"]), str(res["sidecar"])]

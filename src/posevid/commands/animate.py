@@ -21,6 +21,7 @@ import argparse
 import sys
 
 from posevid.commands import _flags
+from posevid.commands.densepose import add_model_arguments
 from posevid.tasks.animate import AnimateSettings
 
 D = AnimateSettings()  # the defaults, defined once in the task
@@ -53,6 +54,7 @@ def register(subparsers, formatter_class) -> None:
     )  # fmt: skip
     _flags.add_densepose_weights(g)
     _flags.add_densepose_person(g, default=D.densepose_person)
+    add_model_arguments(g, prefix="densepose-", when="with --driving-video: ", names=("short_side",))  # posevid densepose's --short-side
     g.add_argument("--pose-format", choices=("auto", "npy", "uv", "iuv"), default=D.pose_format, help="how to read the pose folder")
     g.add_argument("--allow-gaps", action="store_true", help="accept missing frame numbers (the window then uses the --window rule there)")
     g.add_argument(
@@ -146,7 +148,8 @@ def collect_settings(args: argparse.Namespace) -> AnimateSettings:
     """Parsed flags -> the task's settings (a batch runner calls this, then ``tasks.animate.animate``)."""
     return AnimateSettings(
         image=args.image, densepose=args.densepose, driving_video=args.driving_video, densepose_weights=args.densepose_weights,
-        densepose_person=args.densepose_person, model=args.model, out=args.out, output_dir=args.output_dir,
+        densepose_person=args.densepose_person, densepose_short_side=args.densepose_short_side, model=args.model, out=args.out,
+        output_dir=args.output_dir,
         pose_format=args.pose_format, allow_gaps=args.allow_gaps, window=args.window, frames=_frame_spec(args),
         densepose_size=args.densepose_size, densepose_images=args.densepose_images, densepose_empty=args.densepose_empty,
         densepose_out=args.densepose_out, epoch=args.epoch, custom_vae=args.custom_vae, clip=args.clip, scheduler=args.scheduler,

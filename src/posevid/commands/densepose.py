@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from posevid.commands import _flags
-from posevid.densepose import PERSON_RULES
+from posevid.densepose import MODEL_DEFAULTS, PERSON_RULES, check_short_side
 
 
 def register(subparsers, formatter_class) -> None:
@@ -31,26 +31,31 @@ def register(subparsers, formatter_class) -> None:
     p.set_defaults(func=run)
 
 
-MODEL_DEFAULTS = {"weights": None, "device": "auto", "dtype": "fp32", "batch_size": 4, "person": "top-score", "short_side": None}
-
-
-def add_model_arguments(parser, prefix: str = "", when: str = "") -> None:
+def add_model_arguments(parser, prefix: str = "", when: str = "", names: tuple[str, ...] = tuple(MODEL_DEFAULTS)) -> None:
     """The model flags (weights, device, dtype, batch size, person rule, short side), defined once.
 
-    ``posevid densepose`` adds them as they are; other commands (``posevid prepare``) add them with
-    ``prefix="densepose-"`` (``--densepose-weights`` ...) and read them back with :func:`model_options`.
-    ``when`` starts each help text (e.g. "with --densepose: ").
+    ``posevid densepose`` adds them as they are; other commands add them with ``prefix="densepose-"``
+    (``--densepose-weights`` ...): ``posevid prepare`` all of them, read back with :func:`model_options`,
+    ``posevid animate`` only ``names=("short_side",)``. ``when`` starts each help text (e.g. "with --densepose: ").
+    Defaults: :data:`posevid.densepose.MODEL_DEFAULTS`, also the extraction job's and the app's.
     """
     dash, d = f"--{prefix}", MODEL_DEFAULTS
-    parser.add_argument(f"{dash}weights", type=Path, default=d["weights"], metavar="PATH",
-                 help=f"{when}model_final_162be9.pkl or its .safetensors conversion (default: $POSEVID_DENSEPOSE_WEIGHTS or the cache)")
-    _flags.add_device(parser, default=d["device"], what=f"{when}where to run the model", flag=f"{dash}device")
-    _flags.add_dtype(parser, default=d["dtype"], what=f"{when}model precision; fp32 = the reference", flag=f"{dash}dtype")
-    parser.add_argument(f"{dash}batch-size", type=int, default=d["batch_size"], metavar="N", help=f"{when}frames per forward pass")
-    parser.add_argument(f"{dash}person", choices=PERSON_RULES, default=d["person"],
-                        help=f"{when}which detected person to keep per frame (top-score = the reference's first instance)")
-    parser.add_argument(f"{dash}short-side", type=int, default=d["short_side"], metavar="PX",
-                        help=f"{when}resize frames to this short side instead of the model's 800 (faster, no longer the reference)")
+    if "weights" in names:
+        parser.add_argument(f"{dash}weights", type=Path, default=d["weights"], metavar="PATH",
+                            help=f"{when}model_final_162be9.pkl or its .safetensors conversion "
+                                 "(default: $POSEVID_DENSEPOSE_WEIGHTS or the cache)")  # fmt: skip
+    if "device" in names:
+        _flags.add_device(parser, default=d["device"], what=f"{when}where to run the model", flag=f"{dash}device")
+    if "dtype" in names:
+        _flags.add_dtype(parser, default=d["dtype"], what=f"{when}model precision; fp32 = the reference", flag=f"{dash}dtype")
+    if "batch_size" in names:
+        parser.add_argument(f"{dash}batch-size", type=int, default=d["batch_size"], metavar="N", help=f"{when}frames per forward pass")
+    if "person" in names:
+        parser.add_argument(f"{dash}person", choices=PERSON_RULES, default=d["person"],
+                            help=f"{when}which detected person to keep per frame (top-score = the reference's first instance)")
+    if "short_side" in names:
+        parser.add_argument(f"{dash}short-side", type=int, default=d["short_side"], metavar="PX",
+                            help=f"{when}resize frames to this short side instead of the model's 800 (faster, no longer the reference)")
 
 
 def model_options(args: argparse.Namespace, prefix: str = "") -> dict:
@@ -62,8 +67,7 @@ def model_options(args: argparse.Namespace, prefix: str = "") -> dict:
     values = {name: getattr(args, dest + name) for name in MODEL_DEFAULTS}
     if values["batch_size"] < 1:
         raise InputError(f"--{prefix}batch-size must be at least 1, got {values['batch_size']}")
-    if values["short_side"] is not None and values["short_side"] < 32:
-        raise InputError(f"--{prefix}short-side must be at least 32, got {values['short_side']}")
+    check_short_side(values["short_side"], f"--{prefix}short-side")
     return values
 
 

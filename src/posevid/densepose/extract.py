@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from posevid.data.densepose import dump_entry_to_uv, frame_number
-from posevid.densepose import PERSON_RULES
+from posevid.densepose import MODEL_DEFAULTS, PERSON_RULES, check_short_side
 from posevid.densepose.config import DensePoseConfig
 from posevid.densepose.ops import box_iou
 from posevid.densepose.predictor import DTYPES, ChartResult, DensePosePredictor, FrameResult
@@ -45,6 +45,8 @@ from posevid.errors import InputError, NoPersonError
 from posevid.video.io import IMAGE_SUFFIXES
 
 ProgressFn = Callable[[int, int | None], None]
+"""``report(done, total)``: called before the first batch and after every batch; whatever it raises (the app's
+``JobCancelled``) stops the extraction there, and nothing is left written."""
 
 
 @dataclass
@@ -53,16 +55,16 @@ class DensePoseSettings:
 
     input: Path
     out: Path
-    weights: Path | None = None  # None: $POSEVID_DENSEPOSE_WEIGHTS or the cache (downloaded once when online)
-    device: str = "auto"
-    dtype: str = "fp32"
-    batch_size: int = 4
-    person: str = "top-score"
+    weights: Path | None = MODEL_DEFAULTS["weights"]  # None: $POSEVID_DENSEPOSE_WEIGHTS or the cache (downloaded once when online)
+    device: str = MODEL_DEFAULTS["device"]
+    dtype: str = MODEL_DEFAULTS["dtype"]
+    batch_size: int = MODEL_DEFAULTS["batch_size"]
+    person: str = MODEL_DEFAULTS["person"]
     iuv: bool = False
     preview: bool = False
     frames: bool = False  # also write each input frame as frame_N.png beside its pose (training data)
     overwrite: bool = False
-    short_side: int | None = None  # None: the model's 800 (the reference); smaller is faster and less exact
+    short_side: int | None = MODEL_DEFAULTS["short_side"]  # None: the model's 800 (the reference); smaller is faster, less exact
     config: DensePoseConfig | None = None
 
 
@@ -228,8 +230,7 @@ def _check_settings(s: DensePoseSettings) -> None:
         raise InputError(f"unknown person rule {s.person!r}", hint=f"use one of {', '.join(PERSON_RULES)}")
     if s.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {s.batch_size}")
-    if s.short_side is not None and s.short_side < 32:
-        raise InputError(f"--short-side must be at least 32, got {s.short_side}")
+    check_short_side(s.short_side)
     out = Path(s.out)
     if out.exists() and (out.is_file() or any(out.iterdir())) and not s.overwrite:
         raise InputError(f"--out folder {out} already exists and is not empty", hint="choose another --out or pass --overwrite")
@@ -265,12 +266,13 @@ def _bar(total: int | None, enabled: bool):
 
 
 def extract_densepose(
-    settings: DensePoseSettings, progress: ProgressFn | bool | None = True, predictor: DensePosePredictor | None = None
+    settings: DensePoseSettings, progress: bool = True, predictor: DensePosePredictor | None = None, report: ProgressFn | None = None
 ) -> DensePoseReport:
     """Run DensePose on every frame of ``settings.input`` and write the output folder (see the module docstring).
 
-    ``progress``: True for a progress bar, False/None for silence, or a callable ``(done, total)``.
-    ``predictor``: an already loaded model (e.g. kept by the app); else it is loaded from ``settings.weights``.
+    ``progress``: a progress bar (the command line). ``report``: a :data:`ProgressFn` (the app's job, whose
+    Cancel raises from it: the extraction stops within one batch). ``predictor``: an already loaded model
+    (e.g. kept by a ``prepare`` worker); else it is loaded from ``settings.weights``.
     """
     s = settings
     _check_settings(s)
@@ -283,7 +285,7 @@ def extract_densepose(
 
         predictor.cfg = replace(predictor.cfg, min_size=s.short_side, max_size=round(s.short_side * 1333 / 800))
     chooser = PersonChooser(s.person)
-    bar = _bar(total, progress is True)
+    bar = _bar(total, bool(progress))
     start = time.perf_counter()
     empty: list[int] = []
     per_frame: list[dict] = []
@@ -295,6 +297,8 @@ def extract_densepose(
 
             writer = VideoWriter(tmp / "preview.mp4", fps=fps)
         try:
+            if report is not None:
+                report(0, total)  # after the model load: a cancel while it loaded stops here
             for batch in _batches(frames, s.batch_size):
                 results = predictor(batch, choose=chooser)
                 for frame, result in zip(batch, results, strict=True):
@@ -320,8 +324,8 @@ def extract_densepose(
                     done += 1
                 if bar is not None:
                     bar.update(len(batch))
-                elif callable(progress):
-                    progress(done, total)
+                if report is not None:
+                    report(done, total)
             if done == len(empty):
                 what = "the image" if done == 1 else f"any of the {done} frames"
                 raise NoPersonError(f"DensePose found no person in {what} of {source}", hint="check the input shows a person")
@@ -333,27 +337,33 @@ def extract_densepose(
                 writer.abort()
             if bar is not None:
                 bar.close()
+            if hasattr(frames, "close"):
+                frames.close()  # a stop before the last frame: release the video decoder now
         seconds = time.perf_counter() - start
-        report = DensePoseReport(out=out, frames=done, frames_without_person=empty, seconds=seconds, device=str(predictor.device))
-        _write_sidecar(tmp / "densepose.json", s, predictor, report, chooser, per_frame)
-    return report
+        summary = DensePoseReport(out=out, frames=done, frames_without_person=empty, seconds=seconds, device=str(predictor.device))
+        _write_sidecar(tmp / "densepose.json", s, predictor, summary, chooser, per_frame)
+    return summary
 
 
 def densepose_folder_for(
     video: str | os.PathLike,
     *,
-    weights: str | os.PathLike | None = None,
-    person: str = "top-score",
-    device: str = "auto",
-    dtype: str = "fp32",
-    batch_size: int = 4,
+    weights: str | os.PathLike | None = MODEL_DEFAULTS["weights"],
+    person: str = MODEL_DEFAULTS["person"],
+    device: str = MODEL_DEFAULTS["device"],
+    dtype: str = MODEL_DEFAULTS["dtype"],
+    batch_size: int = MODEL_DEFAULTS["batch_size"],
+    short_side: int | None = MODEL_DEFAULTS["short_side"],
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    report: ProgressFn | None = None,
 ) -> Path:
     """A folder of ``frame_N_densepose.npy`` for a driving video, extracted once and cached.
 
     Cached under ``<POSEVID_CACHE or ~/.cache/posevid>/densepose/`` keyed by the video's content and the
-    settings that change the result (weights file, person rule, dtype); like ``generate`` does for skeletons.
+    settings that change the result (weights file, person rule, dtype, short side); like ``generate`` does
+    for skeletons. The entry appears only when complete: a failure or a stop from ``report`` (see
+    :func:`extract_densepose`) leaves none.
     """
     import hashlib
 
@@ -366,16 +376,18 @@ def densepose_folder_for(
         raise InputError(f"driving video not found: {video}", hint="pass a video file")
     wpath = resolve_weights(weights)
     wstat = wpath.stat() if wpath.is_file() else None
-    key_settings = {"weights": str(wpath.resolve()), "wsize": wstat.st_size if wstat else None, "person": person, "dtype": dtype, "v": 1}
+    check_short_side(short_side)
+    key_settings = {"weights": str(wpath.resolve()), "wsize": wstat.st_size if wstat else None, "person": person, "dtype": dtype,
+                    "short_side": short_side, "v": 1}  # fmt: skip
     key = hashlib.sha256((_file_hash(video) + json.dumps(key_settings, sort_keys=True)).encode()).hexdigest()[:20]
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "densepose"
     out = root / f"{video.stem}-{key}"
     if (out / "densepose.json").is_file():
         return out
     settings = DensePoseSettings(
-        video, out, weights=wpath, device=device, dtype=dtype, batch_size=batch_size, person=person, overwrite=True
+        video, out, weights=wpath, device=device, dtype=dtype, batch_size=batch_size, person=person, short_side=short_side, overwrite=True
     )
-    extract_densepose(settings, progress=progress)
+    extract_densepose(settings, progress=progress, report=report)
     return out
 
 

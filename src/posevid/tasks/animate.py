@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from posevid.densepose import MODEL_DEFAULTS, check_short_side  # torch-free
 from posevid.errors import InputError
 from posevid.tasks.common import OutputSet, Progress, dtype_name, no_progress, pick_device
 
@@ -32,7 +33,8 @@ class AnimateSettings:
     densepose: str | None = None
     driving_video: str | None = None  # instead of densepose: DensePose extracted from it first (cached on disk)
     densepose_weights: str | None = None  # with driving_video: DensePose R-CNN weights (.pkl or .safetensors)
-    densepose_person: str = "top-score"  # with driving_video: top-score | largest | track
+    densepose_person: str = MODEL_DEFAULTS["person"]  # with driving_video: top-score | largest | track
+    densepose_short_side: int | None = MODEL_DEFAULTS["short_side"]  # with driving_video: None = the model's 800 (the reference)
     model: str | None = None
     out: str | None = None
     output_dir: str | None = None  # the reference test.py layout
@@ -111,6 +113,7 @@ def validate(settings: AnimateSettings) -> dict[str, Any]:
         raise InputError(f"pose input not found: {settings.densepose}", hint="check --densepose")
     if settings.driving_video and not Path(settings.driving_video).is_file():
         raise InputError(f"driving video not found: {settings.driving_video}", hint="check --driving-video")
+    check_short_side(settings.densepose_short_side, "--densepose-short-side")
     if not settings.model:
         raise InputError("no model given", hint=HOW_TO_GET_WEIGHTS)
     if settings.custom_vae and not Path(settings.custom_vae).is_file():
@@ -147,7 +150,8 @@ def animate(settings: AnimateSettings, *, models=None, progress: Progress = no_p
 
             pose_dir = densepose_folder_for(
                 settings.driving_video, weights=settings.densepose_weights, person=settings.densepose_person, device=device,
-                progress=not settings.quiet,
+                short_side=settings.densepose_short_side, progress=not settings.quiet,
+                report=lambda done, total: progress("densepose", done, total or 0),
             )  # fmt: skip
         else:
             pose_dir = resolve_pose_source(
@@ -242,6 +246,8 @@ def _run(pipe, settings, layout, seq, frames, device, dtype, t_load, progress, n
             "image": str(settings.image),
             "densepose": str(settings.densepose) if settings.densepose else None,
             "driving_video": str(settings.driving_video) if settings.driving_video else None,
+            "densepose_person": settings.densepose_person if settings.driving_video else None,
+            "densepose_short_side": settings.densepose_short_side if settings.driving_video else None,
             "pose_format": seq.pose_format,
             "window": settings.window,
             "frames": result.frame_numbers,
