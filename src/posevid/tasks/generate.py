@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from posevid.errors import CheckpointError, InputError
+from posevid.pipelines.memory import RunSettings
 from posevid.tasks.common import OutputSet, Progress, dtype_name, no_progress, pick_device, record_of
 
 if TYPE_CHECKING:
@@ -42,8 +43,15 @@ RECORDED = ("video_length", "stride", "height", "width", "steps", "guidance", "s
 
 
 @dataclass
-class GenerateSettings:
-    """Everything ``posevid generate`` can be told; the defaults here are the only ones (CLI help and app read them)."""
+class GenerateSettings(RunSettings):
+    """Everything ``posevid generate`` can be told; the defaults here are the only ones (CLI help and app read them).
+
+    The speed / memory / long-video fields (``fast``, ``low_memory``, ``attention``, ``attention_chunk``, ``channels_last``,
+    ``compile``, ``split_cfg``, ``vae_slicing``, ``vae_tiling``, ``decode_chunk``, ``offload``, ``window``, ``overlap``,
+    ``window_weighting``) come from :data:`posevid.pipelines.memory.RunSettings`, derived from
+    :class:`~posevid.pipelines.memory.RunOptions`, whose defaults are the authoritative ones: here they default to
+    "not given" (None, or False for a switch), so RunOptions' default, or the ``low_memory`` preset's value, applies.
+    """
 
     prompts: list[str] = field(default_factory=list)
     pose: str | None = None
@@ -68,21 +76,6 @@ class GenerateSettings:
     device: str = "auto"
     dtype: str = "fp32"
     allow_untrained_temporal: bool = False
-    # speed / memory / long videos (see posevid.pipelines.memory.RunOptions)
-    fast: bool = False
-    low_memory: bool = False
-    attention: str | None = None
-    attention_chunk: int | None = None
-    channels_last: bool = False
-    compile: bool = False
-    split_cfg: bool = False
-    vae_slicing: bool = False
-    vae_tiling: bool = False
-    decode_chunk: int | None = None
-    offload: str | None = None
-    window: int | None = None
-    overlap: int | None = None
-    window_weighting: str | None = None
     # what a reference config names instead of --model
     config: str | None = None
     pretrained_model_path: str | None = None
