@@ -264,3 +264,44 @@ def test_bf16_runs_and_unavailable_device_is_one_line(tmp_path, capsys):
         code, cap = run_cli([FIXTURE / "image1.png", "--out", out, "--weights", ST, "--device", "cuda", "--quiet"], capsys)
         assert_one_line_error(code, cap, out)
         assert "--device cuda" in cap.err
+
+
+@pytest.mark.parametrize(
+    "command, flag",
+    [("densepose", "--weights"), ("prepare", "--densepose-weights"), ("animate", "--densepose-weights"), ("convert", "--densepose-pkl")],
+)
+def test_missing_weights_hint_names_the_flag_of_the_command_run(command, flag, tmp_path, capsys, monkeypatch, examples_dir):
+    """A missing weights file, given by flag, by $POSEVID_DENSEPOSE_WEIGHTS or not at all (offline, empty cache): the one
+    error line tells how to pass the file with the option of the command the user ran, and no other weights option."""
+    monkeypatch.setenv("POSEVID_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("POSEVID_OFFLINE", "1")
+    monkeypatch.delenv("POSEVID_DENSEPOSE_WEIGHTS", raising=False)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "clip.mp4").write_bytes((examples_dir / "dance_skeleton.mp4").read_bytes())
+    out = tmp_path / "out"
+    argv = {
+        "densepose": ["densepose", str(FIXTURE / "image1.png"), "--out", str(out), "--device", "cpu"],
+        "prepare": ["prepare", str(videos), "--out", str(out), "--kind", "ubc", "--densepose", "--densepose-device", "cpu"],
+        "animate": ["animate", "--image", str(examples_dir / "key_frame.png"), "--driving-video", str(videos / "clip.mp4"),
+                    "--model", str(tmp_path / "model"), "--device", "cpu", "--out", str(out / "a.mp4")],
+        "convert": ["convert", "--out", str(out / "w.safetensors")],
+    }[command]  # fmt: skip
+    others = {"--weights", "--densepose-weights", "--densepose-pkl"} - {flag}
+    missing = tmp_path / "missing.pkl"
+    ways = [("flag", [*argv, flag, str(missing)], {})]
+    if command != "convert":  # convert's file is required, so neither the environment nor the cache stand in for it
+        ways += [("env", argv, {"POSEVID_DENSEPOSE_WEIGHTS": str(missing)}), ("offline", argv, {})]
+    for way, args, env in ways:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        code = cli_main(args)
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 2 and len(lines) == 1 and lines[0].startswith(f"posevid {command}: error: "), (way, err)
+        words = set(lines[0].replace("(", " ").replace(")", " ").split())
+        assert flag in words and not words & others, (way, lines[0])
+        assert ("not available offline" if way == "offline" else f"DensePose weights not found: {missing}") in lines[0], (way, lines[0])
+        assert not out.exists()
+        for name in env:
+            monkeypatch.delenv(name)

@@ -99,6 +99,36 @@ def test_too_short_skeleton_video_states_the_maximum(skeleton_path):
     assert "maximum video_length at stride 5 is 4" in msg and "maximum stride for 8 frames is 2" in msg
 
 
+def test_a_probed_video_is_read_without_probing_again(skeleton_path, monkeypatch):
+    """A VideoInfo stands for its file: the pose read opens the video once, with the same pixels as from the path."""
+    import av
+
+    from posevid.pipelines.fyp_pose_input import FilePoseFrames
+    from posevid.video import probe_video
+
+    info = probe_video(skeleton_path)
+    expected = prepare_pose(skeleton_path, video_length=3, stride=2, height=64, width=64)
+    real_open, opened = av.open, []
+    monkeypatch.setattr(av, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    torch.testing.assert_close(prepare_pose(info, video_length=3, stride=2, height=64, width=64), expected, atol=0, rtol=0)
+    streamed = FilePoseFrames(info, video_length=3, stride=2, height=64, width=64)
+    torch.testing.assert_close(streamed.window(0, 3), expected, atol=0, rtol=0)
+    streamed.close()
+    assert opened == [str(skeleton_path)] * 2
+
+
+def test_a_header_that_promises_too_many_frames_is_caught_with_the_real_count(skeleton_path):
+    """A frame count from the container that decoding does not bear out (an estimate, a truncated file) must still
+    end in the too-short message, naming the 20 frames that really decode, not the header's 500."""
+    import dataclasses
+
+    from posevid.video import probe_video
+
+    lying = dataclasses.replace(probe_video(skeleton_path), num_frames=500)
+    with pytest.raises(InputError, match=r"has 20 frame\(s\) but video_length 8 at stride 5 needs 36"):
+        prepare_pose(lying, video_length=8, stride=5, height=64, width=64)
+
+
 def test_seed_gives_the_reference_cpu_noise(golden):
     from posevid.pipelines.followyourpose import _initial_noise
 

@@ -157,6 +157,38 @@ some_fork_option: 3
     assert read_frames(outs / "iron_man_on_the_beach.mp4").shape == (3, 64, 64, 3)
 
 
+@pytest.mark.parametrize("extra", [[], ["--frames", "8", "--window", "4", "--overlap", "2"]], ids=["plain", "streamed"])
+def test_the_skeleton_video_is_opened_twice(tiny_fyp_release, skeleton, tmp_path, capfd, monkeypatch, extra):
+    """Classify + probe in one open, then the pose read; the probe goes along (it was 5 opens before issue 13's follow-up:
+    skeleton check, style check, length probe, the pipeline's probe, the read)."""
+    import av
+
+    real_open, opened = av.open, []
+
+    def counting_open(file, *args, **kwargs):
+        if str(file) == str(skeleton):
+            opened.append(file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    proc = generate_in_process(capfd, "--model", tiny_fyp_release, "--prompt", "x", "--pose", skeleton, "--out", tmp_path / "x.mp4",
+                               "--quiet", *SMALL, *extra)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len(opened) == 2
+    assert json.loads((tmp_path / "x.json").read_text())["settings"]["skeleton_video"] == str(skeleton)
+
+
+def test_probe_and_sample_is_probe_video_plus_iter_frames(skeleton):
+    from posevid.video import iter_frames, probe_and_sample
+
+    info, frames = probe_and_sample(skeleton, [3, 0, 9, 500])
+    assert info == probe_video(skeleton)
+    expected = list(iter_frames(skeleton, indices=[0, 3, 9, 500]))
+    assert len(frames) == 3 and all((a == b).all() for a, b in zip(frames, expected, strict=True))
+    info, frames = probe_and_sample(skeleton, [5])  # frame 0 is decoded for the probe, not returned
+    assert info == probe_video(skeleton) and len(frames) == 1 and (frames[0] == next(iter_frames(skeleton, indices=[5]))).all()
+
+
 def test_shipped_config_reads_without_warnings(examples_dir):
     import warnings
 

@@ -144,3 +144,30 @@ def test_low_memory_preset_and_cli_option_mapping():
         run_options_from_settings({"offload": "model"}, "cpu")
     with pytest.raises(InputError, match="decode-chunk"):
         run_options_from_settings({"decode_chunk": 0}, "cpu")
+
+
+def test_run_options_are_defined_once():
+    """GenerateSettings' speed/memory fields are RunOptions' (one list, one rename), unset by default, so RunOptions'
+    defaults are the ones that apply and the ones ``posevid generate --help`` states."""
+    import argparse
+    from dataclasses import fields
+
+    from posevid.commands._flags import add_run_arguments
+    from posevid.pipelines.memory import SETTING_NAMES
+    from posevid.tasks.common import record_of
+    from posevid.tasks.generate import GenerateSettings
+
+    settings = {f.name: f.default for f in fields(GenerateSettings)}
+    for option in fields(RunOptions):
+        name = SETTING_NAMES.get(option.name, option.name)
+        assert settings[name] is (False if option.type == "bool" else None), name
+    assert run_options_from_settings(record_of(GenerateSettings()), "cpu") == RunOptions()
+    given = GenerateSettings(decode_chunk=3, overlap=4, split_cfg=True)
+    assert run_options_from_settings(record_of(given), "cpu") == RunOptions(decode_chunk_size=3, overlap=4, split_cfg=True)
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser)
+    helps = {a.dest: a.help for a in parser._actions}
+    run = RunOptions()
+    assert f"default {run.decode_chunk_size}" in helps["decode_chunk"] and f"default {run.overlap}" in helps["overlap"]
+    assert f"default {run.attention}" in helps["attention"] and f"default {run.offload}" in helps["offload"]
+    assert f"default {run.window_weighting}" in helps["window_weighting"]

@@ -129,9 +129,13 @@ def add_allow_untrained_temporal(parser, *, default: Any = False) -> None:
 
 
 def add_run_arguments(parser, default=SUPPRESS) -> None:
-    """The speed/memory/long-video flags of ``posevid generate`` (absent unless given, like its other flags)."""
+    """The speed/memory/long-video flags of ``posevid generate`` (absent unless given, like its other flags).
+
+    The defaults the help states are :class:`~posevid.pipelines.memory.RunOptions`' (the authoritative ones)."""
     from posevid.pipelines.fyp_checks import WEIGHTINGS
-    from posevid.pipelines.memory import OFFLOAD_MODES
+    from posevid.pipelines.memory import OFFLOAD_MODES, RunOptions
+
+    run = RunOptions()
 
     g = parser.add_argument_group("speed, memory and long videos")
     g.add_argument("--fast", action="store_true", default=default, help="preset: 20-step DPM-Solver++ (--scheduler dpm++ --steps 20)")
@@ -145,7 +149,7 @@ def add_run_arguments(parser, default=SUPPRESS) -> None:
         "--attention",
         choices=("sdpa", "chunked", "math"),
         default=default,
-        help="attention back-end: sdpa (fused, default), chunked (bounded memory), math (explicit, like the reference)",
+        help=f"attention back-end: sdpa (fused), chunked (bounded memory), math (explicit, as the reference); default {run.attention}",
     )
     g.add_argument("--attention-chunk", type=int, default=default, metavar="N", help="queries per chunk for --attention chunked/math")
     g.add_argument("--split-cfg", action="store_true", default=default, help="run the CFG branches one after the other (less memory)")
@@ -153,12 +157,18 @@ def add_run_arguments(parser, default=SUPPRESS) -> None:
     g.add_argument("--compile", action="store_true", default=default, help="torch.compile the UNet (slow first step, faster later ones)")
     g.add_argument("--vae-slicing", action="store_true", default=default, help="VAE decodes one image at a time")
     g.add_argument("--vae-tiling", action="store_true", default=default, help="VAE decodes in overlapping tiles (large frames)")
-    g.add_argument("--decode-chunk", type=int, default=default, metavar="N", help="frames per VAE decode call (default 1)")
+    g.add_argument(
+        "--decode-chunk",
+        type=int,
+        default=default,
+        metavar="N",
+        help=f"frames per VAE decode call (default {run.decode_chunk_size})",
+    )
     g.add_argument(
         "--offload",
         choices=OFFLOAD_MODES,
         default=default,
-        help="move models to the CPU between uses on a GPU: model (fast) or sequential (smallest, slow); default none",
+        help=f"move models to the CPU between uses on a GPU: model (fast) or sequential (smallest, slow); default {run.offload}",
     )
     g.add_argument(
         "--window",
@@ -168,10 +178,16 @@ def add_run_arguments(parser, default=SUPPRESS) -> None:
         help="sample long videos in overlapping windows of N frames (24 = the reference's longest clip); "
         "frames are streamed to the mp4, so memory does not grow with --frames",
     )
-    g.add_argument("--overlap", type=int, default=default, metavar="N", help="frames shared by neighbouring windows (default 8)")
+    g.add_argument(
+        "--overlap",
+        type=int,
+        default=default,
+        metavar="N",
+        help=f"frames shared by neighbouring windows (default {run.overlap})",
+    )
     g.add_argument(
         "--window-weighting",
         choices=WEIGHTINGS,
         default=default,
-        help="how overlapping windows are fused at every step (default triangular: window edges count least)",
+        help=f"how overlapping windows are fused at every step (default {run.window_weighting}: window edges count least)",
     )

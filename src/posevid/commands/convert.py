@@ -64,8 +64,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _convert_densepose(src: Path, out: Path, *, overwrite: bool) -> int:
-    from posevid.densepose.weights import convert_pkl_to_safetensors
+    from posevid.densepose.weights import convert_pkl_to_safetensors, resolve_weights
     from posevid.errors import InputError
+
+    src = resolve_weights(src, flag="--densepose-pkl")  # a missing file: the hint names this command's flag
 
     if out.suffix != ".safetensors":
         raise InputError(f"--out {out} must be a .safetensors file with --densepose-pkl", hint="e.g. --out densepose_r50_fpn.safetensors")

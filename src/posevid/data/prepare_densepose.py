@@ -38,7 +38,7 @@ _PREDICTORS: dict[tuple, Any] = {}  # this process's loaded models, by (weights,
 def _weights_path(options: Mapping[str, Any]) -> Path:
     from posevid.densepose.weights import resolve_weights
 
-    return resolve_weights(options.get("weights"))
+    return resolve_weights(options.get("weights"), flag="--densepose-weights")  # prepare's flag, named in the hints
 
 
 def load_predictor(options: Mapping[str, Any]):

@@ -74,13 +74,21 @@ def load_pkl_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state
 
 
+def weights_not_found(path: Path, flag: str = "--weights", *, from_env: bool = False) -> CheckpointError:
+    """The one-line error for a weights file that is not there, naming how the user gave it: ``flag`` is the option of
+    the command they ran (``posevid densepose --weights``; ``prepare``, ``animate`` and ``app``: ``--densepose-weights``)."""
+    if from_env:
+        return CheckpointError(f"DensePose weights not found: {path}", hint=f"${WEIGHTS_ENV} names it; fix that or pass {flag} PATH")
+    return CheckpointError(f"DensePose weights not found: {path}", hint=f"pass {flag} model_final_162be9.pkl (from {WEIGHTS_URL})")
+
+
 def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A DensePose state dict from ``.pkl`` (model zoo) or ``.safetensors``; one-line errors for bad files."""
     from posevid.utils.checkpoint import load_state_dict_file
 
     path = Path(path).expanduser()
     if not path.is_file():
-        raise CheckpointError(f"DensePose weights not found: {path}", hint=f"pass --weights model_final_162be9.pkl (from {WEIGHTS_URL})")
+        raise weights_not_found(path)
     if path.stat().st_size == 0:
         raise CheckpointError(f"DensePose weights file is empty: {path}", hint="re-download it")
     if path.suffix == ".safetensors":
@@ -90,13 +98,22 @@ def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     raise CheckpointError(f"unsupported DensePose weights file {path}", hint="use the model zoo's .pkl or a .safetensors conversion")
 
 
-def resolve_weights(path: str | os.PathLike | None = None) -> Path:
-    """The weights file to use: ``path``, else ``$POSEVID_DENSEPOSE_WEIGHTS``, else the cache (downloaded once when online)."""
-    if path:
-        return Path(path).expanduser()
+def resolve_weights(path: str | os.PathLike | None = None, *, flag: str = "--weights") -> Path:
+    """The weights file to use: ``path``, else ``$POSEVID_DENSEPOSE_WEIGHTS``, else the cache (downloaded once when online).
+
+    A given file that is not there is an error here, before any model or data work. ``flag``: the weights option of
+    the command the user ran, named in the hints (``--weights`` for ``posevid densepose``; ``--densepose-weights`` for
+    ``prepare --densepose``, ``animate --driving-video`` and ``app``).
+    """
+    given = path or os.environ.get(WEIGHTS_ENV)
+    if given:
+        found = Path(given).expanduser()
+        if not found.is_file():
+            raise weights_not_found(found, flag, from_env=not path)
+        return found
     from posevid.pose.estimators.rtmpose import resolve_model_file
 
-    return resolve_model_file(None, env=WEIGHTS_ENV, url=WEIGHTS_URL, what=f"DensePose ({MODEL_NAME})")
+    return resolve_model_file(None, env=WEIGHTS_ENV, url=WEIGHTS_URL, what=f"DensePose ({MODEL_NAME})", flag=flag)
 
 
 def convert_pkl_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike, *, check: bool = True) -> Path:
@@ -124,4 +141,5 @@ __all__ = [
     "load_pkl_state_dict",
     "load_weights_file",
     "resolve_weights",
+    "weights_not_found",
 ]

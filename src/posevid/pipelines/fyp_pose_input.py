@@ -81,22 +81,38 @@ def _prepare_frames(frames: Iterable[np.ndarray], height: int, width: int, antia
     return torch.stack(out)  # (T, 3, H, W) in [0, 1]
 
 
+def _probed(path: str | os.PathLike, video_length: int, stride: int):
+    """``path``'s :class:`~posevid.video.VideoInfo` (probed unless it is one already), checked long enough by its header."""
+    from posevid.video import VideoInfo, probe_video
+
+    info = path if isinstance(path, VideoInfo) else probe_video(path)  # InputError for missing/empty/corrupt/image files
+    if info.num_frames < frames_needed(video_length, stride):
+        raise InputError(too_short_message(info.path, info.num_frames, video_length, stride))
+    return info
+
+
+def _too_short_after_decoding(path: str | os.PathLike, video_length: int, stride: int) -> InputError:
+    """The header promised enough frames but fewer decode (an optimistic estimate from the duration, a truncated
+    file): the message names the count that really decodes, so the decode is repeated to count, on this error path only."""
+    from posevid.video import iter_frames
+
+    real = sum(1 for _ in iter_frames(path))
+    return InputError(too_short_message(os.fspath(path), real, video_length, stride))
+
+
 def read_pose_video(
     path: str | os.PathLike, *, video_length: int, stride: int, height: int, width: int, antialias: bool = False
 ) -> torch.Tensor:
-    """Frames ``0, s, ..., (L-1)s`` of a skeleton video as a ``(1, L, 3, height, width)`` float tensor in [0, 1]."""
-    from posevid.video import iter_frames, probe_video
+    """Frames ``0, s, ..., (L-1)s`` of a skeleton video as a ``(1, L, 3, height, width)`` float tensor in [0, 1].
 
-    path = Path(path)
-    info = probe_video(path)  # InputError for missing/empty/corrupt/image files
-    need = frames_needed(video_length, stride)
-    if info.num_frames < need:
-        raise InputError(too_short_message(str(path), info.num_frames, video_length, stride))
-    indices = [i * stride for i in range(video_length)]
-    frames = list(iter_frames(path, indices=indices))
-    if len(frames) < video_length:  # the container's frame count was optimistic: count what really decodes
-        real = sum(1 for _ in iter_frames(path))
-        raise InputError(too_short_message(str(path), real, video_length, stride))
+    ``path`` may be the video's :class:`~posevid.video.VideoInfo` (from ``probe_video``): it is not probed again.
+    """
+    from posevid.video import VideoInfo, iter_frames
+
+    info = _probed(path if isinstance(path, VideoInfo) else Path(path), video_length, stride)
+    frames = list(iter_frames(info.path, indices=[i * stride for i in range(video_length)]))
+    if len(frames) < video_length:
+        raise _too_short_after_decoding(info.path, video_length, stride)
     return _prepare_frames(frames, height, width, antialias).unsqueeze(0)
 
 
@@ -111,7 +127,8 @@ def prepare_pose(
 ) -> torch.Tensor:
     """Any supported pose input -> ``(b, L, 3, height, width)`` float32 in [0, 1] on the CPU.
 
-    * a path: a skeleton video, sampled at ``stride`` (the reference's ``frame_skeleton_stride``);
+    * a path: a skeleton video, sampled at ``stride`` (the reference's ``frame_skeleton_stride``); its
+      :class:`~posevid.video.VideoInfo` works as the path and saves probing it again;
     * a uint8 array ``(T, H, W, 3)``: the decoded skeleton video, sampled the same way;
     * a float tensor ``(f, 3, H, W)`` or ``(b, f, 3, H, W)`` in [0, 1]: frames already chosen, used as they
       are (resized/cropped only when their size differs from ``(height, width)``).
@@ -182,11 +199,9 @@ class FilePoseFrames(PoseFrames):
     """
 
     def __init__(self, path: str | os.PathLike, *, video_length: int, stride: int, height: int, width: int, antialias: bool = False):
-        from posevid.video import iter_frames, probe_video
+        from posevid.video import iter_frames
 
-        info = probe_video(path)
-        if info.num_frames < frames_needed(video_length, stride):
-            raise InputError(too_short_message(str(path), info.num_frames, video_length, stride))
+        path = _probed(path, video_length, stride).path
         self.shape = (3, height, width)
         self.frame_bytes = 3 * height * width * 4
         fd, name = tempfile.mkstemp(prefix="posevid-pose-", suffix=".f32")

@@ -18,7 +18,7 @@ reference path up to float rounding (checked by ``tests/test_speed_*.py``), exce
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from posevid.errors import InputError
@@ -34,7 +34,11 @@ FAST_SCHEDULER, FAST_STEPS = "dpm++", 20
 
 @dataclass
 class RunOptions:
-    """How to execute (not what to generate). Defaults are the reference-equal, fastest-on-GPU choice."""
+    """How to execute (not what to generate). Defaults are the reference-equal, fastest-on-GPU choice.
+
+    The one list of these options and the authoritative defaults: :data:`RunSettings` (the fields of
+    ``posevid generate``'s settings) and the CLI help are derived from it.
+    """
 
     attention: str = "sdpa"
     attention_chunk: int | None = None
@@ -51,6 +55,28 @@ class RunOptions:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# The settings / CLI spelling of a RunOptions field, where it differs (``--decode-chunk``): the one mapping.
+SETTING_NAMES = {"decode_chunk_size": "decode_chunk"}
+
+
+def _setting_field(option) -> tuple[str, str, Any]:
+    """A RunOptions field as a settings field: its settings name, and "not given" as the default (False for a
+    switch, else None), so that :func:`run_options_from_settings` takes RunOptions' default or the preset's value."""
+    switch = option.type == "bool"
+    kind = option.type if switch or "None" in option.type else f"{option.type} | None"
+    return SETTING_NAMES.get(option.name, option.name), kind, field(default=False if switch else None)
+
+
+# The speed / memory / long-video fields of a settings object (``GenerateSettings`` derives from it): the two presets,
+# then every RunOptions field under its settings name, unset by default.
+RunSettings = make_dataclass(
+    "RunSettings",
+    [("fast", "bool", field(default=False)), ("low_memory", "bool", field(default=False)), *map(_setting_field, fields(RunOptions))],
+)
+RunSettings.__module__ = __name__
+RunSettings.__doc__ = "Speed / memory / long-video settings as given (None or False: not given); RunOptions holds the defaults."
 
 
 def low_memory(options: RunOptions | None = None, *, device: str = "cpu") -> RunOptions:
@@ -148,21 +174,8 @@ def run_options_from_settings(settings: dict[str, Any], device: str) -> RunOptio
     """Settings (``posevid generate``'s names, only those set) -> :class:`RunOptions`; ``low_memory`` fills what is not given.
 
     The flags themselves are defined in :mod:`posevid.commands._flags`."""
-    fields = {
-        "attention": "attention",
-        "attention_chunk": "attention_chunk",
-        "channels_last": "channels_last",
-        "compile": "compile",
-        "split_cfg": "split_cfg",
-        "vae_slicing": "vae_slicing",
-        "vae_tiling": "vae_tiling",
-        "decode_chunk_size": "decode_chunk",
-        "offload": "offload",
-        "window": "window",
-        "overlap": "overlap",
-        "window_weighting": "window_weighting",
-    }
-    given = {name: settings[key] for name, key in fields.items() if settings.get(key) is not None}
+    names = {f.name: SETTING_NAMES.get(f.name, f.name) for f in fields(RunOptions)}
+    given = {name: settings[key] for name, key in names.items() if settings.get(key) is not None}
     options = low_memory(device=device) if settings.get("low_memory") else RunOptions()
     options = replace(options, **given)
     if options.attention_chunk is not None and options.attention_chunk < 1:
@@ -180,6 +193,8 @@ __all__ = [
     "FAST_STEPS",
     "OFFLOAD_MODES",
     "RunOptions",
+    "RunSettings",
+    "SETTING_NAMES",
     "apply_run_options",
     "low_memory",
     "peak_memory",

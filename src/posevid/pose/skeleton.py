@@ -15,12 +15,16 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from posevid.errors import InputError
 from posevid.pose.cache import cache_root
 from posevid.pose.options import PoseOptions
+
+if TYPE_CHECKING:
+    from posevid.video import VideoInfo
 
 KEYPOINT_SUFFIXES = (".json", ".npz")
 _PROBE_INDICES = (0, 6, 12, 18, 24, 30, 45, 60)
@@ -43,13 +47,20 @@ def frame_is_skeleton(frame: np.ndarray) -> bool | None:
     return bool(dark_frac > 0.8 and lit_frac < 0.2 and saturated.mean() > 0.6)
 
 
-def is_skeleton_video(path: str | os.PathLike) -> bool:
-    """Cheap test on up to 8 early frames: all non-black ones must look like skeleton renders."""
+def _probe_frames(path: str | os.PathLike) -> list[np.ndarray]:
     from posevid.video import iter_frames
 
-    verdicts = [frame_is_skeleton(f) for f in iter_frames(path, indices=_PROBE_INDICES)]
-    decided = [v for v in verdicts if v is not None]
+    return list(iter_frames(path, indices=_PROBE_INDICES))
+
+
+def _frames_are_skeleton(frames: list[np.ndarray]) -> bool:
+    decided = [v for v in map(frame_is_skeleton, frames) if v is not None]
     return bool(decided) and all(decided)
+
+
+def is_skeleton_video(path: str | os.PathLike) -> bool:
+    """Cheap test on up to 8 early frames: all non-black ones must look like skeleton renders."""
+    return _frames_are_skeleton(_probe_frames(path))
 
 
 _STYLE_PALETTES = {
@@ -64,12 +75,14 @@ def skeleton_style_of(path: str | os.PathLike) -> str:
     Why: the released FYP pose encoder saw official-style skeletons only; team13's MMPose-1.x renders swap
     the right-limb and torso colours and are out of distribution, which deserves a warning.
     """
-    from posevid.video import iter_frames
+    return _style_of_frames(_probe_frames(path))
 
+
+def _style_of_frames(frames: list[np.ndarray]) -> str:
     names = [name for name, colours in _STYLE_PALETTES.items() for _ in colours]
     palette = np.array([c for colours in _STYLE_PALETTES.values() for c in colours], np.float32)
     counts = dict.fromkeys(_STYLE_PALETTES, 0)
-    for frame in iter_frames(path, indices=_PROBE_INDICES):
+    for frame in frames:
         f = frame[::2, ::2]
         lit = f.max(axis=-1) > 100
         if not lit.any():
@@ -107,7 +120,8 @@ def skeleton_video_for(
     fit: str = "crop",
     kind: str = "auto",
     options: PoseOptions | None = None,
-) -> Path:
+    return_info: bool = False,
+) -> Path | tuple[Path, VideoInfo]:
     """Path of a skeleton video for ``path`` (a skeleton video, a keypoints file, or a raw video).
 
     ``kind`` says what ``path`` is (``auto`` tells from the suffix and a few frames). A raw video or a keypoints
@@ -115,6 +129,10 @@ def skeleton_video_for(
     :func:`~posevid.pose.options.options_from_flags` with its defaults: zero-phase smoothing, and for mediapipe
     the calibrated limb rule and, in the ``fyp`` style, the BlazePose -> COCO-17 joint correction), so
     ``generate --pose RAW_VIDEO``, the app and ``posevid pose`` feed the model the same skeleton.
+
+    ``return_info=True`` returns ``(path, VideoInfo)``, the skeleton video's probe. When ``path`` is itself a skeleton
+    video the probe comes from the same open that decoded the early frames to classify it, so ``posevid generate``
+    opens a skeleton video twice in all: here, and once to read the pose frames (the info passed along instead of a path).
 
     Raises :class:`~posevid.errors.InputError` for unreadable inputs and
     :class:`~posevid.errors.NoPersonError` when a raw video shows nobody.
@@ -124,7 +142,7 @@ def skeleton_video_for(
     from posevid.pose.render import STYLES, render_sequence
     from posevid.pose.sequence import KeypointSequence
     from posevid.utils.outputs import write_sidecar
-    from posevid.video import write_video
+    from posevid.video import probe_and_sample, probe_video, write_video
 
     path = Path(path).expanduser()
     if not path.is_file():
@@ -133,10 +151,15 @@ def skeleton_video_for(
         raise InputError(f"unknown skeleton style '{style}'", hint=f"use one of {', '.join(STYLES)}")
     if kind not in POSE_KINDS:
         raise InputError(f"unknown pose input kind '{kind}'", hint=f"use one of {', '.join(POSE_KINDS)}")
+    info, frames = None, None
+    if kind == "auto" and path.suffix.lower() in KEYPOINT_SUFFIXES:
+        kind = "keypoints"
+    if kind == "auto" or (kind == "skeleton video" and style == "fyp"):  # one read of the early frames serves all three
+        info, frames = probe_and_sample(path, _PROBE_INDICES)
     if kind == "auto":
-        kind = "keypoints" if path.suffix.lower() in KEYPOINT_SUFFIXES else "skeleton video" if is_skeleton_video(path) else "raw video"
+        kind = "skeleton video" if _frames_are_skeleton(frames) else "raw video"
     if kind == "skeleton video":
-        if style == "fyp" and skeleton_style_of(path) == "mmpose":
+        if style == "fyp" and _style_of_frames(frames) == "mmpose":
             import warnings
 
             warnings.warn(
@@ -145,7 +168,7 @@ def skeleton_video_for(
                 "raw video with 'posevid pose RAW --out DIR' (default --style fyp).",
                 stacklevel=2,
             )
-        return path
+        return (path, info or probe_video(path)) if return_info else path
     seq = KeypointSequence.load(path) if kind == "keypoints" else None
     if options is None:  # a keypoints file is drawn by the rule of the estimator that made it
         made_by = str(seq.meta.get("estimator", "")) if seq is not None else estimator
@@ -158,11 +181,11 @@ def skeleton_video_for(
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "pose"
     out = root / f"{path.stem}-{key}.mp4"
     if out.is_file():
-        return out
+        return (out, probe_video(out)) if return_info else out
     if seq is None:
         seq = extract_keypoints(path, estimator=estimator, smoothing=options.smoothing, progress=progress)
         seq.save(out.with_suffix(".keypoints.npz"))
     seq = fit_sequence(options.prepare(seq), size, fit)
     write_video(out, render_sequence(seq, style=style, threshold=options.draw_threshold), fps=seq.fps)
     write_sidecar(out, {"input": str(path), **settings, "detection_rate": seq.meta.get("detection_rate")}, kind="skeleton")
-    return out
+    return (out, probe_video(out)) if return_info else out

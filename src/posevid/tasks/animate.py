@@ -147,9 +147,11 @@ def animate(settings: AnimateSettings, *, models=None, progress: Progress = no_p
         size = parse_size(settings.densepose_size) if settings.densepose_size else None
         if settings.driving_video:  # DensePose extracted once per video and cached; the pipeline resizes it to the image size
             from posevid.densepose.extract import densepose_folder_for
+            from posevid.densepose.weights import resolve_weights
 
+            weights = resolve_weights(settings.densepose_weights, flag="--densepose-weights")  # hints name animate's (and app's) flag
             pose_dir = densepose_folder_for(
-                settings.driving_video, weights=settings.densepose_weights, person=settings.densepose_person, device=device,
+                settings.driving_video, weights=weights, person=settings.densepose_person, device=device,
                 short_side=settings.densepose_short_side, progress=not settings.quiet,
                 report=lambda done, total: progress("densepose", done, total or 0),
             )  # fmt: skip

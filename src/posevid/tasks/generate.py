@@ -14,10 +14,14 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posevid.errors import CheckpointError, InputError
+from posevid.pipelines.memory import RunSettings
 from posevid.tasks.common import OutputSet, Progress, dtype_name, no_progress, pick_device, record_of
+
+if TYPE_CHECKING:
+    from posevid.video import VideoInfo
 
 KEYPOINT_SUFFIXES = {".json", ".npz", ".npy", ".pkl", ".csv"}
 HOW_TO_GET_WEIGHTS = (
@@ -39,8 +43,15 @@ RECORDED = ("video_length", "stride", "height", "width", "steps", "guidance", "s
 
 
 @dataclass
-class GenerateSettings:
-    """Everything ``posevid generate`` can be told; the defaults here are the only ones (CLI help and app read them)."""
+class GenerateSettings(RunSettings):
+    """Everything ``posevid generate`` can be told; the defaults here are the only ones (CLI help and app read them).
+
+    The speed / memory / long-video fields (``fast``, ``low_memory``, ``attention``, ``attention_chunk``, ``channels_last``,
+    ``compile``, ``split_cfg``, ``vae_slicing``, ``vae_tiling``, ``decode_chunk``, ``offload``, ``window``, ``overlap``,
+    ``window_weighting``) come from :data:`posevid.pipelines.memory.RunSettings`, derived from
+    :class:`~posevid.pipelines.memory.RunOptions`, whose defaults are the authoritative ones: here they default to
+    "not given" (None, or False for a switch), so RunOptions' default, or the ``low_memory`` preset's value, applies.
+    """
 
     prompts: list[str] = field(default_factory=list)
     pose: str | None = None
@@ -65,21 +76,6 @@ class GenerateSettings:
     device: str = "auto"
     dtype: str = "fp32"
     allow_untrained_temporal: bool = False
-    # speed / memory / long videos (see posevid.pipelines.memory.RunOptions)
-    fast: bool = False
-    low_memory: bool = False
-    attention: str | None = None
-    attention_chunk: int | None = None
-    channels_last: bool = False
-    compile: bool = False
-    split_cfg: bool = False
-    vae_slicing: bool = False
-    vae_tiling: bool = False
-    decode_chunk: int | None = None
-    offload: str | None = None
-    window: int | None = None
-    overlap: int | None = None
-    window_weighting: str | None = None
     # what a reference config names instead of --model
     config: str | None = None
     pretrained_model_path: str | None = None
@@ -152,8 +148,13 @@ def validate(settings: GenerateSettings) -> None:
     dtype_name(settings.dtype)
 
 
-def resolve_skeleton(pose: str) -> Path:
-    """A skeleton video for ``pose``: itself, or one rendered from a raw video / keypoints file (cached)."""
+def resolve_skeleton(pose: str) -> VideoInfo:
+    """A skeleton video for ``pose`` (itself, or one rendered from a raw video / keypoints file, cached), probed.
+
+    The :class:`~posevid.video.VideoInfo` stands for the file (``os.fspath`` gives its path) and goes on to the
+    length check and the pipeline, so the skeleton video is not probed again: ``posevid generate`` opens it twice
+    (classify + probe, then the pose read; ``tests/test_generate_cli.py`` counts).
+    """
     path = Path(pose).expanduser()
     if not path.exists():
         raise InputError(f"pose file not found: {path}", hint="check the --pose path")
@@ -166,21 +167,22 @@ def resolve_skeleton(pose: str) -> Path:
     except ImportError:
         skeleton_video_for = None
     if skeleton_video_for is not None:
-        return Path(skeleton_video_for(path, style="fyp"))
+        return skeleton_video_for(path, style="fyp", return_info=True)[1]
     if path.suffix.lower() in KEYPOINT_SUFFIXES:
         raise InputError(
             f"cannot render keypoints file {path}: pose rendering is not available in this install", hint="pass a skeleton video"
         )
-    return path  # without the pose module every video is taken to be a skeleton video already
-
-
-def check_pose_length(skeleton: Path, video_length: int, stride: int) -> None:
-    from posevid.pipelines.fyp_pose_input import frames_needed, too_short_message
     from posevid.video import probe_video
 
-    info = probe_video(skeleton)
-    if info.num_frames < frames_needed(video_length, stride):
-        raise InputError(too_short_message(str(skeleton), info.num_frames, video_length, stride))
+    return probe_video(path)  # without the pose module every video is taken to be a skeleton video already
+
+
+def check_pose_length(skeleton: VideoInfo, video_length: int, stride: int) -> None:
+    """The skeleton's (header) frame count against ``video_length`` at ``stride``, before any model is loaded."""
+    from posevid.pipelines.fyp_pose_input import frames_needed, too_short_message
+
+    if skeleton.num_frames < frames_needed(video_length, stride):
+        raise InputError(too_short_message(skeleton.path, skeleton.num_frames, video_length, stride))
 
 
 def model_spec(settings: GenerateSettings):
@@ -401,7 +403,7 @@ def _write_sidecars(outputs, settings, prompts, skeleton, model_name, device, st
     record.update(
         prompts=prompts,
         pose=str(settings.pose),
-        skeleton_video=str(skeleton),
+        skeleton_video=skeleton.path,
         model=model_name,
         device=device,
         output_dir=str(paths[0].parent),

@@ -35,6 +35,10 @@ class VideoInfo:
     num_frames: int  # exact count when the container knows it, else an estimate from duration
     rotation: int  # degrees, counter-clockwise as stored in the display matrix
 
+    def __fspath__(self) -> str:
+        """A probed video stands for its file: readers take it wherever they take a path, and skip probing again."""
+        return self.path
+
 
 def _open(path: str | os.PathLike):
     import av
@@ -95,33 +99,64 @@ def _apply_rotation(img: np.ndarray, degrees: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, k=degrees // 90))
 
 
+def _frame_count(container, stream, fps: float) -> int:
+    """The header's frame count, else an estimate from the stream's or the container's duration (0 when unknown)."""
+    n = int(stream.frames or 0)
+    if n <= 0 and stream.duration and stream.time_base:
+        n = int(round(float(stream.duration * stream.time_base) * fps))
+    if n <= 0 and container.duration:
+        n = int(round(container.duration / 1_000_000 * fps))
+    return n
+
+
+def _video_info(path, container, stream, first) -> VideoInfo:
+    """What :func:`probe_video` reports, from an open container and its first decoded frame."""
+    fps = float(stream.average_rate or stream.guessed_rate or 25)
+    n = _frame_count(container, stream, fps)
+    rotation = _frame_rotation(first)
+    if rotation is None:
+        rotation = _rotation(stream)
+    width, height = first.width, first.height
+    if rotation in (90, 270):
+        width, height = height, width
+    return VideoInfo(str(path), int(width), int(height), fps, max(n, 1), rotation)
+
+
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Size, fps and frame count without decoding the whole file."""
     container, stream = _open(path)
     try:
-        fps = float(stream.average_rate or stream.guessed_rate or 25)
-        n = int(stream.frames or 0)
-        if n <= 0 and stream.duration and stream.time_base:
-            n = int(round(float(stream.duration * stream.time_base) * fps))
-        if n <= 0 and container.duration:
-            n = int(round(container.duration / 1_000_000 * fps))
-        rotation = None
-        width, height = stream.codec_context.width, stream.codec_context.height
         try:
             first = next(container.decode(stream))
-            rotation = _frame_rotation(first)
-            width, height = first.width, first.height
         except StopIteration:
             raise InputError(f"video has no frames: {path}", hint="the file is empty or corrupt") from None
         except InputError:
             raise
         except Exception as exc:
             raise InputError(f"cannot decode video {path}: {_short(exc)}", hint="the file is corrupt") from None
-        if rotation is None:
-            rotation = _rotation(stream)
-        if rotation in (90, 270):
-            width, height = height, width
-        return VideoInfo(str(path), int(width), int(height), fps, max(n, 1), rotation)
+        return _video_info(path, container, stream, first)
+    finally:
+        container.close()
+
+
+def probe_and_sample(path: str | os.PathLike, indices: Iterable[int]) -> tuple[VideoInfo, list[np.ndarray]]:
+    """:func:`probe_video` and ``list(iter_frames(path, indices=indices))`` in one open of the file.
+
+    Why: deciding what a video is (a skeleton render? which style?) decodes a few early frames anyway, and the
+    probe needs only the header and the first frame, so one open serves both. Errors are ``iter_frames``'s.
+    """
+    wanted = sorted(set(int(i) for i in indices))
+    container, stream = _open(path)
+    stream.thread_type = "AUTO"  # as iter_frames (the frames are identical either way)
+    try:
+        first, frames = None, []
+        for index, frame, img in _selected(path, container, stream, sorted(set(wanted) | {0}), 1, 0):
+            first = frame if index == 0 else first
+            if index in wanted:
+                frames.append(img)
+        if first is None or not frames:
+            raise InputError(f"no frames could be read from {path}", hint="the video is empty, corrupt or shorter than asked")
+        return _video_info(path, container, stream, first), frames
     finally:
         container.close()
 
@@ -150,32 +185,8 @@ def iter_frames(
         stream.thread_count = max(1, int(threads))
     produced = 0
     try:
-        frame_iter = container.decode(stream)
-        index = -1
-        want_pos = 0
-        while True:
-            try:
-                frame = next(frame_iter)
-            except StopIteration:
-                break
-            except Exception as exc:
-                if produced == 0:
-                    raise InputError(f"cannot decode video {path}: {_short(exc)}", hint="the file is corrupt") from None
-                break  # a damaged tail: keep what decoded
-            index += 1
-            if wanted is not None:
-                if want_pos >= len(wanted):
-                    break
-                if index != wanted[want_pos]:
-                    continue
-                want_pos += 1
-            elif index < start or (index - start) % stride:
-                continue
-            rotation = _frame_rotation(frame)
-            img = frame.to_ndarray(format="rgb24")
-            if rotation is None:
-                rotation = _rotation(stream)
-            yield _apply_rotation(img, rotation)
+        for _, _, img in _selected(path, container, stream, wanted, stride, start):
+            yield img
             produced += 1
             if max_frames is not None and produced >= max_frames:
                 break
@@ -183,6 +194,41 @@ def iter_frames(
         container.close()
     if produced == 0:
         raise InputError(f"no frames could be read from {path}", hint="the video is empty, corrupt or shorter than asked")
+
+
+def _selected(path, container, stream, wanted: list[int] | None, stride: int, start: int):
+    """``(index, av frame, upright RGB array)`` of the chosen frames of an open stream, decoding in order.
+
+    A decode error before any chosen frame is an :class:`InputError`; after one, a damaged tail ends the stream.
+    """
+    frame_iter = container.decode(stream)
+    index = -1
+    want_pos = 0
+    produced = 0
+    while True:
+        try:
+            frame = next(frame_iter)
+        except StopIteration:
+            break
+        except Exception as exc:
+            if produced == 0:
+                raise InputError(f"cannot decode video {path}: {_short(exc)}", hint="the file is corrupt") from None
+            break  # a damaged tail: keep what decoded
+        index += 1
+        if wanted is not None:
+            if want_pos >= len(wanted):
+                break
+            if index != wanted[want_pos]:
+                continue
+            want_pos += 1
+        elif index < start or (index - start) % stride:
+            continue
+        rotation = _frame_rotation(frame)
+        img = frame.to_ndarray(format="rgb24")
+        if rotation is None:
+            rotation = _rotation(stream)
+        yield index, frame, _apply_rotation(img, rotation)
+        produced += 1
 
 
 def read_frames(path: str | os.PathLike, **kwargs) -> np.ndarray:

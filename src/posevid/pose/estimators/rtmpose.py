@@ -39,8 +39,8 @@ MEAN = np.array([123.675, 116.28, 103.53], np.float32)  # ImageNet RGB, as in th
 STD = np.array([58.395, 57.12, 57.375], np.float32)
 
 
-def resolve_model_file(given: str | os.PathLike | None, *, env: str, url: str, what: str) -> Path:
-    """Local ONNX file for a model: explicit path, env var, cache, or a one-time download."""
+def resolve_model_file(given: str | os.PathLike | None, *, env: str, url: str, what: str, flag: str | None = None) -> Path:
+    """Local ONNX file for a model: explicit path, env var, cache, or a one-time download (``flag``: the option that passes it)."""
     given = given or os.environ.get(env)
     if given:
         path = Path(given).expanduser()
@@ -52,9 +52,9 @@ def resolve_model_file(given: str | os.PathLike | None, *, env: str, url: str, w
     if cached.is_file():
         return cached
     if offline():
-        raise CheckpointError(
-            f"{what} model is not available offline", hint=f"download {url} and put it at {cached}, or pass its path (or set {env})"
-        )
+        passing = f"pass its path with {flag}" if flag else "pass its path"
+        hint = f"download {url} and put it at {cached}, or {passing} (or set {env})"
+        raise CheckpointError(f"{what} model is not available offline", hint=hint)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".part")
     try:
