@@ -63,29 +63,6 @@ def add_dtype(
     )
 
 
-def add_densepose_weights(parser, *, what: str = "with --driving-video") -> None:
-    """``--densepose-weights PATH`` of ``posevid animate`` and ``posevid app`` (driving videos -> DensePose)."""
-    parser.add_argument(
-        "--densepose-weights",
-        metavar="PATH",
-        default=None,
-        help=f"{what}: DensePose R-CNN weights, model_final_162be9.pkl or its .safetensors conversion "
-        "(default: $POSEVID_DENSEPOSE_WEIGHTS or the cache)",
-    )
-
-
-def add_densepose_person(parser, *, default: Any = "top-score") -> None:
-    """``--densepose-person``: which person of a driving video the DensePose poses follow."""
-    from posevid.densepose import PERSON_RULES  # torch-free
-
-    parser.add_argument(
-        "--densepose-person",
-        choices=PERSON_RULES,
-        default=default,
-        help="with --driving-video: which person to follow; top-score is the reference's (see posevid densepose --person)",
-    )
-
-
 def add_quiet(parser, *, default: Any = False) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", default=default, help="no progress bars")
     for alias in ("--no-progress", "--no_progress"):

@@ -52,9 +52,8 @@ def register(subparsers, formatter_class) -> None:
         "--driving-video", metavar="VIDEO",
         help="instead of --densepose: a video of someone moving; DensePose is extracted from it first (cached, see posevid densepose)",
     )  # fmt: skip
-    _flags.add_densepose_weights(g)
-    _flags.add_densepose_person(g, default=D.densepose_person)
-    add_model_arguments(g, prefix="densepose-", when="with --driving-video: ", names=("short_side",))  # posevid densepose's --short-side
+    # posevid densepose's own --weights, --person and --short-side, as --densepose-*: one definition of each flag and default
+    add_model_arguments(g, prefix="densepose-", when="with --driving-video: ", names=("weights", "person", "short_side"))
     g.add_argument("--pose-format", choices=("auto", "npy", "uv", "iuv"), default=D.pose_format, help="how to read the pose folder")
     g.add_argument("--allow-gaps", action="store_true", help="accept missing frame numbers (the window then uses the --window rule there)")
     g.add_argument(
@@ -147,7 +146,8 @@ def _frame_spec(args) -> str | None:
 def collect_settings(args: argparse.Namespace) -> AnimateSettings:
     """Parsed flags -> the task's settings (a batch runner calls this, then ``tasks.animate.animate``)."""
     return AnimateSettings(
-        image=args.image, densepose=args.densepose, driving_video=args.driving_video, densepose_weights=args.densepose_weights,
+        image=args.image, densepose=args.densepose, driving_video=args.driving_video,
+        densepose_weights=str(args.densepose_weights) if args.densepose_weights else None,
         densepose_person=args.densepose_person, densepose_short_side=args.densepose_short_side, model=args.model, out=args.out,
         output_dir=args.output_dir,
         pose_format=args.pose_format, allow_gaps=args.allow_gaps, window=args.window, frames=_frame_spec(args),

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from posevid.commands import _flags
+from posevid.commands.densepose import add_model_arguments
 from posevid.errors import InputError
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as opposed to a local path
@@ -27,7 +28,7 @@ def register(subparsers, formatter_class) -> None:
     p.add_argument("--dreampose-epoch", type=int, default=None, metavar="N",
                    help="use unet_epoch_N.pth of the DreamPose folder; none = the latest")
     p.add_argument("--dreampose-vae", default=None, metavar="PATH", help="finetuned DreamPose VAE weights (as test.py --custom_vae)")
-    _flags.add_densepose_weights(p, what="for driving videos in the image -> video tab")
+    add_model_arguments(p, prefix="densepose-", when="for driving videos in the image -> video tab: ", names=("weights",))
     p.add_argument("--preload", action="store_true", help="load the models at start-up instead of on the first request")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0 exposes the app to your network (there is no login)")
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{flag}: not found: {value}", hint="pass the path of the downloaded model (its folder, or the weights file)")
     config = AppConfig(
         model=args.model, dreampose_model=args.dreampose_model, dreampose_epoch=args.dreampose_epoch, dreampose_vae=args.dreampose_vae,
-        densepose_weights=args.densepose_weights,
+        densepose_weights=str(args.densepose_weights) if args.densepose_weights else None,
         host=args.host, port=args.port, output_dir=str(args.output_dir),
         max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=pick_device(args.device), dtype=args.dtype,
         examples_dir=str(args.examples_dir) if args.examples_dir else None, preload=args.preload,
