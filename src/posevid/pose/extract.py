@@ -322,17 +322,14 @@ def plan_segments(
     segment has ``end = None`` (to the end of the stream, so a frame count that the container's header
     gets wrong changes nothing). Falls back to fewer workers (down to 1) on short videos.
 
-    ``head_start``: frames the first segment (run in the calling process, which starts at once) gets beyond
-    an even share, so that it ends with the child processes, which start later and estimate warm-up frames
+    ``head_start``: frames the first segment (run in the calling process, which starts at once) gets on top of
+    an even share of the rest, so that it ends with the child processes, which start later and estimate warm-up frames
     first (see :func:`head_start_frames`). Lowered so every other segment keeps :data:`MIN_SEGMENT_FRAMES`.
     """
     workers = max(1, min(int(workers), num_frames // MIN_SEGMENT_FRAMES))
     head = max(0, min(int(head_start), num_frames - workers * MIN_SEGMENT_FRAMES)) if workers > 1 else 0
-    if head:
-        first = round((num_frames + (workers - 1) * head) / workers)
-        bounds = [0] + [first + round(i * (num_frames - first) / (workers - 1)) for i in range(workers)]
-    else:
-        bounds = [round(i * num_frames / workers) for i in range(workers + 1)]
+    # even shares of what is left after the head start; head = 0 is the plain even split
+    bounds = [0] + [head + round(i * (num_frames - head) / workers) for i in range(1, workers + 1)]
     plan: list[tuple[int, int, int | None]] = []
     for i in range(workers):
         start = bounds[i]

@@ -147,7 +147,7 @@ def probe_and_sample(path: str | os.PathLike, indices: Iterable[int]) -> tuple[V
     """
     wanted = sorted(set(int(i) for i in indices))
     container, stream = _open(path)
-    stream.thread_type = "AUTO"  # as iter_frames (the frames are identical either way)
+    _set_decoder_threads(stream, None)
     try:
         first, frames = None, []
         for index, frame, img in _selected(path, container, stream, sorted(set(wanted) | {0}), 1, 0):
@@ -179,10 +179,7 @@ def iter_frames(
     """
     wanted: list[int] | None = sorted(set(int(i) for i in indices)) if indices is not None else None
     container, stream = _open(path)
-    if threads is None:
-        stream.thread_type = "AUTO"
-    else:
-        stream.thread_count = max(1, int(threads))
+    _set_decoder_threads(stream, threads)
     produced = 0
     try:
         for _, _, img in _selected(path, container, stream, wanted, stride, start):
@@ -194,6 +191,14 @@ def iter_frames(
         container.close()
     if produced == 0:
         raise InputError(f"no frames could be read from {path}", hint="the video is empty, corrupt or shorter than asked")
+
+
+def _set_decoder_threads(stream, threads: int | None) -> None:
+    """``None``: FFmpeg's choice (frame threads); else that many threads. The decoded frames are identical either way."""
+    if threads is None:
+        stream.thread_type = "AUTO"
+    else:
+        stream.thread_count = max(1, int(threads))
 
 
 def _selected(path, container, stream, wanted: list[int] | None, stride: int, start: int):
