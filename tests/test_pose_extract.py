@@ -178,8 +178,12 @@ def test_skeleton_video_for(tmp_path, monkeypatch, examples_dir, charades_cut_ke
     assert skeleton_video_for(kp_file) == rendered and rendered.stat().st_mtime_ns == mtime  # cached
     assert skeleton_video_for(kp_file, style="mmpose") != rendered
     raw = write_video(tmp_path / "raw.mp4", iter_frames(charades_cut, max_frames=6), fps=16)
-    from_raw = skeleton_video_for(raw, progress=False, size=(128, 128))
+    calls = []
+    from_raw = skeleton_video_for(raw, progress=False, size=(128, 128), on_extract=lambda: calls.append("extract"))
     assert is_skeleton_video(from_raw) and probe_video(from_raw).width == 128
+    assert skeleton_video_for(raw, size=(128, 128), on_extract=lambda: calls.append("extract")) == from_raw  # cached
+    assert skeleton_video_for(skeleton, on_extract=lambda: calls.append("extract")) == skeleton
+    assert calls == ["extract"]  # once: before the one real extraction, not on a cache hit or a skeleton video
     with pytest.raises(NoPersonError):
         skeleton_video_for(_black_clip(tmp_path / "black.mp4"), progress=False)
     with pytest.raises(InputError, match="not found"):

@@ -104,18 +104,8 @@ def skeleton_from_pose_input(pose_file: Path, pose_type: str, out_dir: Path, *, 
     """
     from posevid.pose.skeleton import skeleton_video_for
 
-    raw = pose_type == "raw video" or (pose_type == "auto" and pose_file.suffix.lower() not in {".json", ".npz"}
-                                       and not _looks_like_skeleton(pose_file))  # fmt: skip
-    if raw:
-        progress(0, 1, "extracting the pose from the video")
-    return skeleton_video_for(pose_file, style=style, cache_dir=out_dir, progress=False, kind="raw video" if raw else pose_type)
-
-
-def _looks_like_skeleton(video: Path) -> bool:
-    """The pose module's test (one implementation): is this a rendered skeleton video?"""
-    from posevid.pose.skeleton import is_skeleton_video
-
-    return is_skeleton_video(video)
+    return skeleton_video_for(pose_file, style=style, cache_dir=out_dir, progress=False, kind=pose_type,
+                              on_extract=lambda: progress(0, 1, "extracting the pose from the video"))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,6 +122,7 @@ def skeleton_video_for(
     kind: str = "auto",
     options: PoseOptions | None = None,
     return_info: bool = False,
+    on_extract: Callable[[], None] | None = None,
 ) -> Path | tuple[Path, VideoInfo]:
     """Path of a skeleton video for ``path`` (a skeleton video, a keypoints file, or a raw video).
 
@@ -133,6 +135,9 @@ def skeleton_video_for(
     ``return_info=True`` returns ``(path, VideoInfo)``, the skeleton video's probe. When ``path`` is itself a skeleton
     video the probe comes from the same open that decoded the early frames to classify it, so ``posevid generate``
     opens a skeleton video twice in all: here, and once to read the pose frames (the info passed along instead of a path).
+
+    ``on_extract`` is called once, just before a raw video's pose extraction starts (the slow part; not on a cache
+    hit), so a front end can say so without classifying the input itself.
 
     Raises :class:`~posevid.errors.InputError` for unreadable inputs and
     :class:`~posevid.errors.NoPersonError` when a raw video shows nobody.
@@ -183,6 +188,8 @@ def skeleton_video_for(
     if out.is_file():
         return (out, probe_video(out)) if return_info else out
     if seq is None:
+        if on_extract is not None:
+            on_extract()
         seq = extract_keypoints(path, estimator=estimator, smoothing=options.smoothing, progress=progress)
         seq.save(out.with_suffix(".keypoints.npz"))
     seq = fit_sequence(options.prepare(seq), size, fit)
