@@ -48,8 +48,9 @@ CASES = sorted(p for p in FIXTURES.glob("wan_animate_pre*") if (p / "meta.json")
 KEYPOINT_TOL = 1e-9
 RESIZE_MAX_LEVEL, RESIZE_MAX_SHARE = 1, 0.001
 # Selfie segmentation vs the golden's stand-in mask (convex hull of the confident body keypoints), per frame.
-# Measured on wan_animate_pre (AMD EPYC, mediapipe 0.10.21): IoU 0.729-0.772, hull covered 0.87-0.93.
-SELFIE_MIN_IOU, SELFIE_MIN_HULL_COVER = 0.6, 0.8
+# Measured on wan_animate_pre (AMD EPYC, mediapipe 0.10.21): IoU 0.731-0.756, hull covered 0.837-0.866 (the
+# hull misses the head top and the arms' outlines, which the segmentation has; it is a crude stand-in for SAM2).
+SELFIE_MIN_IOU, SELFIE_MIN_HULL_COVER = 0.6, 0.75
 
 
 @dataclass(repr=False)
