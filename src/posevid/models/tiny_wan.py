@@ -79,7 +79,7 @@ def tiny_wan_tokenizer(max_length: int = 512):
 def tiny_wan_animate_components(seed: int = 0) -> dict:
     """The seven components of a ``WanAnimatePipeline``, tiny and random (the global RNG is left untouched)."""
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanAnimateTransformer3DModel
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, UMT5Config, UMT5EncoderModel
+    from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
 
     from posevid.utils.progress import quiet_transformers
 
@@ -96,7 +96,7 @@ def tiny_wan_animate_components(seed: int = 0) -> dict:
             vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **TINY_TEXT_ENCODER
         )
         text_encoder = UMT5EncoderModel(text_config)
-        image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(**TINY_IMAGE_ENCODER))
+        image_encoder = CLIPVisionModel(CLIPVisionConfig(**TINY_IMAGE_ENCODER))
     return dict(
         tokenizer=tokenizer,
         text_encoder=text_encoder.eval(),

@@ -369,21 +369,14 @@ def _round16(x: int) -> int:
 
 
 def as_pil(frame, mode: str = "RGB", what: str = "frame") -> Image.Image:
-    """A PIL image in ``mode`` from a PIL image, a uint8 array (HxW or HxWxC) or a path."""
-    from PIL import Image, UnidentifiedImageError
+    """A PIL image in ``mode`` from a PIL image or a uint8 array (HxW, HxWx1, HxWx3 or HxWx4; bool masks too).
+
+    Files are read by the caller (the task): this layer takes frames in memory, as the preprocessing returns them.
+    """
+    from PIL import Image
 
     if isinstance(frame, Image.Image):
         image = frame
-    elif isinstance(frame, (str, os.PathLike)):
-        path = Path(frame)
-        if not path.is_file():
-            raise InputError(f"{what} not found: {path}")
-        try:
-            with Image.open(path) as im:
-                im.load()
-                image = im.copy()
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InputError(f"cannot read {what} {path}: {short_reason(exc)}") from None
     else:
         array = np.asarray(frame)
         if array.dtype == bool:
@@ -437,7 +430,7 @@ def generate(
 ) -> WanAnimateOutput:
     """Generate one frame per pose frame with ``pipe`` (any length: diffusers' segments).
 
-    ``image``: the reference (path, PIL or uint8 array). ``pose_frames`` / ``face_frames`` (512x512 crops) and,
+    ``image``: the reference (PIL or uint8 array). ``pose_frames`` / ``face_frames`` (512x512 crops) and,
     in replace mode, ``background_frames`` / ``mask_frames`` (white = generate, black = keep): uint8 arrays or
     PIL images, one per frame. ``height``/``width`` default to the pose frames' size. ``progress("denoise",
     done, total)`` is called after every denoising step of every segment (an exception raised there stops
