@@ -360,3 +360,27 @@ def test_missing_ftfy_is_the_install_hint(monkeypatch, tiny_folder, pipe, inputs
         msg = _one_line(exc)
         assert 'pip install "posevid[wan]"' in msg and "ftfy" in msg
         assert isinstance(exc.value, PosevidError) and exc.value.exit_code == 2
+
+
+# ---------------------------------------------------------------------------------------------- benchmark script
+def _benchmark_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "wan_animate_memory.py"
+    spec = importlib.util.spec_from_file_location("wan_animate_memory", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_memory_benchmark_refuses_without_a_gpu_and_its_configs_build(monkeypatch, capsys):
+    bench = _benchmark_module()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert bench.main(["--profiles", "none,fp8-group-offload", "--sizes", "720p"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs a CUDA GPU" in err[0]
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--profiles", "turbo"])
+    report = bench.dry_run()  # the full-size configs, built on the meta device
+    params = {name: c["params_b"] for name, c in report["components"].items()}
+    assert 17.0 < params["transformer"] < 17.5 and 5.6 < params["text_encoder"] < 5.8 and 0.6 < params["image_encoder"] < 0.65

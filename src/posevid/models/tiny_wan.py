@@ -5,12 +5,20 @@
 image_processor/ vae/ transformer/ scheduler/``, weights as safetensors), so every loading path runs as with
 the real weights, and a two-segment video generates on a CPU in well under a second.
 
-The components follow diffusers' own tiny test pipeline for Wan-Animate, with two differences that let it
-live without the hub: the text encoder is a ``UMT5EncoderModel`` built from a small config (the real model's
-class) instead of a downloaded tiny T5, and the tokenizer is a word-level ``tokenizers`` model trained in
-memory on a few prompt words (any other word becomes ``<unk>``), wrapped in ``PreTrainedTokenizerFast``.
-The scheduler is the real release's: flow-matching UniPC with shift 5. Every weight is random and seeded:
-the same seed writes the same tensors; outputs are noise, only the plumbing is real.
+The components follow diffusers' own tiny test pipeline for Wan-Animate (sizes of the transformer, VAE and
+4-dim CLIP vision tower), with the release's classes where the test differs, and nothing from the hub:
+
+* the text encoder is a ``UMT5EncoderModel`` built from a small config (the release's class) instead of a
+  downloaded tiny T5; the tokenizer is a word-level ``tokenizers`` model trained in memory on a few prompt
+  words (any other word becomes ``<unk>``), wrapped in ``PreTrainedTokenizerFast``;
+* the image encoder is a ``CLIPVisionModel`` (the release's class and the one the pipeline's signature names;
+  the test's ``CLIPVisionModelWithProjection`` makes diffusers warn about an unexpected type);
+* the scheduler is the release's: flow-matching UniPC with shift 5;
+* ``model_index.json`` names the tokenizer and image processor by the classes every transformers version knows
+  (:data:`PORTABLE_CLASSES`).
+
+Every weight is random and seeded: the same seed writes the same tensors; outputs are noise, only the
+plumbing is real.
 """
 
 from __future__ import annotations
