@@ -54,7 +54,7 @@ TEMPORAL_STRIDE = 4  # segment_frame_length must be 4k + 1 (the VAE's temporal c
 FACE_SIZE = 512  # the release's motion_encoder_size: face crops are 512x512
 
 HOW_TO_GET = (
-    f"download the hub repo {HUB_ID} (about 70 GB) on a machine with internet access and pass its folder with --model DIR, "
+    f"download the hub repo {HUB_ID} on a machine with internet access and pass its folder with --model DIR, "
     "or put it in the hub cache; for a smoke test: posevid make-tiny --kind wan-animate tiny_wan/"
 )
 FEATURE = "Wan-Animate generation"
@@ -92,7 +92,8 @@ MEMORY_HELP = {
     "fp8": "transformer weights stored in float8 (e4m3) and cast per layer to the compute dtype; VAE tiling",
     "model-offload": "one model at a time on the GPU, the others in CPU memory (diffusers' model CPU offload); VAE tiling",
     "group-offload": "transformer blocks streamed to the GPU one at a time (diffusers' group offload, block level, CUDA "
-    "streams); the VAE stays on the GPU; VAE tiling",
+    "streams; the text and image encoders have no top-level block list and move as one group each); the VAE stays on "
+    "the GPU; VAE tiling",
     "fp8-model-offload": "fp8 storage + model CPU offload + VAE tiling",
     "fp8-group-offload": "fp8 storage + group offload + VAE tiling (the smallest GPU footprint)",
 }
