@@ -115,6 +115,11 @@ def test_replace_mode_uses_background_and_mask(pipe, inputs):
     replace_other_bg = _posevid(pipe, other_bg, "replace").video
     assert np.abs(animate - replace).max() > 1e-3
     assert np.abs(replace - replace_other_bg).max() > 1e-3
+    # posevid's preprocessing returns 0/1 masks (posevid.wan.WanInputs.masks): read as 0/255, as Wan's mask video holds
+    zero_one = _posevid(pipe, dict(inputs, mask_frames=[(m > 0).astype(np.uint8) for m in inputs["mask_frames"]]), "replace")
+    assert np.array_equal(zero_one.video, replace) and any("scaled to 0/255" in n for n in zero_one.notes)
+    keep_all = _posevid(pipe, dict(inputs, mask_frames=[np.zeros_like(m) for m in inputs["mask_frames"]]), "replace").video
+    assert np.abs(keep_all - replace).max() > 1e-3  # what an unscaled 0/1 mask (= 1/255) would come close to
 
 
 def test_same_seed_same_video_and_notes(pipe, inputs):

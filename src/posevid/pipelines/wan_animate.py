@@ -433,9 +433,10 @@ def generate(
 
     ``image``: the reference (PIL or uint8 array). ``pose_frames`` / ``face_frames`` (512x512 crops) and,
     in replace mode, ``background_frames`` / ``mask_frames`` (white = generate, black = keep): uint8 arrays or
-    PIL images, one per frame. ``height``/``width`` default to the pose frames' size. ``progress("denoise",
-    done, total)`` is called after every denoising step of every segment (an exception raised there stops
-    the run: that is how a Cancel button works). ``negative_prompt`` matters only with ``guidance_scale > 1``.
+    PIL images, one per frame (a 0/1 uint8 mask is read as 0/255: :func:`mask_255`). ``height``/``width``
+    default to the pose frames' size. ``progress("denoise", done, total)`` is called after every denoising
+    step of every segment (an exception raised there stops the run: that is how a Cancel button works).
+    ``negative_prompt`` matters only with ``guidance_scale > 1``.
     """
     from posevid.utils.progress import hide_inner_bar
 
@@ -458,8 +459,11 @@ def generate(
     extra: dict[str, Any] = {}
     if mode == "replace":
         extra["background_video"] = [as_pil(f, what="background frame") for f in background_frames]
-        extra["mask_video"] = [as_pil(f, "L", what="mask frame") for f in mask_frames]
+        masks = [mask_255(f) for f in mask_frames]
+        extra["mask_video"] = [as_pil(m, "L", what="mask frame") for m in masks]
     notes = _input_notes(reference, poses, faces, height, width, plan, pipe.transformer.config.motion_encoder_size)
+    if mode == "replace" and any(m is not f for m, f in zip(masks, mask_frames, strict=True)):
+        notes.append("mask frames given as 0/1 were scaled to 0/255 (white = generate)")
 
     total = plan.segments * int(num_inference_steps)
     done = 0
@@ -482,6 +486,16 @@ def generate(
     video = np.asarray(result.frames[0], dtype=np.float32)  # (T, H, W, 3) in [0, 1]
     frames = list(to_uint8(video))
     return WanAnimateOutput(frames=frames, plan=plan, size_hw=(height, width), video=video if return_video else None, notes=notes)
+
+
+def mask_255(mask):
+    """A 0/1 mask array (posevid's preprocessing) as 0/255, the values Wan's mask video holds; anything else unchanged.
+
+    diffusers reads mask pixels as value / 255, so a 0/1 mask would silently mean "keep everything"."""
+    array = mask if isinstance(mask, np.ndarray) else None
+    if array is not None and array.dtype == np.uint8 and array.size and array.max() == 1:
+        return array * np.uint8(255)
+    return mask
 
 
 def to_uint8(video: np.ndarray) -> np.ndarray:
@@ -523,6 +537,7 @@ __all__ = [
     "cpu_generator",
     "generate",
     "load_wan_animate",
+    "mask_255",
     "locate_wan_animate",
     "memory_record",
     "plan_segments",
