@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-# diffusers' tiny test transformer (tests/pipelines/wan/test_wan_animate.py), sizes only.
+# diffusers' tiny test transformer (tests/pipelines/wan/test_wan_animate.py), sizes only, but for the RoPE table.
 TINY_TRANSFORMER = dict(
     patch_size=(1, 2, 2),
     num_attention_heads=2,
@@ -44,7 +44,7 @@ TINY_TRANSFORMER = dict(
     cross_attn_norm=True,
     qk_norm="rms_norm_across_heads",
     image_dim=4,
-    rope_max_seq_len=32,
+    rope_max_seq_len=1024,  # the release's; diffusers' test uses 32, which caps frames at 512 pixels (crash at 528)
     motion_encoder_channel_sizes={"4": 16, "8": 16, "16": 16},
     motion_encoder_size=16,
     motion_style_dim=8,
