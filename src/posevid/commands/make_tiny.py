@@ -20,8 +20,9 @@ def register(subparsers, formatter_class) -> None:
         formatter_class=formatter_class,
     )
     p.add_argument("out", type=Path, metavar="OUT", help="folder to create (FYP: OUT/checkpoints/...; pass OUT as --model)")
-    p.add_argument("--kind", choices=("fyp", "dreampose"), default="fyp",
-                   help="fyp = Follow-Your-Pose (text + pose, for 'generate'); dreampose = DreamPose (image + pose, for 'animate')")
+    p.add_argument("--kind", choices=("fyp", "dreampose", "wan-animate"), default="fyp",
+                   help="fyp = Follow-Your-Pose (text + pose, for 'generate'); dreampose = DreamPose (image + pose, for 'animate'); "
+                        "wan-animate = Wan2.2-Animate in the diffusers layout (WanAnimatePipeline)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the weights (same seed, same files)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it already exists and is not empty")
     p.set_defaults(func=run)
@@ -40,12 +41,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote a tiny random Follow-Your-Pose model to {path}; try it (seconds, from the repository root):")
         print(f"  {tiny_example_command(path)}")
         return 0
-    from posevid.models.tiny_dreampose import tiny_example_command, write_tiny_dreampose
-
     if args.overwrite and out.exists():
         import shutil
 
         shutil.rmtree(out) if out.is_dir() else out.unlink()
+    if args.kind == "wan-animate":
+        from posevid.models.tiny_wan import write_tiny_wan_animate
+
+        path = write_tiny_wan_animate(out, seed=args.seed)
+        print(f"wrote a tiny random Wan2.2-Animate model (diffusers layout) to {path}; it loads like the real folder:")
+        print(f"  python -c \"from posevid.pipelines.wan_animate import load_wan_animate; print(load_wan_animate('{path}'))\"")
+        return 0
+    from posevid.models.tiny_dreampose import tiny_example_command, write_tiny_dreampose
+
     path = write_tiny_dreampose(out, seed=args.seed)
     print(f"wrote a tiny random DreamPose model and sample poses to {path}; try it (seconds, from the repository root):")
     print(f"  {tiny_example_command(path)}")

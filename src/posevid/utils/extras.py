@@ -20,6 +20,7 @@ EXTRA_OF = {
     "matplotlib": "eval",
     "onnxruntime": "dwpose",
     "ray": "ray",
+    "ftfy": "wan",
 }
 
 
