@@ -36,7 +36,7 @@ OPENPOSE_COLORS = (
 )  # fmt: skip
 
 _SHIFT = 4  # sub-pixel precision for cv2 drawing
-_FORMAT_BY_K = {17: "coco17", 18: "openpose18", 33: "blazepose33"}
+_FORMAT_BY_K = {len(names): fmt for fmt, names in FORMATS.items()}  # every layout has its own joint count
 
 
 def fyp_line_width(short_side: int) -> int:
