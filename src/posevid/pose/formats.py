@@ -94,12 +94,11 @@ BLAZEPOSE33_LINKS: tuple[tuple[int, int], ...] = (
 )  # fmt: skip
 
 # the 20 bones of a 21-point hand (wrist to each finger's base, then along the finger)
-HAND21_LINKS: tuple[tuple[int, int], ...] = tuple(
-    (0 if k % 4 == 0 else k, k + 1) for k in range(20)
-)
+HAND21_LINKS: tuple[tuple[int, int], ...] = tuple((0 if k % 4 == 0 else k, k + 1) for k in range(20))
 # iBUG-68 contours: jaw, brows, nose bridge and base, eyes and lips (closed loops)
 FACE68_LINKS: tuple[tuple[int, int], ...] = tuple(
-    (a, a + 1) for first, last in ((0, 16), (17, 21), (22, 26), (27, 30), (31, 35), (36, 41), (42, 47), (48, 59), (60, 67))
+    (a, a + 1)
+    for first, last in ((0, 16), (17, 21), (22, 26), (27, 30), (31, 35), (36, 41), (42, 47), (48, 59), (60, 67))
     for a in range(first, last)
 ) + ((41, 36), (47, 42), (59, 48), (67, 60))
 
