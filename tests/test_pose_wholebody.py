@@ -228,8 +228,10 @@ def test_person_choice_keeps_each_persons_hands_and_face():
 
 def _person() -> np.ndarray:
     """A COCO-WholeBody person: body from a fixed pose, every part placed around its parent joint; no right hand."""
-    body = np.array([[200, 80], [210, 70], [190, 70], [220, 75], [180, 75], [240, 130], [160, 130], [260, 190], [140, 190],
-                     [270, 250], [130, 250], [225, 260], [175, 260], [228, 350], [172, 350], [230, 440], [170, 440]], np.float32)  # fmt: skip
+    body = np.array([
+        [200, 80], [210, 70], [190, 70], [220, 75], [180, 75], [240, 130], [160, 130], [260, 190], [140, 190],
+        [270, 250], [130, 250], [225, 260], [175, 260], [228, 350], [172, 350], [230, 440], [170, 440],
+    ], np.float32)  # fmt: skip
     kp = np.zeros((133, 3), np.float32)
     kp[:17, :2], kp[:, 2] = body, 1.0
     rng = np.random.default_rng(5)
