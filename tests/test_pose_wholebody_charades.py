@@ -90,9 +90,11 @@ def _ibug_order_holds(face: np.ndarray) -> bool:
         and right_eye[0] < left_eye[0]
         and face[36, 0] < face[30, 0] < face[45, 0]  # nose tip between the eyes' outer corners
         and eyes_y < face[30, 1] < mouth[1] < face[8, 1]  # eyes, nose tip, mouth, chin from top to bottom
-        and face[17:22, 1].mean() < right_eye[1] and face[22:27, 1].mean() < left_eye[1]  # brows above the eyes
+        and face[17:22, 1].mean() < right_eye[1]
+        and face[22:27, 1].mean() < left_eye[1]  # brows above the eyes
         and face[36, 0] < face[39, 0] < face[42, 0] < face[45, 0]  # eye corners left to right
-        and face[48, 0] < face[54, 0] and face[51, 1] < face[57, 1]  # mouth corners; upper lip above the lower lip
+        and face[48, 0] < face[54, 0]
+        and face[51, 1] < face[57, 1]  # mouth corners; upper lip above the lower lip
     )
 
 
