@@ -22,7 +22,8 @@ from posevid.pose.wholebody import extract_wholebody, part_presence, wholebody_k
 WRIST_TOLERANCE = 0.05  # of the frame height (issue 21)
 # Lower bounds on the share of frames with a face / left hand / right hand, set from the measured shares with margin
 # (measured 2026-12-07 on these excerpts, zero-phase smoothing; the excerpts were chosen for their faces and hands,
-# so these shares are higher than over the whole clips, see docs/pose.md). 0_20 is seen from above: no face.
+# so these shares are higher than over the whole clips, see docs/pose.md). 0_20, a game character seen from above
+# and behind, shows no face.
 MIN_SHARE = {  # clip: (face, left hand, right hand)   measured:
     "0RJKT": (0.90, 0.90, 0.90),  # 1.000, 1.000, 1.000
     "0_20": (0.00, 0.15, 0.00),  # 0.000, 0.275, 0.025
