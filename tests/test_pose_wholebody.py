@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from posevid.errors import CheckpointError, InputError
-from posevid.pose import KeypointSequence, convert, extract_keypoints_from_frames, get_estimator, retarget, select_persons
+from posevid.pose import KeypointSequence, convert, extract_keypoints_from_frames, get_estimator, reference_pose, retarget, select_persons
 from posevid.pose.cleanup import smooth, smooth_zero_phase
 from posevid.pose.estimators import EstimatorBase
 from posevid.pose.formats import BLAZE33_TO_COCO17, BLAZEPOSE33, COCO17, HOLISTIC143, LINKS, WHOLEBODY133, WHOLEBODY_PARTS
@@ -263,6 +263,18 @@ def test_retarget_moves_hands_face_and_feet_with_their_parent_joint():
     np.testing.assert_allclose(out[FACE, :2] - out[0, :2], drv[FACE, :2] - drv[0, :2], atol=1e-3)  # head unchanged: face too
     lin = retarget(seq, drv[:17] * [2, 2, 1] + [5, 7, 0], size=(800, 1000), method="linear").keypoints[0, 0]
     np.testing.assert_allclose(lin[present, :2], drv[present, :2] * 2 + [5, 7], atol=1e-3)
+
+
+def test_reference_pose_wholebody_for_wans_reference_image(examples_dir, pose_dir):
+    kp, size = reference_pose(examples_dir / "key_frame.png", wholebody=True)  # the DreamPose key frame: a woman facing us
+    assert kp.shape == (133, 3) and kp.dtype == np.float64 and size == (576, 720)
+    assert (kp[FACE, 2] > 0).all() and (kp[LEFT_HAND, 2] > 0).all() and (kp[RIGHT_HAND, 2] > 0).all()
+    for body_wrist, hand_wrist in ((9, 91), (10, 112)):
+        assert np.hypot(*(kp[body_wrist, :2] - kp[hand_wrist, :2])) < 0.05 * size[1]
+    body, _ = reference_pose(examples_dir / "key_frame.png")
+    assert body.shape == (17, 3) and np.abs(body[:, :2] - kp[:17, :2]).max() < 0.05 * size[1]
+    from_file, size = reference_pose(pose_dir / "body_keypoints_3f7503e.npz", wholebody=True)
+    assert from_file.shape == (133, 3) and size == (406, 720) and not from_file[17:].any()
 
 
 # --- estimators -------------------------------------------------------------------------------------------------------

@@ -184,17 +184,27 @@ def _rebuild(src: np.ndarray, linear: np.ndarray, ref_len: dict, scale: float, s
     return new
 
 
-def reference_pose(path: str | os.PathLike, *, estimator: str = "mediapipe", threshold: float = 0.3) -> tuple[np.ndarray, tuple[int, int]]:
-    """COCO-17 reference pose and frame size from an image (run the estimator) or a keypoints file."""
+def reference_pose(
+    path: str | os.PathLike, *, estimator: str = "mediapipe", threshold: float = 0.3, wholebody: bool = False
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """COCO-17 reference pose and frame size from an image (run the estimator) or a keypoints file.
+
+    ``wholebody=True``: the ``(133, 3)`` COCO-WholeBody pose instead, as :func:`~posevid.pose.wholebody_keypoints`
+    gives it (the whole-body estimator on an image: MediaPipe Holistic for ``mediapipe``); what Wan-Animate's
+    retargeting takes for the reference image. A body-only keypoints file gives absent face, hands and feet.
+    """
+    from posevid.pose.wholebody import wholebody_estimator, wholebody_keypoints
+
     path = Path(path).expanduser()
     if not path.is_file():
         raise InputError(f"reference not found: {path}", hint="pass an image or a keypoints .json/.npz")
     if path.suffix.lower() in (".json", ".npz"):
-        seq = KeypointSequence.load(path).to_format("coco17")
+        seq = KeypointSequence.load(path)
         present = np.flatnonzero(seq.present(threshold))
         if len(present) == 0:
             raise NoPersonError(f"no person in the reference keypoints file {path}")
-        return seq.keypoints[present[0], 0], (seq.width, seq.height)
+        pose = wholebody_keypoints(seq)[present[0]] if wholebody else seq.to_format("coco17").keypoints[present[0], 0]
+        return pose, (seq.width, seq.height)
     from PIL import Image, UnidentifiedImageError
 
     from posevid.pose.estimators import get_estimator
@@ -206,10 +216,14 @@ def reference_pose(path: str | os.PathLike, *, estimator: str = "mediapipe", thr
     except (UnidentifiedImageError, OSError):
         raise InputError(f"cannot read the reference image {path}", hint="pass a PNG/JPEG image or a keypoints file") from None
     opts = {"static_image_mode": True} if estimator == "mediapipe" else {}
-    with get_estimator(estimator, **opts) as est:
+    name, opts = wholebody_estimator(estimator, opts) if wholebody else (estimator, opts)
+    with get_estimator(name, **opts) as est:
         people = est(rgb)
         fmt = est.keypoint_format
     if len(people) == 0:
         raise NoPersonError(f"no person found in the reference image {path}", hint="use an image showing the whole person")
     areas = [np.ptp(p[p[:, 2] > 0, 0]) * np.ptp(p[p[:, 2] > 0, 1]) if (p[:, 2] > 0).sum() > 1 else 0 for p in people]
-    return convert(people[int(np.argmax(areas))], fmt, "coco17"), (rgb.shape[1], rgb.shape[0])
+    person, size = people[int(np.argmax(areas))], (rgb.shape[1], rgb.shape[0])
+    if wholebody:
+        return wholebody_keypoints(KeypointSequence(person[None, None], fmt, size[0], size[1], 1.0))[0], size
+    return convert(person, fmt, "coco17"), size
