@@ -178,3 +178,8 @@ def convert(kp: np.ndarray, src: str, dst: str) -> np.ndarray:
         out[..., neck, :2] = np.where(both[..., None], (ls[..., :2] + rs[..., :2]) / 2, 0)
         out[..., neck, 2] = np.where(both, np.minimum(ls[..., 2], rs[..., 2]), 0)
     return out
+
+
+def blazepose33_to_coco17(kp: np.ndarray) -> np.ndarray:
+    """Select the 17 COCO joints from BlazePose-33 (exact: same points, same scores)."""
+    return convert(kp, "blazepose33", "coco17")
