@@ -139,14 +139,14 @@ def bench_command(clip: str, cli_args: list[str]) -> dict:
         cpu = time.process_time() - cpu0 + (kids1.ru_utime - kids0.ru_utime) + (kids1.ru_stime - kids0.ru_stime)
         if code != 0:
             raise SystemExit(f"posevid pose {clip} failed with exit code {code}")
-        frames = json.loads((out / "o" / "pose.json").read_text())["settings"]["num_frames"]
-        seconds = json.loads((out / "o" / "pose.json").read_text())["settings"]["seconds"]
+        settings = json.loads((out / "o" / "pose.json").read_text())["settings"]
+        frames, seconds, parts = settings["num_frames"], settings["seconds"], settings.get("parts")
     finally:
         shutil.rmtree(out, ignore_errors=True)
     info = probe_video(clip)
     return {"clip": Path(clip).name, "size": [info.width, info.height], "frames": frames, "wall_s": wall, "fps": frames / wall,
             "cpu_s": cpu, "cpu_ms_per_frame": 1000 * cpu / frames, "fps_if_2_idle_cores": 2 * frames / cpu,
-            "stages_s": seconds, "load_before": load, "load_after": os.getloadavg()[0]}  # fmt: skip
+            "stages_s": seconds, "load_before": load, "load_after": os.getloadavg()[0], "parts": parts}  # fmt: skip
 
 
 def main_command(clips: list[str], cli_args: list[str], json_path: str | None) -> None:
@@ -158,6 +158,9 @@ def main_command(clips: list[str], cli_args: list[str], json_path: str | None) -
         print(f"{r['clip']:<12} {r['size'][0]:>4}x{r['size'][1]:<4} {r['frames']:>6} {r['wall_s']:>7.2f} {r['fps']:>6.1f} "
               f"{r['cpu_ms_per_frame']:>12.1f} {r['fps_if_2_idle_cores']:>19.1f} {r['stages_s']['extract']:>9.2f} "
               f"{r['stages_s']['render']:>8.2f} {r['load_before']:>5.2f}-{r['load_after']:<5.2f}")  # fmt: skip
+        if r["parts"]:  # --wholebody: frames with a face and with each hand
+            print(f"{'':<12} face {r['parts']['face'] / r['frames']:.3f}, left hand {r['parts']['left_hand'] / r['frames']:.3f}, "
+                  f"right hand {r['parts']['right_hand'] / r['frames']:.3f}")  # fmt: skip
     frames, wall, cpu = (sum(r[k] for r in rows) for k in ("frames", "wall_s", "cpu_s"))
     print(f"{'all':<12} {'':>9} {frames:>6} {wall:>7.2f} {frames / wall:>6.1f} {1000 * cpu / frames:>12.1f} {2 * frames / cpu:>19.1f}")
     if json_path:

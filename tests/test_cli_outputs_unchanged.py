@@ -55,6 +55,9 @@ CHANGED_ON_PURPOSE: dict[str, str] = {
     "limb_rule": "new field",
     "joint_correction": "new field",
     "preset": "new field",
+    # issue 21: pose.json says whether face and hands were estimated (--wholebody) and in how many frames
+    "wholebody": "new field",
+    "parts": "new field",
 }
 _VOLATILE_TOP = {"created", "environment"}
 # issue 12 item 8: pose.json said "output": "pose" (a staging name); it now records the --out folder

@@ -9,7 +9,7 @@ import pytest
 
 from posevid.errors import InputError
 from posevid.pose import KeypointSequence, convert
-from posevid.pose.formats import BLAZEPOSE33, COCO17, COCO17_LINK_SIDES, COCO17_LINKS, LINKS, OPENPOSE18
+from posevid.pose.formats import BLAZEPOSE33, COCO17, COCO17_LINK_SIDES, COCO17_LINKS, FORMATS, LINKS, OPENPOSE18
 
 
 def _random_coco(rng, shape=(5,)) -> np.ndarray:
@@ -21,7 +21,7 @@ def _random_coco(rng, shape=(5,)) -> np.ndarray:
 def test_names_and_links_are_consistent():
     assert len(COCO17) == 17 and len(OPENPOSE18) == 18 and len(BLAZEPOSE33) == 33
     for fmt, links in LINKS.items():
-        k = {"coco17": 17, "openpose18": 18, "blazepose33": 33}[fmt]
+        k = len(FORMATS[fmt])
         assert all(0 <= a < k and 0 <= b < k and a != b for a, b in links)
     # the official FYP order: 19 MMPose links, left 0,1,8,10 / right 2,3,9,11 / rest centre
     assert len(COCO17_LINKS) == 19 and COCO17_LINKS[0] == (15, 13) and COCO17_LINKS[-1] == (4, 6)

@@ -64,6 +64,23 @@ def _export_onnx(module, example, path: Path, input_name: str, output_names: lis
     return path
 
 
+def _export_simcc(simcc_x, simcc_y, path: Path) -> Path:
+    """A 32x24-input SimCC pose model that returns the given fixed ``(1, K, 48)`` / ``(1, K, 64)`` maps whatever the image."""
+    import torch
+
+    class Pose(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("sx", simcc_x)
+            self.register_buffer("sy", simcc_y)
+
+        def forward(self, x):
+            z = 0.0 * x.mean()
+            return self.sx + z, self.sy + z
+
+    return _export_onnx(Pose(), torch.zeros(1, 3, 32, 24), path, "input", ["simcc_x", "simcc_y"])
+
+
 @pytest.fixture(scope="session")
 def tiny_rtmpose_models(tmp_path_factory):
     """A 64x64 YOLOX-like detector (raw head output) and a 32x24 SimCC pose model with known answers.
@@ -99,16 +116,23 @@ def tiny_rtmpose_models(tmp_path_factory):
         simcc_x[0, k, 2 * (k + 2) + 1] = 0.9
         simcc_y[0, k, 2 * (k + 5)] = 0.8
 
-    class Pose(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.register_buffer("sx", simcc_x)
-            self.register_buffer("sy", simcc_y)
-
-        def forward(self, x):
-            z = 0.0 * x.mean()
-            return self.sx + z, self.sy + z
-
     det = _export_onnx(Det(), torch.zeros(1, 3, 64, 64), root / "det.onnx", "images", ["output"])
-    pose = _export_onnx(Pose(), torch.zeros(1, 3, 32, 24), root / "pose.onnx", "input", ["simcc_x", "simcc_y"])
+    pose = _export_simcc(simcc_x, simcc_y, root / "pose.onnx")
     return det, pose
+
+
+@pytest.fixture(scope="session")
+def tiny_wholebody_pose_model(tmp_path_factory):
+    """A 32x24 SimCC pose model with 133 joints (DWPose/RTMW layout): joint k peaks at x bin 2(k % 22) + 1, y bin 2(k % 30),
+    i.e. (k % 22 + 0.5, k % 30) px in the 24x32 crop, with maxima 0.9 (x) and 0.2 + 0.6 (k % 2) (y): odd joints score 0.8,
+    even ones 0.2."""
+    import torch
+
+    simcc_x = torch.full((1, 133, 48), 0.01)
+    simcc_y = torch.full((1, 133, 64), 0.01)
+    for k in range(133):
+        simcc_x[0, k, 2 * (k % 22) + 1] = 0.9
+        simcc_y[0, k, 2 * (k % 30)] = 0.2 + 0.6 * (k % 2)
+
+    root = tmp_path_factory.mktemp("onnx_wholebody")
+    return _export_simcc(simcc_x, simcc_y, root / "wholebody.onnx")

@@ -22,10 +22,14 @@ examples:
   posevid pose clip.mov --out pose/ --fps 8 --size 512x512 # 8 fps, center-cropped to 512x512
   posevid pose clip.mp4 --out pose/ --style openpose --format openpose18
   posevid pose drive.mp4 --out pose/ --retarget-to key_frame.png   # skeleton with the reference's body
+  posevid pose dance.mp4 --out pose/ --wholebody           # + feet, face and hands (COCO-WholeBody-133 keypoints)
 """
 
 
 def register(subparsers, formatter_class) -> None:
+    from posevid.tasks.pose import PoseSettings
+
+    d = PoseSettings()
     p = subparsers.add_parser(
         "pose", help="extract keypoints and a skeleton video from any video", description=DESCRIPTION, formatter_class=formatter_class
     )
@@ -69,7 +73,17 @@ def register(subparsers, formatter_class) -> None:
     )
     p.add_argument("--threshold", type=float, default=0.3, help="joints scoring below this are not drawn nor smoothed")
     p.add_argument(
-        "--format", default="coco17", choices=["coco17", "openpose18", "blazepose33"], help="joint layout of the saved keypoints"
+        "--format",
+        default=d.format,
+        choices=["coco17", "openpose18", "blazepose33", "wholebody133"],
+        help="joint layout of the saved keypoints (default: coco17, or wholebody133 with --wholebody)",
+    )
+    p.add_argument(
+        "--wholebody",
+        action="store_true",
+        default=d.wholebody,
+        help="also estimate feet, face (68 points) and both hands: COCO-WholeBody-133 keypoints (mediapipe: MediaPipe Holistic, "
+        "bundled; dwpose/rtmpose: all 133 joints of a DWPose/RTMW model). The skeleton video stays body-only",
     )
     p.add_argument("--npz", action="store_true", help="also write keypoints.npz (exact float32 arrays)")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4 (the default; kept for scripts)")
@@ -143,5 +157,8 @@ def run(args: argparse.Namespace) -> int:
     if not settings.quiet:
         rate = result.meta["detection_rate"] * 100
         names = ", ".join(p.name for p in result.files)
-        print(f"posevid pose: {result.meta['num_frames']} frames, person found in {rate:.1f}%, wrote {result.out_dir}/ ({names})")
+        parts = result.meta.get("parts") or {}
+        share = {name: 100 * parts.get(name, 0) / max(parts.get("num_frames", 0), 1) for name in ("face", "left_hand", "right_hand")}
+        found = "".join(f", {name.replace('_', ' ')} in {value:.1f}%" for name, value in share.items()) if parts else ""
+        print(f"posevid pose: {result.meta['num_frames']} frames, person found in {rate:.1f}%{found}, wrote {result.out_dir}/ ({names})")
     return 0

@@ -116,14 +116,22 @@ def blazepose33_to_coco17_corrected(kp33: np.ndarray, coefficients: dict[str, np
 
 
 def correct_sequence(seq, coefficients: dict[str, np.ndarray] | None = None):
-    """A BlazePose-33 :class:`~posevid.pose.KeypointSequence` as corrected COCO-17 (other layouts are returned as is)."""
+    """BlazePose-33 as corrected COCO-17, Holistic-143 as COCO-WholeBody-133 with a corrected body (other layouts as is).
+
+    For Holistic only the 17 body joints change; feet, face and hands are copied (``formats.convert``).
+    """
+    from posevid.pose.formats import convert
     from posevid.pose.sequence import KeypointSequence
 
-    if seq.format != "blazepose33":
+    if seq.format == "blazepose33":
+        kp, fmt = blazepose33_to_coco17_corrected(seq.keypoints, coefficients), "coco17"
+    elif seq.format == "holistic143":
+        kp, fmt = convert(seq.keypoints, "holistic143", "wholebody133"), "wholebody133"
+        kp[..., :17, :] = blazepose33_to_coco17_corrected(seq.keypoints[..., :33, :], coefficients)
+    else:
         return seq
-    kp = blazepose33_to_coco17_corrected(seq.keypoints, coefficients)
     meta = dict(seq.meta, joint_correction=DATA_FILE.name)
-    return KeypointSequence(kp, "coco17", seq.width, seq.height, seq.fps, seq.source, seq.frame_indices.copy(), meta)
+    return KeypointSequence(kp, fmt, seq.width, seq.height, seq.fps, seq.source, seq.frame_indices.copy(), meta)
 
 
 def fit_coefficients(samples: dict[str, tuple[np.ndarray, np.ndarray]], ridge: float = 1e-3) -> dict[str, np.ndarray]:

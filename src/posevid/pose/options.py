@@ -23,12 +23,17 @@ class PoseOptions:
     draw_threshold: float | np.ndarray  # one score, or one per COCO-17 joint
 
     def prepare(self, seq):
-        """The sequence to draw: corrected COCO-17 joints, or COCO-17 for the per-joint limb rule, else as is."""
+        """The sequence to draw: corrected COCO-17 joints, or COCO-17 for the per-joint limb rule, else as is.
+
+        Whole-body tracks stay whole-body: Holistic-143 becomes COCO-WholeBody-133 (body corrected or not).
+        """
         from posevid.pose.mmpose_fit import correct_sequence
 
         if self.joint_correction:
             return correct_sequence(seq)
-        if self.limb_rule == "calibrated" and seq.format != "coco17":
+        if seq.format == "holistic143":
+            return seq.to_format("wholebody133")
+        if self.limb_rule == "calibrated" and seq.format not in ("coco17", "wholebody133"):
             return seq.to_format("coco17")
         return seq
 
@@ -46,7 +51,7 @@ def options_from_flags(
     if joint_correction not in CORRECTIONS:
         raise InputError(f"unknown joint correction '{joint_correction}'", hint=f"use one of {', '.join(CORRECTIONS)}")
     smoothing = {"min_cutoff": min_cutoff, "beta": beta} if smooth == "one-euro" else smooth
-    blaze = estimator == "mediapipe"
+    blaze = estimator in ("mediapipe", "mediapipe-holistic")  # BlazePose visibilities and landmarks
     rule = ("calibrated" if blaze else "threshold") if limb_rule == "auto" else limb_rule
     if rule == "calibrated" and not blaze:
         raise InputError("--limb-rule calibrated is fitted to mediapipe visibilities", hint="use --limb-rule threshold with this estimator")

@@ -36,7 +36,7 @@ OPENPOSE_COLORS = (
 )  # fmt: skip
 
 _SHIFT = 4  # sub-pixel precision for cv2 drawing
-_FORMAT_BY_K = {17: "coco17", 18: "openpose18", 33: "blazepose33"}
+_FORMAT_BY_K = {len(names): fmt for fmt, names in FORMATS.items()}  # every layout has its own joint count
 
 
 def fyp_line_width(short_side: int) -> int:
@@ -68,17 +68,21 @@ def _thresholds(threshold: float | Sequence[float], kp: np.ndarray, fmt: str | N
     """Per-joint draw thresholds in the ``target`` layout, from one number or one value per joint of ``fmt``.
 
     A per-joint vector is converted like keypoints (a derived joint, e.g. the OpenPose neck, takes the lower one).
+    17 values are COCO-17's for any layout that has the COCO joints (the calibrated limb rule on whole-body keypoints).
     """
     k_target = len(FORMATS[target])
     if np.ndim(threshold) == 0:
         return np.full(k_target, float(threshold), np.float32)
     thr = np.asarray(threshold, np.float32)
     k_in = np.asarray(kp).shape[-2]
+    fmt = fmt or _FORMAT_BY_K.get(k_in)
+    if thr.shape == (17,) and k_in != 17:
+        k_in, fmt = 17, "coco17"
     if thr.shape != (k_in,):
         raise InputError(f"per-joint thresholds must have one value per joint ({k_in}), got shape {thr.shape}")
     as_kp = np.zeros((k_in, 3), np.float32)
     as_kp[:, 2] = thr
-    return convert(as_kp, fmt or _FORMAT_BY_K[k_in], target)[:, 2]
+    return convert(as_kp, fmt, target)[:, 2]
 
 
 def _draw_fyp(canvas: np.ndarray, people: np.ndarray, thr: np.ndarray, width: int | None) -> None:

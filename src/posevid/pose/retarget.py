@@ -13,6 +13,13 @@ animation looks right only when the skeleton matches the reference subject. Two 
   length, torso height) exactly. Joints whose bone cannot be rebuilt (a missing parent or reference
   length) fall back to the linear map.
 
+Whole-body sequences (``wholebody133``, ``holistic143``) come out as COCO-WholeBody-133: the body as above,
+and each hand, foot and the face moved with its parent joint (wrist, ankle, nose) and scaled about it by one
+factor for the whole sequence: reference / driving length of the parent bone (forearm, shin; for the face the
+four nose-eye-ear bones) in the anchor frame, or the body scale where a bone is not visible in both. So hands
+keep the driving hand shape at the reference's forearm proportions, and a part that is absent stays absent.
+With ``linear`` every point takes the same scale and translation.
+
 Reference body: a single ``(17, 3)`` COCO pose, from a reference image (the estimator in image mode) or a
 keypoints file (first frame with a person), see :func:`reference_pose`.
 """
@@ -33,6 +40,11 @@ ROOT, NECK = -1, -2  # virtual joints: mid-hips and mid-shoulders
 COCO17_BONES: tuple[tuple[int, int], ...] = (
     (ROOT, 11), (ROOT, 12), (ROOT, NECK), (NECK, 5), (NECK, 6), (NECK, 0), (0, 1), (0, 2), (1, 3), (2, 4),
     (5, 7), (7, 9), (6, 8), (8, 10), (11, 13), (13, 15), (12, 14), (14, 16),
+)  # fmt: skip
+# whole-body parts: (points in COCO-WholeBody-133, parent COCO joint, the bones whose length ratio scales the part)
+WHOLEBODY_PARTS: tuple[tuple[range, int, tuple[tuple[int, int], ...]], ...] = (
+    (range(17, 20), 15, ((13, 15),)), (range(20, 23), 16, ((14, 16),)), (range(23, 91), 0, ((0, 1), (0, 2), (1, 3), (2, 4))),
+    (range(91, 112), 9, ((7, 9),)), (range(112, 133), 10, ((8, 10),)),
 )  # fmt: skip
 
 
@@ -108,8 +120,43 @@ def retarget(
         info.update(root_scale=float(root_scale), root_shift=[float(v) for v in root_shift])
         for t in range(len(coco)):
             out[t] = _rebuild(coco[t], out[t], ref_len, root_scale, root_shift, threshold)
+    fmt = "coco17"
+    if driving.format in ("wholebody133", "holistic143"):
+        fmt = "wholebody133"
+        scale_of = _part_scale(ref_len, drv_len, body_scale) if method == "bones" else (lambda bones: scale)
+        out = _move_parts(driving.to_format("wholebody133").keypoints[:, 0], coco, out, scale_of, scale, shift)
     meta = dict(driving.meta, retarget=info)
-    return KeypointSequence(out[:, None], "coco17", size[0], size[1], driving.fps, driving.source, driving.frame_indices.copy(), meta)
+    return KeypointSequence(out[:, None], fmt, size[0], size[1], driving.fps, driving.source, driving.frame_indices.copy(), meta)
+
+
+def _part_scale(ref_len: dict, drv_len: dict, body_scale: float):
+    """Scale of a part from its parent bones: reference / driving length over the bones known in both, else the body's."""
+
+    def scale_of(bones: tuple[tuple[int, int], ...]) -> float:
+        common = [b for b in bones if b in ref_len and b in drv_len]
+        if not common:
+            return body_scale
+        return sum(ref_len[b] for b in common) / max(sum(drv_len[b] for b in common), 1e-6)
+
+    return scale_of
+
+
+def _move_parts(whole: np.ndarray, coco: np.ndarray, body: np.ndarray, scale_of, scale: float, shift: np.ndarray) -> np.ndarray:
+    """``(T, 133, 3)``: the retargeted ``body`` (T, 17, 3) plus every part moved with its parent joint (see the module doc).
+
+    A frame whose parent joint is absent (score 0) maps the part linearly; absent points stay (0, 0, 0).
+    """
+    out = whole.copy()
+    out[:, :17] = body
+    for points, parent, bones in WHOLEBODY_PARTS:
+        idx = list(points)
+        s = scale_of(bones)
+        anchored = coco[:, parent, 2] > 0
+        moved = body[:, None, parent, :2] + s * (whole[:, idx, :2] - coco[:, None, parent, :2])
+        linear = whole[:, idx, :2] * scale + shift
+        out[:, idx, :2] = np.where(anchored[:, None, None], moved, linear)
+    out[out[..., 2] <= 0] = 0.0
+    return out
 
 
 def _rebuild(src: np.ndarray, linear: np.ndarray, ref_len: dict, scale: float, shift: np.ndarray, threshold: float) -> np.ndarray:
@@ -137,17 +184,27 @@ def _rebuild(src: np.ndarray, linear: np.ndarray, ref_len: dict, scale: float, s
     return new
 
 
-def reference_pose(path: str | os.PathLike, *, estimator: str = "mediapipe", threshold: float = 0.3) -> tuple[np.ndarray, tuple[int, int]]:
-    """COCO-17 reference pose and frame size from an image (run the estimator) or a keypoints file."""
+def reference_pose(
+    path: str | os.PathLike, *, estimator: str = "mediapipe", threshold: float = 0.3, wholebody: bool = False
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """COCO-17 reference pose and frame size from an image (run the estimator) or a keypoints file.
+
+    ``wholebody=True``: the ``(133, 3)`` COCO-WholeBody pose instead, as :func:`~posevid.pose.wholebody_keypoints`
+    gives it (the whole-body estimator on an image: MediaPipe Holistic for ``mediapipe``); what Wan-Animate's
+    retargeting takes for the reference image. A body-only keypoints file gives absent face, hands and feet.
+    """
+    from posevid.pose.wholebody import wholebody_estimator, wholebody_keypoints
+
     path = Path(path).expanduser()
     if not path.is_file():
         raise InputError(f"reference not found: {path}", hint="pass an image or a keypoints .json/.npz")
     if path.suffix.lower() in (".json", ".npz"):
-        seq = KeypointSequence.load(path).to_format("coco17")
+        seq = KeypointSequence.load(path)
         present = np.flatnonzero(seq.present(threshold))
         if len(present) == 0:
             raise NoPersonError(f"no person in the reference keypoints file {path}")
-        return seq.keypoints[present[0], 0], (seq.width, seq.height)
+        pose = wholebody_keypoints(seq)[present[0]] if wholebody else seq.to_format("coco17").keypoints[present[0], 0]
+        return pose, (seq.width, seq.height)
     from PIL import Image, UnidentifiedImageError
 
     from posevid.pose.estimators import get_estimator
@@ -159,10 +216,14 @@ def reference_pose(path: str | os.PathLike, *, estimator: str = "mediapipe", thr
     except (UnidentifiedImageError, OSError):
         raise InputError(f"cannot read the reference image {path}", hint="pass a PNG/JPEG image or a keypoints file") from None
     opts = {"static_image_mode": True} if estimator == "mediapipe" else {}
-    with get_estimator(estimator, **opts) as est:
+    name, opts = wholebody_estimator(estimator, opts) if wholebody else (estimator, opts)
+    with get_estimator(name, **opts) as est:
         people = est(rgb)
         fmt = est.keypoint_format
     if len(people) == 0:
         raise NoPersonError(f"no person found in the reference image {path}", hint="use an image showing the whole person")
     areas = [np.ptp(p[p[:, 2] > 0, 0]) * np.ptp(p[p[:, 2] > 0, 1]) if (p[:, 2] > 0).sum() > 1 else 0 for p in people]
-    return convert(people[int(np.argmax(areas))], fmt, "coco17"), (rgb.shape[1], rgb.shape[0])
+    person, size = people[int(np.argmax(areas))], (rgb.shape[1], rgb.shape[0])
+    if wholebody:
+        return wholebody_keypoints(KeypointSequence(person[None, None], fmt, size[0], size[1], 1.0))[0], size
+    return convert(person, fmt, "coco17"), size

@@ -36,7 +36,8 @@ class PoseSettings:
     person: str = "largest"
     fill: str = "interpolate"
     threshold: float = 0.3
-    format: str = "coco17"
+    format: str | None = None  # joint layout of keypoints.json: coco17, or wholebody133 with --wholebody
+    wholebody: bool = False  # body, feet, face and hands (COCO-WholeBody-133): MediaPipe Holistic, or all DWPose/RTMW joints
     npz: bool = False
     no_overlay: bool = False  # the default now; kept for scripts
     # issue 14 (closer to MMPose, faster outputs); posevid.pose.options resolves "auto"
@@ -81,6 +82,7 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
     from posevid.pose.options import options_from_flags
     from posevid.pose.outputs import write_pose_videos
     from posevid.pose.retarget import reference_pose, retarget
+    from posevid.pose.wholebody import WHOLEBODY_FORMATS, part_presence, wholebody_estimator
     from posevid.utils.outputs import sidecar_payload
     from posevid.video import iter_frames
 
@@ -90,6 +92,9 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
     out_dir = Path(settings.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} exists and is not a folder")
+    keypoint_format = settings.format or ("wholebody133" if settings.wholebody else "coco17")
+    if keypoint_format in WHOLEBODY_FORMATS and not settings.wholebody:
+        raise InputError(f"--format {keypoint_format} needs --wholebody (face and hands are only estimated then)")
     est_opts = {}
     if settings.estimator != "mediapipe":
         from posevid.utils.extras import require
@@ -104,11 +109,12 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
         style=settings.style, threshold=settings.threshold,
     )  # fmt: skip
     ref = reference_pose(settings.retarget_to) if settings.retarget_to else None  # fail early on a bad reference
+    estimator, est_opts = wholebody_estimator(settings.estimator, est_opts) if settings.wholebody else (settings.estimator, est_opts)
     with_overlay = settings.overlay and not settings.no_overlay
 
     t0 = time.perf_counter()
     seq = extract_keypoints(
-        settings.video, estimator=settings.estimator, estimator_options=est_opts, stride=settings.stride, target_fps=settings.fps,
+        settings.video, estimator=estimator, estimator_options=est_opts, stride=settings.stride, target_fps=settings.fps,
         max_frames=settings.max_frames, smoothing=opts.smoothing, person=settings.person, fill=settings.fill,
         threshold=settings.threshold, progress=not settings.quiet, workers=settings.workers,
     )  # fmt: skip
@@ -125,10 +131,11 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
         ref_kp, ref_size = ref
         retargeted = retarget(seq, ref_kp, size=ref_size, method=settings.retarget_method, threshold=settings.threshold)
         skel_seq = fit_sequence(retargeted, size, settings.fit)
-    # BlazePose-33 output keeps the uncorrected landmarks (the correction yields COCO-17 joints only)
-    keep_raw = settings.format == raw_seq.format != seq.format and ref is None
+    # BlazePose-33 (Holistic-143) output keeps the uncorrected landmarks (the correction yields COCO joints only)
+    keep_raw = keypoint_format == raw_seq.format != seq.format and ref is None
     saved = fit_sequence(raw_seq, size, settings.fit) if keep_raw else skel_seq
-    saved = saved.to_format(settings.format)
+    saved = saved.to_format(keypoint_format)
+    parts = part_presence(seq) if settings.wholebody else None
     transform = FitTransform((seq.width, seq.height), (video_seq.width, video_seq.height), settings.fit)
     stride = int(meta["stride"])
 
@@ -141,7 +148,7 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
             saved.save(staging / "keypoints.npz")
         t1 = time.perf_counter()
         frames = (transform.frame(f) for f in iter_frames(settings.video, stride=stride, max_frames=len(seq))) if with_overlay else None
-        write_pose_videos(
+        write_pose_videos(  # every style draws the body only (COCO-17 / OpenPose-18), also from whole-body keypoints
             skel_seq, staging / "skeleton.mp4", style=settings.style, threshold=opts.draw_threshold,
             overlay_path=staging / "overlay.mp4" if with_overlay else None, video_seq=video_seq,
             frames=prefetch(frames) if frames is not None else None, preset=settings.preset, progress=not settings.quiet,
@@ -151,7 +158,8 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
             "video": str(settings.video), "estimator": settings.estimator, "style": settings.style, "stride": stride, "fps": seq.fps,
             "size": [skel_seq.width, skel_seq.height], "fit": settings.fit, "smoothing": meta.get("smoothing"), "person": settings.person,
             "limb_rule": opts.limb_rule, "joint_correction": opts.joint_correction, "preset": settings.preset,
-            "fill": settings.fill, "threshold": settings.threshold, "format": settings.format, "max_frames": settings.max_frames,
+            "fill": settings.fill, "threshold": settings.threshold, "format": keypoint_format, "max_frames": settings.max_frames,
+            "wholebody": settings.wholebody, "parts": parts,
             "retarget_to": settings.retarget_to, "retarget_method": settings.retarget_method if settings.retarget_to else None,
             "num_frames": meta["num_frames"], "detected_frames": meta["detected_frames"], "empty_frames": meta["empty_frames"],
             "filled_frames": meta["filled_frames"], "detection_rate": meta["detection_rate"],
@@ -175,4 +183,4 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
         raise
     shutil.rmtree(staging, ignore_errors=True)
     files = [out_dir / name for name in record["outputs"]]
-    return PoseResult(out_dir=out_dir, files=files, meta=dict(meta))
+    return PoseResult(out_dir=out_dir, files=files, meta=dict(meta, parts=parts) if parts else dict(meta))

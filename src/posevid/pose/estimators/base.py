@@ -56,6 +56,7 @@ class EstimatorBase:
 _REGISTRY: dict[str, Callable[..., PoseEstimator]] = {}
 _LAZY: dict[str, str] = {
     "mediapipe": "posevid.pose.estimators.mediapipe_pose:MediaPipePose",
+    "mediapipe-holistic": "posevid.pose.estimators.mediapipe_holistic:MediaPipeHolistic",
     "dwpose": "posevid.pose.estimators.rtmpose:make_dwpose",
     "rtmpose": "posevid.pose.estimators.rtmpose:make_rtmpose",
 }

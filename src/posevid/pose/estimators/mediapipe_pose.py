@@ -92,9 +92,18 @@ def import_mediapipe() -> types.ModuleType:
     return mediapipe
 
 
+def landmarks_to_array(landmarks, width: int, height: int, score: float | None = None) -> np.ndarray:
+    """mediapipe normalised landmarks -> ``(N, 3)`` float32 pixels; score = clipped visibility, or ``score`` for all."""
+    rows = [(p.x * width, p.y * height, p.visibility if score is None else score) for p in landmarks.landmark]
+    out = np.array(rows, dtype=np.float32)
+    out[:, 2] = np.clip(out[:, 2], 0.0, 1.0)
+    return out
+
+
 class MediaPipePose(EstimatorBase):
     name = "mediapipe"
     keypoint_format = "blazepose33"
+    _graph = ("pose", "Pose")  # mediapipe.solutions module and class built on the first frame
 
     def __init__(
         self,
@@ -117,7 +126,8 @@ class MediaPipePose(EstimatorBase):
         )
         # The graph is built on the first frame, under the quiet stderr: its threads log (absl, TFLite) for a
         # while after the constructor returns, and a graph built here printed those lines over the caller's output.
-        self._solution = mp.solutions.pose
+        module, graph = self._graph
+        self._solution = getattr(getattr(mp.solutions, module), graph)
         self._pose = None
         self._quiet_calls = 5  # the graph's threads log during the first few frames
 
@@ -129,15 +139,16 @@ class MediaPipePose(EstimatorBase):
         else:  # the first calls build the graph and log its warnings
             with _quiet_native_stderr():
                 if self._pose is None:
-                    self._pose = self._solution.Pose(**self._opts)
+                    self._pose = self._solution(**self._opts)
                 result = self._pose.process(frame)
             self._quiet_calls -= 1
+        return self._people(result, w, h)
+
+    def _people(self, result, width: int, height: int) -> np.ndarray:
+        """``(P, K, 3)`` keypoints of one mediapipe result (P = 0 or 1)."""
         if result.pose_landmarks is None:
             return np.zeros((0, 33, 3), np.float32)
-        lm = result.pose_landmarks.landmark
-        out = np.array([(p.x * w, p.y * h, p.visibility) for p in lm], dtype=np.float32)
-        out[:, 2] = np.clip(out[:, 2], 0.0, 1.0)
-        return out[None]
+        return landmarks_to_array(result.pose_landmarks, width, height)[None]
 
     def reset(self) -> None:
         if self._pose is not None:

@@ -6,8 +6,9 @@ NMS) -> per box a top-down affine crop -> RTMPose -> SimCC arg-max decoding -> b
 
 Model files: ``det_model=`` / ``pose_model=`` (CLI ``--det-model`` / ``--pose-model``), else the environment
 variables ``POSEVID_DET_MODEL`` / ``POSEVID_POSE_MODEL``, else the cache ``<POSEVID_CACHE>/models/``; when
-missing and online, they are downloaded once from their public URLs. Whole-body models (DWPose, 133
-joints) are reduced to their first 17 joints, which are COCO-17.
+missing and online, they are downloaded once from their public URLs. Whole-body models (DWPose, RTMW: 133
+joints in COCO-WholeBody order) are reduced to their first 17 joints, which are COCO-17, unless
+``keypoints="wholebody"`` keeps all 133 (``wholebody133``).
 """
 
 from __future__ import annotations
@@ -166,8 +167,11 @@ def decode_simcc(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = 
     return np.stack([x, y, np.clip(score, 0.0, 1.0)], axis=-1).astype(np.float32)
 
 
+KEYPOINT_SETS = {"body": ("coco17", 17), "wholebody": ("wholebody133", 133)}
+
+
 class RTMPoseEstimator(EstimatorBase):
-    """YOLOX + RTMPose (or DWPose) top-down estimator; returns COCO-17 for every detected person."""
+    """YOLOX + RTMPose (or DWPose/RTMW) top-down estimator: COCO-17, or COCO-WholeBody-133, for every detected person."""
 
     keypoint_format = "coco17"
 
@@ -182,9 +186,13 @@ class RTMPoseEstimator(EstimatorBase):
         max_persons: int = 10,
         threads: int | None = None,
         channel_order: str = "rgb",
+        keypoints: str = "body",
     ) -> None:
         from posevid.utils.extras import require
 
+        if keypoints not in KEYPOINT_SETS:
+            raise InputError(f"keypoints must be one of {', '.join(KEYPOINT_SETS)}, got '{keypoints}'")
+        self.keypoint_format, self.num_joints = KEYPOINT_SETS[keypoints]
         require("onnxruntime", f"the {name} pose estimator")
         urls = MODELS.get(name, MODELS["rtmpose"])
         self.name = name
@@ -196,6 +204,7 @@ class RTMPoseEstimator(EstimatorBase):
         self.det_size = (_dim(dshape[2], 640), _dim(dshape[3], 640))
         pshape = self.pose.get_inputs()[0].shape
         self.pose_wh = (_dim(pshape[3], 192), _dim(pshape[2], 256))
+        self._check_joints(self.pose.get_outputs()[0].shape[1], pose_path)
         self.det_threshold, self.nms_threshold, self.max_persons = det_threshold, nms_threshold, max_persons
         if channel_order not in ("rgb", "bgr"):
             raise InputError(f"channel_order must be 'rgb' or 'bgr', got '{channel_order}'")
@@ -233,10 +242,17 @@ class RTMPoseEstimator(EstimatorBase):
             blob = ((crop.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1)[None]
             simcc_x, simcc_y = self.pose.run(None, {self.pose.get_inputs()[0].name: np.ascontiguousarray(blob)})[:2]
             ratio = simcc_x.shape[-1] / self.pose_wh[0]
-            kp = decode_simcc(simcc_x[0], simcc_y[0], ratio)[:17]
+            self._check_joints(simcc_x.shape[1], "the pose model")
+            kp = decode_simcc(simcc_x[0], simcc_y[0], ratio)[: self.num_joints]
             kp[:, :2] = kp[:, :2] / np.array(self.pose_wh, np.float32) * scale + center - scale / 2
             people.append(kp)
-        return np.stack(people) if people else np.zeros((0, 17, 3), np.float32)
+        return np.stack(people) if people else np.zeros((0, self.num_joints, 3), np.float32)
+
+    def _check_joints(self, count, model) -> None:
+        """One line when the pose model has fewer joints than asked for (e.g. a 17-joint body model for whole-body)."""
+        if isinstance(count, int) and count < self.num_joints:
+            hint = "use a whole-body model (DWPose or RTMW, 133 joints)" if self.num_joints == 133 else "use an RTMPose/DWPose model"
+            raise CheckpointError(f"{model} gives {count} joints, {self.keypoint_format} needs {self.num_joints}", hint=hint)
 
 
 def _dim(value, default: int) -> int:
