@@ -68,6 +68,8 @@ def test_resize_and_padding(image):
         cfg = config()
         resized = resize_uint8(np.ascontiguousarray(frame), resized_shape(*frame.shape[:2], cfg.min_size, cfg.max_size))
         assert list(resized.shape) == g["image_resized_bgr_uint8.shape"].tolist()
+        # a hash is fair here: PIL resamples uint8 in fixed point (its coefficients are plain IEEE double arithmetic,
+        # no CPU-dispatched kernels), so the bytes are the same on every x86-64 CPU and thread count
         assert hashlib.sha256(resized.tobytes()).digest() == bytes(g["image_resized_bgr_uint8.sha256"].tolist())
 
 

@@ -61,7 +61,7 @@ def test_pipeline_matches_reference_three_frames(golden_components, fixtures_dir
 
     # conditioning pieces of frame 0
     pil, _ = pipe.prepare_image(gp / "key_frame.png")
-    np.testing.assert_array_equal(np.asarray(pil), t["input_image_resized_uint8"].numpy())
+    np.testing.assert_array_equal(np.asarray(pil), t["input_image_resized_uint8"].numpy())  # exact: PIL resamples uint8 in fixed point
     torch.testing.assert_close(seq.tensor(0, pipe.image_size), t["f0.pose_full"], atol=1e-5, rtol=0)
     clip_c, clip_u, pixels = pipe.clip_embeddings(pil)
     torch.testing.assert_close(pixels["cond"], t["f0.clip_pixel_values_cond"], atol=1e-4, rtol=0)
