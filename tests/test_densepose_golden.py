@@ -15,9 +15,11 @@ import torch
 
 from _densepose_golden import (
     IMAGES,
+    LABEL_FLIPS,
     META,
     TOL,
     assert_close,
+    assert_close_except_flipped_labels,
     config,
     error,
     golden,
@@ -66,6 +68,8 @@ def test_resize_and_padding(image):
         cfg = config()
         resized = resize_uint8(np.ascontiguousarray(frame), resized_shape(*frame.shape[:2], cfg.min_size, cfg.max_size))
         assert list(resized.shape) == g["image_resized_bgr_uint8.shape"].tolist()
+        # a hash is fair here: PIL resamples uint8 in fixed point (its coefficients are plain IEEE double arithmetic,
+        # no CPU-dispatched kernels), so the bytes are the same on every x86-64 CPU and thread count
         assert hashlib.sha256(resized.tobytes()).digest() == bytes(g["image_resized_bgr_uint8.sha256"].tolist())
 
 
@@ -96,8 +100,10 @@ def test_every_stage_end_to_end(kind, image):
         chart = run.final.chart(i)
         gl = g[f"result.{i}.labels"].long()
         assert chart.labels.shape == gl.shape
-        assert (chart.labels == gl).float().mean() >= 0.999
-        assert_close(g, f"result.{i}.uv", chart.uv)
+        assert (chart.labels == gl).float().mean() >= 1 - LABEL_FLIPS
+        pair = golden_pair(g, f"result.{i}.uv", chart.uv)
+        assert pair is not None, f"fixture has no result.{i}.uv"
+        assert_close_except_flipped_labels(*pair, f"result.{i}.uv")
         i += 1
     assert i >= 1
 
@@ -146,12 +152,12 @@ def test_dreampose_npy(image):
     canvas, _ = dreampose_canvas(run.final, 0)
     assert canvas.dtype == np.float64 and canvas.shape[0] == 2
     if "dreampose_npy" in g:
-        assert error(torch.from_numpy(canvas), g["dreampose_npy"]) <= TOL
+        assert_close_except_flipped_labels(torch.from_numpy(canvas), g["dreampose_npy"], "canvas")
     else:
         y0, x0, h, w = g["dreampose_npy.origin"].tolist()
         assert canvas.shape[1:] == (h, w)
         win = g["dreampose_npy.window"]
-        assert error(torch.from_numpy(canvas[:, y0 : y0 + win.shape[1], x0 : x0 + win.shape[2]]), win) <= TOL
+        assert_close_except_flipped_labels(torch.from_numpy(canvas[:, y0 : y0 + win.shape[1], x0 : x0 + win.shape[2]]), win, "canvas")
         outside = canvas.copy()
         outside[:, y0 : y0 + win.shape[1], x0 : x0 + win.shape[2]] = 0
         assert not outside.any()
@@ -199,3 +205,17 @@ def test_negative_control_rgb_input_is_caught():
         batch, _ = pred.preprocess([rgb(image)])
         p5 = pred.model.features(batch)["p5"]
     assert error(*golden_pair(g, "features.p5", p5)) > TOL
+
+
+def test_negative_control_flipped_label_allowance_is_small():
+    uv = golden(IMAGES[0])["result.0.uv"].double()
+    scale = max(1.0, float(uv.abs().max()))
+    one = uv.clone()
+    one[:, 0, 0] += scale  # one pixel whose label flipped: allowed
+    assert_close_except_flipped_labels(one, uv, "one pixel")
+    rows = uv.clone()
+    rows[:, :2] += scale  # two rows of pixels: not a label flip
+    everywhere = uv + 2 * TOL * scale  # every pixel slightly off
+    for name, bad in (("rows", rows), ("everywhere", everywhere)):
+        with pytest.raises(AssertionError, match=f"{name}: .* pixels beyond"):
+            assert_close_except_flipped_labels(bad, uv, name)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from plugins.tolerance import assert_uint8_close, max_relative_error
 from posevid.errors import InputError
 from posevid.pipelines.followyourpose import SCHEDULERS, FollowYourPosePipeline
 from posevid.pipelines.fyp_pose_input import cover_size, prepare_pose, resize_cover_crop
@@ -130,9 +131,12 @@ def test_a_header_that_promises_too_many_frames_is_caught_with_the_real_count(sk
 
 
 def test_seed_gives_the_reference_cpu_noise(golden):
-    from posevid.pipelines.followyourpose import _initial_noise
+    """torch.randn is float maths chosen per CPU (Box-Muller, vectorised where the CPU allows): bit-equal on AVX2
+    and AVX-512 machines, up to 2e-6 apart on the generic path (ATEN_CPU_CAPABILITY=default). Another seed: O(1)."""
+    from posevid.pipelines.followyourpose import initial_noise
 
-    torch.testing.assert_close(_initial_noise((1, 4, 4, 64, 64), None, 33), golden["init_latents"], atol=0, rtol=0)
+    torch.testing.assert_close(initial_noise((1, 4, 4, 64, 64), None, 33), golden["init_latents"], atol=1e-5, rtol=0)
+    assert (initial_noise((1, 4, 4, 64, 64), None, 34) - golden["init_latents"]).abs().max() > 1  # negative control
 
 
 # ------------------------------------------------------------------------------------------- golden parity
@@ -165,15 +169,12 @@ def test_golden_reference_pipeline_parity(pipe, golden, skeleton_path):
     torch.testing.assert_close(out.pose[:, :, :, 160:224, 224:288], golden["skeleton_unet_input_crop"], atol=0, rtol=0)
     torch.testing.assert_close(calls.outputs[0], golden["step0_unet_out_uncond_cond"], atol=1e-4, rtol=1e-4)
     for i in range(3):
-        ref = golden[f"step{i}_latents_after"]
-        rel = ((steps[i] - ref).abs().max() / ref.abs().max()).item()
+        rel = max_relative_error(steps[i], golden[f"step{i}_latents_after"])
         assert rel < 1e-4, f"step {i}: relative error {rel:.2e}"
     video = torch.from_numpy(out.videos).permute(0, 4, 1, 2, 3)  # (b, f, H, W, 3) -> reference (b, 3, f, H, W)
     assert video.shape == (1, 3, 4, 512, 512)
     torch.testing.assert_close(video[..., 224:288, 224:288], golden["video_f32_center_crop"], atol=1e-4, rtol=1e-4)
-    as_uint8 = (video.numpy() * 255).astype(np.uint8)
-    diff = np.abs(as_uint8.astype(np.int16) - golden["video_uint8"].numpy().astype(np.int16))
-    assert diff.max() <= 1 and (diff > 0).mean() <= 1e-3
+    assert_uint8_close((video.numpy() * 255).astype(np.uint8), golden["video_uint8"].numpy(), "video")
 
 
 # ------------------------------------------------------------------------------------------- batching, CFG
