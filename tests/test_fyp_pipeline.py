@@ -130,9 +130,9 @@ def test_a_header_that_promises_too_many_frames_is_caught_with_the_real_count(sk
 
 
 def test_seed_gives_the_reference_cpu_noise(golden):
-    from posevid.pipelines.followyourpose import _initial_noise
+    from posevid.pipelines.followyourpose import initial_noise
 
-    torch.testing.assert_close(_initial_noise((1, 4, 4, 64, 64), None, 33), golden["init_latents"], atol=0, rtol=0)
+    torch.testing.assert_close(initial_noise((1, 4, 4, 64, 64), None, 33), golden["init_latents"], atol=0, rtol=0)
 
 
 # ------------------------------------------------------------------------------------------- golden parity

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from posevid.tasks.common import DEVICES, DTYPE_ALIASES, DTYPES
+from posevid.utils.devices import DEVICES, DTYPE_ALIASES, DTYPES
 
 SUPPRESS = argparse.SUPPRESS
 

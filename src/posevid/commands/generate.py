@@ -113,7 +113,7 @@ def collect_settings(args: argparse.Namespace) -> GenerateSettings:
     given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "overwrite")}
     values: dict = {}
     if "config" in given:
-        from posevid.commands.fyp_config import read_sample_config
+        from posevid.tasks.fyp_config import read_sample_config
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

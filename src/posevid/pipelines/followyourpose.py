@@ -264,8 +264,6 @@ class FollowYourPosePipeline(DiffusionPipeline):
         video = torch.cat(list(self.iter_decoded(latents, chunk)))
         return video.reshape(b, f, -1, h * self.vae_scale_factor, w * self.vae_scale_factor).permute(0, 2, 1, 3, 4)
 
-    _decode = decode_latents  # pre-redesign name
-
     def make_scheduler(self, name: str):
         """A new scheduler ``name`` from this pipeline's scheduler config: ``pipe.scheduler = pipe.make_scheduler("dpm++")``."""
         return _schedulers.make_scheduler(name, self.scheduler.config, SCHEDULERS, pin_defaults=False)
@@ -465,9 +463,6 @@ def initial_noise(shape, generator, seed) -> torch.Tensor:
     if isinstance(generator, list):
         return torch.cat([torch.randn((1, *shape[1:]), generator=g, device=g.device, dtype=torch.float32) for g in generator])
     return torch.randn(shape, generator=generator, device=generator.device, dtype=torch.float32)
-
-
-_initial_noise = initial_noise  # pre-redesign name
 
 
 def _step_kwargs(scheduler, *, eta: float, generator) -> dict:
