@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections.abc import Sequence
 
 from posevid.commands import _flags
 from posevid.tasks.generate import GenerateSettings
@@ -105,6 +106,13 @@ def register(subparsers, formatter_class) -> None:
     _flags.add_overwrite(p)
     _flags.add_run_arguments(p)  # --fast, --low-memory, --attention, --split-cfg, --compile, --window/--overlap, ...
     p.set_defaults(func=run)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """``posevid generate ARGV`` parsed, not run (a batch job's line): a bad flag or value is a one-line InputError."""
+    from posevid.commands.fields import command_parser
+
+    return command_parser("generate").parse_args(list(argv))
 
 
 # ------------------------------------------------------------------------------------------- settings

@@ -176,6 +176,13 @@ def animate(settings: AnimateSettings, *, models=None, progress: Progress = no_p
             return _run(pipe, settings, layout, seq, frames, device, dtype, t_load, progress, note)
 
 
+def model_key(settings: AnimateSettings) -> tuple:
+    """The :class:`~posevid.tasks.common.ModelCache` key :func:`animate` uses for ``settings``, without loading anything:
+    jobs with equal keys share one loaded pipeline (a batch runner groups its jobs by it)."""
+    device = pick_device(settings.device)
+    return pipeline_loader(settings, device, dtype_for_device(settings.dtype, device))[0]
+
+
 def pipeline_loader(settings: AnimateSettings, device: str, dtype: str):
     """``(key, load)`` of the DreamPose pipeline for ``settings``: the ModelCache key and the loader (a caller can preload it)."""
     key = ("dreampose", str(settings.model), settings.epoch, settings.custom_vae, settings.clip, device, dtype)

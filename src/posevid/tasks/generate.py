@@ -243,12 +243,22 @@ def _pipeline_loader(settings: GenerateSettings, device: str, options) -> tuple[
     return key, load, model_name
 
 
-def preload(settings: GenerateSettings, models) -> None:
-    """Load the pipeline that :func:`generate` would use for ``settings`` into ``models`` now (the app's ``--preload``)."""
+def _loader_for(settings: GenerateSettings) -> tuple[tuple, Callable[[], Any], str]:
     from posevid.pipelines.memory import run_options_from_settings
 
     device = pick_device(settings.device)
-    key, load, _ = _pipeline_loader(settings, device, run_options_from_settings(record_of(settings), device))
+    return _pipeline_loader(settings, device, run_options_from_settings(record_of(settings), device))
+
+
+def model_key(settings: GenerateSettings) -> tuple:
+    """The :class:`~posevid.tasks.common.ModelCache` key :func:`generate` uses for ``settings``, without loading anything:
+    jobs with equal keys share one loaded pipeline (a batch runner groups its jobs by it)."""
+    return _loader_for(settings)[0]
+
+
+def preload(settings: GenerateSettings, models) -> None:
+    """Load the pipeline that :func:`generate` would use for ``settings`` into ``models`` now (the app's ``--preload``)."""
+    key, load, _ = _loader_for(settings)
     models.get(key, load)
 
 
