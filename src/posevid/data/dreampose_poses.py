@@ -46,7 +46,7 @@ import numpy as np
 from posevid.densepose.dreampose_format import LAST_INT, dump_entry_to_uv, frame_number
 from posevid.errors import InputError
 from posevid.utils.media import IMAGE_SUFFIXES
-from posevid.utils.pickles import RestrictedUnpickler, UnsafePickleError, pickle_module
+from posevid.utils.pickles import RestrictedUnpickler, UnsafePickleError, numpy_globals, pickle_module
 
 WINDOW_OFFSETS = (-2, -1, 0, 1, 2)
 WINDOW_RULES = ("reference", "nearest")
@@ -263,25 +263,21 @@ def _load_storage_from_bytes(data: bytes):
 
 
 @functools.cache
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    import collections
+def _dump_globals() -> dict[tuple[str, str], Any]:
     import copyreg
 
     import torch
 
-    allowed: dict[tuple[str, str], Any] = {
+    allowed = numpy_globals()
+    allowed.update({
         ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
         ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
         ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
         ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
-        ("collections", "OrderedDict"): collections.OrderedDict,
         ("copyreg", "_reconstructor"): copyreg._reconstructor,
         ("builtins", "object"): object,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-    }
+    })  # fmt: skip
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(mod, "_reconstruct")] = np.core.multiarray._reconstruct
         allowed[(mod, "scalar")] = np.core.multiarray.scalar
     allowed.update(_STAND_INS)
     return allowed
@@ -292,10 +288,7 @@ class DumpUnpickler(RestrictedUnpickler):
 
     what = "a DensePose dump"
     hint = "only detectron2 'apply_net.py dump' files are accepted; never open pickles from untrusted sources"
-
-    @classmethod
-    def allowed_globals(cls) -> dict[tuple[str, str], Any]:
-        return _allowed_globals()
+    allowed_globals = staticmethod(_dump_globals)
 
 
 def load_densepose_dump(path: str | os.PathLike) -> list[dict[str, Any]]:

@@ -8,34 +8,20 @@ is refused by name before it can run. ``posevid convert --densepose-pkl`` rewrit
 
 from __future__ import annotations
 
-import collections
 import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from posevid.errors import CheckpointError
-from posevid.utils.pickles import RestrictedUnpickler, UnsafePickleError
+from posevid.utils.pickles import RestrictedUnpickler, UnsafePickleError, numpy_globals
 
 MODEL_NAME = "densepose_rcnn_R_50_FPN_s1x"
 WEIGHTS_URL = "https://dl.fbaipublicfiles.com/densepose/densepose_rcnn_R_50_FPN_s1x/165712039/model_final_162be9.pkl"
 WEIGHTS_ENV = "POSEVID_DENSEPOSE_WEIGHTS"
-
-
-@functools.cache
-def _weight_globals() -> dict[tuple[str, str], Any]:
-    allowed: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("collections", "OrderedDict"): collections.OrderedDict,
-    }
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(mod, "_reconstruct")] = np.core.multiarray._reconstruct
-    return allowed
 
 
 class WeightsUnpickler(RestrictedUnpickler):
@@ -43,10 +29,7 @@ class WeightsUnpickler(RestrictedUnpickler):
 
     what = "a detectron2 model-zoo weight file"
     hint = "DensePose weights hold numpy arrays only; never open pickles from untrusted sources"
-
-    @classmethod
-    def allowed_globals(cls) -> dict[tuple[str, str], Any]:
-        return _weight_globals()
+    allowed_globals = staticmethod(functools.cache(numpy_globals))
 
 
 def load_pkl_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -20,13 +20,14 @@ class UnsafePickleError(InputError):
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` that resolves only :meth:`allowed_globals`; subclasses set the list, ``what`` and ``hint``."""
+    """``pickle.Unpickler`` that resolves only :meth:`allowed_globals`; subclasses set the list, ``what`` and ``hint``
+    (``allowed_globals = staticmethod(a cached function)``)."""
 
     what = "a file posevid reads"
     hint = "never open pickles from untrusted sources"
 
-    @classmethod
-    def allowed_globals(cls) -> dict[tuple[str, str], Any]:
+    @staticmethod
+    def allowed_globals() -> dict[tuple[str, str], Any]:
         """``(module, name) -> object`` the pickle may use; nothing by default."""
         return {}
 
@@ -46,6 +47,23 @@ class RestrictedUnpickler(pickle.Unpickler):
             ) from None
 
 
+def numpy_globals() -> dict[tuple[str, str], Any]:
+    """What a pickled numpy array needs (``ndarray``, ``dtype``, the reconstruct helper under numpy 1 and 2 names) and
+    ``OrderedDict``: the allow-list every posevid pickle format starts from."""
+    import collections
+
+    import numpy as np
+
+    allowed: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("collections", "OrderedDict"): collections.OrderedDict,
+    }
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(mod, "_reconstruct")] = np.core.multiarray._reconstruct
+    return allowed
+
+
 def pickle_module(unpickler: type[RestrictedUnpickler]) -> Any:
     """A stand-in for the ``pickle`` module that loads with ``unpickler``: ``torch.load(..., pickle_module=...)`` for
     zip-format files written by ``torch.save``."""
@@ -61,4 +79,4 @@ def pickle_module(unpickler: type[RestrictedUnpickler]) -> Any:
     return _Module
 
 
-__all__ = ["RestrictedUnpickler", "UnsafePickleError", "pickle_module"]
+__all__ = ["RestrictedUnpickler", "UnsafePickleError", "numpy_globals", "pickle_module"]
