@@ -44,9 +44,9 @@ def test_backend_animates_from_a_driving_video_with_the_tiny_models(tmp_path, ti
     seen = []
     res = _run(tiny_dreampose_release, examples_dir, out, driving_video=driving_video,
                densepose_weights=str(FIXTURE / "weights.safetensors"), densepose_person="track",
-               progress=lambda step, total, desc: seen.append((step, total)))
+               progress=lambda stage, done, total: seen.append((stage, done, total)))
     assert res["mp4"] == out / "result.mp4" and probe_video(res["mp4"]).num_frames == 2 == res["num_frames"]
-    assert res["gif"].is_file() and seen[-1] == (2, 2)
+    assert res["gif"].is_file() and seen[-1] == ("frames", 2, 2)
     side = json.loads(res["sidecar"].read_text())["settings"]
     assert side["driving_video"] == str(driving_video) and side["densepose"] is None
     cached = list((tmp_path / "cache" / "densepose").iterdir())  # the animate task's DensePose cache, not a copy of it
@@ -68,12 +68,12 @@ def test_the_short_side_setting_reaches_the_extractor_and_the_cache_key(tmp_path
     weights = str(FIXTURE / "weights.safetensors")
     seen = []
     res = _run(tiny_dreampose_release, examples_dir, out, driving_video=driving_video, densepose_weights=weights, densepose_short_side=64,
-               progress=lambda step, total, desc: seen.append((step, total, desc)))
+               progress=lambda stage, done, total: seen.append((stage, done, total)))
     (entry,) = (tmp_path / "cache" / "densepose").iterdir()
     side = json.loads((entry / "densepose.json").read_text())
     assert side["settings"]["short_side"] == 64 and side["config"]["min_size"] == 64  # the model really ran at 64 pixels
     assert json.loads(res["sidecar"].read_text())["settings"]["densepose_short_side"] == 64
-    assert [s[:2] for s in seen if "DensePose" in s[2]] == [(0, 2), (2, 2)]  # one batch of 2 frames, reported to the job
+    assert [(done, total) for stage, done, total in seen if stage == "densepose"] == [(0, 2), (2, 2)]  # one batch of 2 frames
     # the size is part of the cache key: the same size finds this entry, another size makes a new one
     assert densepose_folder_for(driving_video, weights=weights, short_side=64, progress=False) == entry
     other = densepose_folder_for(driving_video, weights=weights, short_side=96, progress=False)
@@ -99,7 +99,7 @@ def test_cancel_during_densepose_extraction_stops_within_one_batch_and_leaves_no
     try:
         job = jobs.submit("i2v", lambda job: _run(tiny_dreampose_release, examples_dir, job.folder, driving_video=video,
                                                   densepose_weights=str(FIXTURE / "weights.safetensors"), densepose_short_side=64,
-                                                  progress=job.report), owner="user")  # fmt: skip
+                                                  progress=job.progress), owner="user")  # fmt: skip
         assert job.wait(120)
     finally:
         jobs.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -12,7 +13,8 @@ from posevid.app.jobs import JobCancelled, JobQueue, safe_name
 from posevid.errors import InputError
 
 
-def test_ten_jobs_all_complete_in_submission_order_with_concurrency_limit(tmp_path):
+def test_ten_jobs_all_complete_in_submission_order_with_concurrency_limit(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="posevid.app")
     queue = JobQueue(tmp_path, concurrency=2)
     running = 0
     peak = 0
@@ -38,7 +40,8 @@ def test_ten_jobs_all_complete_in_submission_order_with_concurrency_limit(tmp_pa
         assert job.wait(10), f"job {job.seq} did not finish"
     assert [j.result for j in jobs] == [j.seq * 10 for j in jobs]  # none lost, none mixed up
     assert all(j.error is None for j in jobs)
-    assert queue.start_order == [j.seq for j in jobs]  # first come, first served
+    started = [r.args[0] for r in caplog.records if r.getMessage().endswith("started")]
+    assert started == [j.seq for j in jobs]  # first come, first served (logged under the queue's lock, in start order)
     assert peak == 2  # the concurrency limit held
     folders = {j.folder for j in jobs}
     assert len(folders) == 10 and all(f.is_dir() and f.parent.parent == tmp_path.resolve() for f in folders)

@@ -108,15 +108,15 @@ def test_cancel_from_the_step_callback_stops_the_task_and_frees_the_pipeline(tin
                                 steps=6, width=64, height=64)  # fmt: skip
     seen = []
 
-    def report(step, total, desc):  # what Job.report does after the user pressed Cancel at step 2
-        seen.append((step, total, desc))
-        if desc == "denoising" and step == 2:
+    def report(stage, done, total):  # what Job.progress does after the user pressed Cancel at step 2
+        seen.append((stage, done, total))
+        if stage == "denoise" and done == 2:
             raise JobCancelled("cancelled")
 
     (tmp_path / "a").mkdir()
     with pytest.raises(JobCancelled):
         backend.run_text_to_video(settings, out_dir=tmp_path / "a", models=models, progress=report)
-    assert seen == [(0, 6, "loading the model"), (1, 6, "denoising"), (2, 6, "denoising")]  # stopped there, not at the end
+    assert seen == [("load", 0, 1), ("load", 1, 1), ("denoise", 1, 6), ("denoise", 2, 6)]  # stopped there, not at the end
     assert not any((tmp_path / "a").iterdir())  # no half-written result
     (entry,) = models._entries.values()
     assert not entry.lock.locked()  # the next request can use the pipeline

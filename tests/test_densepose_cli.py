@@ -72,7 +72,7 @@ def test_cli_image_at_reference_size_matches_dreampose_golden(tmp_path, capsys):
 
 
 def test_cli_folder_iuv_preview_and_track(tmp_path, capsys):
-    from posevid.data.densepose import DensePoseSequence, load_uv
+    from posevid.data.dreampose_poses import DensePoseSequence, load_uv
 
     frames = small_frames(tmp_path, 3)
     out = tmp_path / "dp"

@@ -7,6 +7,7 @@ safetensors. The negative controls at the end prove the comparison catches the c
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -166,11 +167,15 @@ def test_dreampose_npy(image):
 # ------------------------------------------------------------------------------------------------
 # Negative controls: the comparisons above fail for these mistakes
 # ------------------------------------------------------------------------------------------------
-def test_negative_control_aligned_roi_align_is_caught():
+def test_negative_control_aligned_roi_align_is_caught(monkeypatch):
+    import posevid.densepose.model as dp_model
+    from posevid.densepose.ops import roi_align
+
     image = IMAGES[0]
     g, run = golden(image), stage_run("pkl", image)
     m = model("pkl")
-    m._roi_aligned = True
+    # the mistake: ROIAlign with the half-pixel shift (ROIAlignV2), not this model's
+    monkeypatch.setattr(dp_model, "roi_align", lambda *args: roi_align(*args, aligned=True))
     with torch.no_grad():
         feats, _, _ = m.box_outputs(run.features, [g["proposals.boxes"]])
         first = original_to_resized(g["final.boxes_original"][:1], run.sizes[0], rgb(image).shape[:2])
@@ -179,14 +184,19 @@ def test_negative_control_aligned_roi_align_is_caught():
     assert error(*golden_pair(g, "densepose_head.input", pooled)) > TOL
 
 
-def test_negative_control_nms_across_levels_is_caught():
+def test_negative_control_nms_across_levels_is_caught(monkeypatch):
+    import posevid.densepose.model as dp_model
+    from posevid.densepose.ops import nms
+
+    runs = {image: stage_run("pkl", image) for image in IMAGES}  # computed (and cached) unpatched
+    # the mistake: one NMS over all pyramid levels together (the level index ignored)
+    monkeypatch.setattr(dp_model, "batched_nms", lambda boxes, scores, idxs, threshold: nms(boxes, scores, threshold))
     # Boxes of different pyramid levels rarely overlap by > 0.7, so one image may not show it (image0 does not);
     # the case as a whole must.
     caught = []
     for image in IMAGES:
-        g, run = golden(image), stage_run("pkl", image)
+        g, run = golden(image), runs[image]
         m = model("pkl")
-        m._rpn_nms_by_level = False
         with torch.no_grad():
             boxes, logits = m.propose(run.features, run.sizes)[0]
         same_shape = boxes.shape == g["proposals.boxes"].shape
@@ -200,7 +210,7 @@ def test_negative_control_rgb_input_is_caught():
     image = next(i for i in IMAGES if any(k.startswith("features.") for k in golden(i)))
     g = golden(image)
     pred = DensePosePredictor(model("pkl"), "cpu")
-    pred._bgr_input = False
+    pred.cfg = dataclasses.replace(pred.cfg, input_format="RGB")  # the mistake: the RGB frame fed as it is
     with torch.no_grad():
         batch, _ = pred.preprocess([rgb(image)])
         p5 = pred.model.features(batch)["p5"]

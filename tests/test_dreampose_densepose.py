@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from plugins.dreampose import write_synthetic_densepose
-from posevid.data.densepose import (
+from posevid.data.dreampose_poses import (
     DensePoseSequence,
     UnsafePickleError,
     convert_densepose_dump,

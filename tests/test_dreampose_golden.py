@@ -48,7 +48,7 @@ def test_adapter_and_unet_match_reference(golden_components, fixtures_dir):
 
 
 def test_pipeline_matches_reference_three_frames(golden_components, fixtures_dir):
-    from posevid.data.densepose import DensePoseSequence
+    from posevid.data.dreampose_poses import DensePoseSequence
     from posevid.pipelines.dreampose import DreamPosePipeline
 
     gp = fixtures_dir / "dreampose_tiny_pipeline"

@@ -192,7 +192,7 @@ def test_probe_and_sample_is_probe_video_plus_iter_frames(skeleton):
 def test_shipped_config_reads_without_warnings(examples_dir):
     import warnings
 
-    from posevid.pipelines.fyp_config import read_sample_config
+    from posevid.tasks.fyp_config import read_sample_config
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -12,11 +12,10 @@ import pytest
 import torch
 
 from posevid.errors import InputError
-from posevid.pipelines.dreampose_batch import generate_batched
 
 
 def test_frame_batches_equal_per_frame_generation(tiny_dreampose_release, synthetic_densepose, examples_dir, single_thread):
-    from posevid.data.densepose import DensePoseSequence
+    from posevid.data.dreampose_poses import DensePoseSequence
     from posevid.pipelines.dreampose import DreamPosePipeline
 
     pipe = DreamPosePipeline.from_pretrained(tiny_dreampose_release)
@@ -28,7 +27,7 @@ def test_frame_batches_equal_per_frame_generation(tiny_dreampose_release, synthe
     handle = pipe.unet.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
     streamed: list[int] = []
     try:
-        out = generate_batched(pipe, image, seq, batch_size=2, frame_callback=lambda i, n, raw, st: streamed.append(n), **common)
+        out = pipe(image, seq, frame_batch_size=2, frame_callback=lambda i, n, raw, st: streamed.append(n), **common)
     finally:
         handle.remove()
     steps = len(pipe.scheduler.timesteps)
@@ -37,7 +36,7 @@ def test_frame_batches_equal_per_frame_generation(tiny_dreampose_release, synthe
     for mine, theirs in zip(out.latents, ref.latents, strict=True):
         torch.testing.assert_close(mine, theirs, atol=1e-4, rtol=1e-4)  # batch-size rounding only
     assert np.abs(out.frames.astype(int) - ref.frames.astype(int)).max() <= 1
-    lean = generate_batched(pipe, image, seq, batch_size=3, return_frames=False, **{**common, "return_latents": False})
+    lean = pipe(image, seq, frame_batch_size=3, return_frames=False, **{**common, "return_latents": False})
     assert lean.frames.shape[0] == 0 and lean.frame_numbers == [0, 1, 2]  # streamed only: nothing kept
     with pytest.raises(InputError, match="batch size"):
-        generate_batched(pipe, image, seq, batch_size=0)
+        pipe(image, seq, frame_batch_size=0)

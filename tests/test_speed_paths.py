@@ -100,18 +100,18 @@ def test_vae_slicing_and_tiling_on_the_decode_golden(make_tiny_pipe, fyp_pipelin
     latents = fyp_pipeline_golden["step2_latents_after"]
     expected = fyp_pipeline_golden["video_f32_center_crop"]
     with torch.no_grad():
-        plain = pipe._decode(latents, 4)
+        plain = pipe.decode_latents(latents, 4)
         torch.testing.assert_close(plain[..., 224:288, 224:288], expected, atol=1e-4, rtol=1e-4)
         # One image per VAE call (slicing) or per decode chunk: the golden still holds (batch size changes rounding only).
         apply_run_options(pipe, RunOptions(vae_slicing=True))
-        sliced = pipe._decode(latents, 4)
+        sliced = pipe.decode_latents(latents, 4)
         torch.testing.assert_close(sliced[..., 224:288, 224:288], expected, atol=1e-4, rtol=1e-4)
         # Tiling with tiles as large as the frame is a no-op; smaller tiles blend seams (approximate by design).
         apply_run_options(pipe, RunOptions(vae_tiling=True))
         first = latents[:, :, :1]
-        torch.testing.assert_close(pipe._decode(first, 1), sliced[:, :, :1], atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(pipe.decode_latents(first, 1), sliced[:, :, :1], atol=1e-6, rtol=1e-6)
         pipe.vae.tile_sample_min_size, pipe.vae.tile_latent_min_size = 256, 32
-        tiled = pipe._decode(first, 1)
+        tiled = pipe.decode_latents(first, 1)
     assert tiled.shape == sliced[:, :, :1].shape and torch.isfinite(tiled).all()
     assert (tiled - sliced[:, :, :1]).abs().mean() < 0.05  # seams differ, the picture does not
 

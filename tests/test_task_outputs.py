@@ -78,3 +78,32 @@ def test_animate_driving_video_errors_come_before_heavy_imports(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "either --densepose or --driving-video" in proc.stderr and "driving video not found" in proc.stderr
+
+
+def test_pose_rerun_replaces_the_whole_set_and_a_failed_run_keeps_the_previous_one(tmp_path, fixtures_dir, monkeypatch):
+    import pytest
+
+    import posevid.pose.outputs
+    from posevid.tasks.pose import PoseSettings, pose
+
+    video, out = fixtures_dir / "pose" / "charades_3IPI3_cut.mp4", tmp_path / "out"
+    settings = dict(video=str(video), out=str(out), max_frames=6, workers=1, quiet=True)
+    pose(PoseSettings(**settings, overlay=True, npz=True))
+    names = {p.name for p in out.iterdir()}
+    assert names == {"keypoints.json", "keypoints.npz", "skeleton.mp4", "overlay.mp4", "pose.json"}
+    assert sorted(json.loads((out / "pose.json").read_text())["settings"]["files"]) == sorted(str(out / n) for n in names)
+
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(posevid.pose.outputs, "write_pose_videos", broken)
+        with pytest.raises(RuntimeError):
+            pose(PoseSettings(**settings))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing of the failed run, nothing lost
+    assert not list(tmp_path.rglob(".posevid-stage-*"))
+
+    pose(PoseSettings(**settings))  # no overlay, no npz: the previous run's are removed with the set
+    assert {p.name for p in out.iterdir()} == {"keypoints.json", "skeleton.mp4", "pose.json"}

@@ -72,8 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         print(f"posevid {args.command}: error: out of memory (try --low-memory, fewer frames or a smaller size)", file=sys.stderr)
         return 3
-    if os.environ.get("POSEVID_DEBUG_RESULT"):
-        print(result)
     return int(result or 0)
 
 

@@ -96,17 +96,20 @@ def ubc_data(tmp_path_factory: pytest.TempPathFactory, examples_dir: Path) -> Pa
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
-    env.pop("POSEVID_TRAIN_KILL_AFTER_CHECKPOINT", None)
-    env.pop("POSEVID_TRAIN_KILL_DURING_CHECKPOINT", None)
     env.update(extra or {})
     return env
 
 
 def run_training(
-    args: list[str], *, nproc: int = 1, env: dict[str, str] | None = None, timeout: float = 300
+    args: list[str], *, nproc: int = 1, env: dict[str, str] | None = None, timeout: float = 300, kill: tuple[str, int] | None = None
 ) -> subprocess.CompletedProcess:
-    """Run ``python -m posevid.training ARGS`` (``nproc`` > 1: under ``torch.distributed.run --standalone``)."""
-    if nproc > 1:
+    """Run ``python -m posevid.training ARGS`` (``nproc`` > 1: under ``torch.distributed.run --standalone``).
+
+    ``kill=(when, step)``: SIGKILL the run at that point (see ``train_faults.py``; one process only).
+    """
+    if kill is not None:
+        cmd = [sys.executable, str(Path(__file__).with_name("train_faults.py")), kill[0], str(kill[1]), "--", *args]
+    elif nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "posevid.training", *args]
     else:
         cmd = [sys.executable, "-m", "posevid.training", *args]

@@ -13,7 +13,6 @@ and two requests never run the same pipeline object at the same time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +20,14 @@ import numpy as np
 
 from posevid.densepose import MODEL_DEFAULTS  # torch-free
 from posevid.errors import InputError
-from posevid.tasks.common import ModelCache, torch_dtype  # noqa: F401  (ModelCache: the app's model cache is the tasks')
+from posevid.tasks.common import ModelCache  # noqa: F401  (the app's model cache is the tasks')
 from posevid.tasks.generate import GenerateSettings
+from posevid.utils.progress import Progress, no_progress
 
 log = logging.getLogger("posevid.app")
 
-ProgressFn = Callable[[int, int, str], None]
-
-
-def _no_progress(step: int, total: int, desc: str) -> None:
-    return None
-
-
 # ---------------------------------------------------------------------------------------------------
 # Model cache
-
-
-def _torch_dtype(name: str):
-    return torch_dtype(name)  # fp32|fp16|bf16 (float32... accepted)
 
 
 def dreampose_settings(*, model: str, epoch: int | None = None, custom_vae: str | None = None, device: str = "cpu",
@@ -52,7 +41,7 @@ def dreampose_settings(*, model: str, epoch: int | None = None, custom_vae: str 
 def preload_dreampose(models: ModelCache, **model: Any) -> None:
     """Load the DreamPose pipeline into ``models`` under the key the animate task will look up."""
     from posevid.tasks.animate import pipeline_loader
-    from posevid.tasks.common import dtype_name
+    from posevid.utils.devices import dtype_name
 
     settings = dreampose_settings(**model)
     models.get(*pipeline_loader(settings, settings.device, dtype_name(settings.dtype)))
@@ -78,16 +67,14 @@ def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def run_pose(video: Path, out_dir: Path, *, style: str = "fyp", smoothing: bool = True, stride: int = 1,
-             size: tuple[int, int] | None = None, progress: ProgressFn = _no_progress) -> dict[str, Any]:
+             size: tuple[int, int] | None = None, progress: Progress = no_progress) -> dict[str, Any]:
     """Keypoints + skeleton video + overlay video for one uploaded clip: the ``posevid pose`` task, files in ``out_dir``."""
     from posevid.tasks.pose import PoseSettings, pose
 
     settings = PoseSettings(video=str(video), out=str(out_dir), style=style, no_smooth=not smoothing, stride=max(1, int(stride)),
                             size=f"{size[0]}x{size[1]}" if size else None, overlay=True, quiet=True)  # fmt: skip
     # overlay=True: the app shows it (the CLI writes it only with --overlay since issue 14)
-    progress(0, 1, "detecting poses")
-    result = pose(settings)
-    progress(1, 1, "done")
+    result = pose(settings, progress=progress)
     meta = result.meta
     fps = float(meta.get("fps") or 0) or None
     return {"keypoints": out_dir / "keypoints.json", "skeleton": out_dir / "skeleton.mp4", "overlay": out_dir / "overlay.mp4",
@@ -96,7 +83,7 @@ def run_pose(video: Path, out_dir: Path, *, style: str = "fyp", smoothing: bool 
 
 
 def skeleton_from_pose_input(pose_file: Path, pose_type: str, out_dir: Path, *, style: str = "fyp",
-                             progress: ProgressFn = _no_progress) -> Path:
+                             progress: Progress = no_progress) -> Path:
     """Turn what the user gave as pose (raw video, skeleton video, keypoints file) into a skeleton video.
 
     The pose module's one implementation (:func:`posevid.pose.skeleton_video_for`, what ``posevid generate --pose``
@@ -105,7 +92,7 @@ def skeleton_from_pose_input(pose_file: Path, pose_type: str, out_dir: Path, *, 
     from posevid.pose.skeleton import skeleton_video_for
 
     return skeleton_video_for(pose_file, style=style, cache_dir=out_dir, progress=False, kind=pose_type,
-                              on_extract=lambda: progress(0, 1, "extracting the pose from the video"))  # fmt: skip
+                              on_extract=lambda: progress("pose", 0, 1))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -119,13 +106,14 @@ def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def run_text_to_video(settings: GenerateSettings, *, out_dir: Path, models: ModelCache | None = None, pose_source: str | None = None,
-                      progress: ProgressFn = _no_progress) -> dict[str, Any]:
+                      progress: Progress = no_progress) -> dict[str, Any]:
     """The ``posevid generate`` task for one request: mp4, gif, PNG frames and sidecar in ``out_dir``, plus a side-by-side mp4.
 
     ``settings.pose`` is the skeleton video. ``models`` is the app's cache: the task takes the pipeline's lock
     for the whole run, so two requests never run one pipeline object at once. ``progress`` is the job's
-    ``report``, called at every denoising step; it raises :class:`~posevid.app.jobs.JobCancelled` when the user
-    cancelled, which stops the loop there and leaves no half-written outputs (the task writes them atomically).
+    :meth:`~posevid.app.jobs.Job.progress`, called at every denoising step; it raises
+    :class:`~posevid.app.jobs.JobCancelled` when the user cancelled, which stops the loop there and leaves no
+    half-written outputs (the task writes them atomically).
     """
     from dataclasses import replace
 
@@ -139,14 +127,7 @@ def run_text_to_video(settings: GenerateSettings, *, out_dir: Path, models: Mode
     mp4 = out_dir / "result.mp4"
     extra = {**settings.extra, "pose_source": pose_source or Path(str(settings.pose)).name}
     settings = replace(settings, out=str(mp4), gif=True, frames_dir=str(out_dir / "frames"), quiet=True, extra=extra)
-
-    def on_progress(stage: str, done: int, total: int) -> None:
-        if stage == "load" and done == 0:
-            progress(0, settings.steps, "loading the model")
-        elif stage == "denoise":
-            progress(done, total, "denoising")
-
-    result = generate(settings, models=models, progress=on_progress)
+    result = generate(settings, models=models, progress=progress)
     frames = [np.asarray(Image.open(f).convert("RGB")) for f in result.files[0] if f.suffix == ".png"]
     skeleton = read_frames(settings.pose, indices=[i * settings.stride for i in range(len(frames))])
     sbs = Path(write_video(out_dir / "side_by_side.mp4", [_side_by_side(s, v) for s, v in zip(skeleton, frames, strict=False)],
@@ -163,14 +144,14 @@ def run_image_to_video(models: ModelCache | None, *, image: Path, out_dir: Path,
                        densepose_person: str = MODEL_DEFAULTS["person"], densepose_short_side: int | None = MODEL_DEFAULTS["short_side"],
                        s1: float, s2: float, steps: int, seed: int, model: str, scheduler: str | None = None, epoch: int | None = None,
                        custom_vae: str | None = None, device: str = "cpu", dtype: str = "fp32",
-                       progress: ProgressFn = _no_progress) -> dict[str, Any]:
+                       progress: Progress = no_progress) -> dict[str, Any]:
     """DreamPose reference image + DensePose folder (or a driving video) -> mp4, gif and sidecar in ``out_dir``.
 
     The ``posevid animate`` task itself (:func:`posevid.tasks.animate.animate`), so the app and the CLI give the
     same frames and a driving video goes through the same cached DensePose extraction. Progress counts the
     extracted DensePose frames (per batch), then the generated frames (DreamPose makes one per pose); ``progress``
-    is the job's ``report``, so a Cancel stops either stage within a batch or frame and leaves no output or cache
-    entry. Frames are min-max stretched, as the reference ``test.py`` writes them.
+    is the job's :meth:`~posevid.app.jobs.Job.progress`, so a Cancel stops either stage within a batch or frame and
+    leaves no output or cache entry. Frames are min-max stretched, as the reference ``test.py`` writes them.
     """
     from posevid.tasks.animate import animate
 
@@ -182,9 +163,5 @@ def run_image_to_video(models: ModelCache | None, *, image: Path, out_dir: Path,
         scheduler=scheduler or "pndm", s1=float(s1), s2=float(s2), steps=int(steps), seed=int(seed),
     )  # fmt: skip
 
-    def on_progress(stage: str, done: int, total: int) -> None:
-        desc = {"frames": f"frame {done}/{total}", "densepose": f"extracting DensePose, frame {done}/{total}"}.get(stage, stage)
-        progress(done, total, desc)
-
-    result = animate(settings, models=models, progress=on_progress, note=lambda msg: log.info("image -> video: %s", msg))
+    result = animate(settings, models=models, progress=progress, note=lambda msg: log.info("image -> video: %s", msg))
     return {"mp4": result.video, "gif": result.gif, "sidecar": result.sidecar, "num_frames": len(result.frame_files)}

@@ -39,7 +39,6 @@ class Job:
     owner: str
     folder: Path
     fn: Callable[[Job], Any]
-    submitted: float = field(default_factory=time.monotonic)
     started: float | None = None
     finished: float | None = None
     step: int = 0
@@ -60,6 +59,11 @@ class Job:
             self.desc = desc
         self.check_cancelled()
 
+    def progress(self, stage: str, done: int, total: int) -> None:
+        """The job as a :data:`~posevid.utils.progress.Progress`: what the tasks report, in words for the page."""
+        text = STAGE_TEXT.get(stage, stage).format(done=done, total=total)
+        self.report(done, total, text)
+
     def check_cancelled(self) -> None:
         if self._cancel.is_set():
             raise JobCancelled(f"job {self.seq} cancelled")
@@ -79,6 +83,18 @@ class Job:
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 
+
+STAGE_TEXT = {
+    "load": "loading the model",
+    "denoise": "denoising",
+    "frames": "frame {done}/{total}",
+    "densepose": "extracting DensePose, frame {done}/{total}",
+    "pose": "extracting the pose from the video",
+    "extract": "detecting poses",
+    "render": "drawing the skeleton",
+    "done": "done",
+}
+"""How the page words each stage a task reports (see :meth:`Job.progress`)."""
 
 _SAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -106,7 +122,6 @@ class JobQueue:
         self._counter = itertools.count(1)
         self._active: dict[int, Job] = {}
         self._closed = False
-        self.start_order: list[int] = []  # seq numbers in the order jobs started (for tests and logs)
         self._workers = [threading.Thread(target=self._work, name=f"posevid-job-{i}", daemon=True) for i in range(concurrency)]
         for worker in self._workers:
             worker.start()
@@ -156,8 +171,8 @@ class JobQueue:
                 if self._closed and not self._pending:
                     return
                 job = self._pending.popleft()
-                self.start_order.append(job.seq)
                 self._active[job.seq] = job
+                log.info("job %s (%s) started", job.seq, job.kind)  # under the lock: the log shows the real start order
             job.started = time.monotonic()
             job.desc = "starting"
             try:

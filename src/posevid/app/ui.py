@@ -25,13 +25,13 @@ from posevid.app.uploads import check_upload, collect_densepose
 from posevid.densepose import MIN_SHORT_SIDE, MODEL_DEFAULTS, PERSON_RULES
 from posevid.densepose.config import DensePoseConfig
 from posevid.errors import PosevidError
+from posevid.utils.media import KEYPOINT_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger("posevid.app")
 
 POSE_STYLES = ["fyp", "mmpose", "openpose"]
 POSE_SIZES = ["source", "512x512", "256x256", "768x768"]
 POSE_TYPES = ["auto", "raw video", "skeleton video", "keypoints"]
-VIDEO_TYPES = [".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv", ".gif"]
 KIND_LABEL = {"pose": "pose", "t2v": "text → video", "i2v": "image → video"}
 HISTORY_HEADERS = ["#", "kind", "time", "settings", "result"]
 
@@ -229,7 +229,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                         t2v_prompt = gr.Textbox(label="Prompt", value="Iron man on the beach", elem_id="t2v-prompt")
                         t2v_negative = gr.Textbox(label="Negative prompt", value=t2v_default.negative_prompt or "", elem_id="t2v-negative")
                         t2v_pose = gr.File(label="Pose: raw video, skeleton video or keypoints file",
-                                           file_types=[*VIDEO_TYPES, ".json", ".npz"], elem_id="t2v-pose")
+                                           file_types=[*VIDEO_SUFFIXES, *KEYPOINT_SUFFIXES], elem_id="t2v-pose")
                         t2v_pose_type = gr.Radio(POSE_TYPES, value="auto", label="Pose input is", elem_id="t2v-pose-type")
                         with gr.Row():
                             t2v_frames = gr.Slider(1, 64, value=t2v_default.video_length, step=1, label="Frames", elem_id="t2v-frames")
@@ -265,7 +265,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                         with gr.Row():  # the pose: DensePose files, or a driving video they are extracted from
                             i2v_poses = gr.File(label="DensePose poses: a zip of the folder, or frame_N_densepose.npy files",
                                                 file_count="multiple", file_types=[".zip", ".npy"], elem_id="i2v-poses")
-                            i2v_driving = gr.File(label="or a driving video (DensePose is extracted from it)", file_types=VIDEO_TYPES,
+                            i2v_driving = gr.File(label="or a driving video (DensePose is extracted from it)",
+                                                  file_types=list(VIDEO_SUFFIXES),
                                                   elem_id="i2v-driving")
                         i2v_person = gr.Dropdown(list(PERSON_RULES), value=PERSON_RULES[0], label="Person to follow in the driving video",
                                                  info="top-score: the reference's choice; largest: the biggest box; "
@@ -315,7 +316,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
             video = check_upload(video, "video", max_bytes=max_bytes, what="Input video")
             settings = {"video": str(video), "style": style, "smoothing": smoothing, "stride": stride, "size": size}
             job = state.jobs.submit("pose", lambda job: backend.run_pose(
-                video, job.folder, style=style, smoothing=bool(smoothing), stride=int(stride), size=_size(size), progress=job.report),
+                video, job.folder, style=style, smoothing=bool(smoothing), stride=int(stride), size=_size(size), progress=job.progress),
                 owner=_owner(request))
             res = await _wait(state, job, progress)
             info = f"**Detection rate:** {res['detection_rate'] * 100:.1f} % of {res['num_frames']} frames"
@@ -328,19 +329,19 @@ def build_app(config: AppConfig) -> gr.Blocks:
         async def do_t2v(prompt, negative, pose, pose_type, frames, stride, steps, guidance, scheduler, seed, width, height, hist,
                    request: gr.Request, progress=gr.Progress()):
             state.t2v_settings()  # refuse at once when the app has no text -> video model
-            kind = "keypoints" if Path(str(pose)).suffix.lower() in {".json", ".npz"} else "video"
+            kind = "keypoints" if Path(str(pose)).suffix.lower() in KEYPOINT_SUFFIXES else "video"
             pose = check_upload(pose, kind, max_bytes=max_bytes, what="Pose")
             seed = int(seed if seed is not None else t2v_default.seed)
             values = [prompt, negative, str(pose), pose_type, frames, stride, steps, guidance, scheduler, seed, width, height]
             settings = dict(zip([c.elem_id for c in t2v_inputs], values, strict=True))
 
             def work(job: Job):
-                skeleton = backend.skeleton_from_pose_input(pose, pose_type, job.folder, progress=job.report)
+                skeleton = backend.skeleton_from_pose_input(pose, pose_type, job.folder, progress=job.progress)
                 task = state.t2v_settings(prompts=[prompt], negative_prompt=negative or None, pose=str(skeleton), video_length=int(frames),
                                           stride=int(stride), steps=int(steps), guidance=float(guidance), scheduler=scheduler, seed=seed,
                                           width=int(width), height=int(height))  # fmt: skip
                 return backend.run_text_to_video(task, out_dir=job.folder, models=state.models,
-                                                 pose_source=f"{Path(pose).name} ({pose_type})", progress=job.report)
+                                                 pose_source=f"{Path(pose).name} ({pose_type})", progress=job.progress)
 
             res = await _wait(state, state.jobs.submit("t2v", work, owner=_owner(request)), progress)
             info = f"{res['num_frames']} frames, seed {seed}, {steps} steps, guidance {guidance}"
@@ -380,7 +381,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     densepose_short_side=short_side, out_dir=job.folder, s1=float(s1), s2=float(s2), steps=int(steps), seed=seed,
                     scheduler=scheduler,
                     model=cfg.dreampose_model, epoch=cfg.dreampose_epoch, custom_vae=cfg.dreampose_vae, device=cfg.device, dtype=cfg.dtype,
-                    progress=job.report)
+                    progress=job.progress)
 
             res = await _wait(state, state.jobs.submit("i2v", work, owner=_owner(request)), progress)
             info = f"{res['num_frames']} frames, s1 {s1}, s2 {s2}, {steps} steps, seed {seed}"

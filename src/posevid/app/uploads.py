@@ -14,16 +14,14 @@ import zipfile
 from pathlib import Path
 
 from posevid.errors import InputError
+from posevid.utils.media import IMAGE_SUFFIXES, KEYPOINT_SUFFIXES, VIDEO_SUFFIXES
 
-VIDEO_EXT = {".mp4", ".mov", ".m4v", ".avi", ".webm", ".mkv", ".gif"}
-IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
-KEYPOINT_EXT = {".json", ".npz"}
-POSE_ARRAY_EXT = {".npy", ".zip"}
+POSE_ARRAY_EXT = (".npy", ".zip")
 
 KINDS = {
-    "video": VIDEO_EXT,
-    "image": IMAGE_EXT,
-    "keypoints": KEYPOINT_EXT,
+    "video": VIDEO_SUFFIXES,
+    "image": IMAGE_SUFFIXES,
+    "keypoints": KEYPOINT_SUFFIXES,
     "densepose": POSE_ARRAY_EXT,
 }
 
@@ -46,6 +44,10 @@ def _sniff(head: bytes) -> str | None:
         return "jpeg"
     if head.startswith(b"BM"):
         return "bmp"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    if head.startswith((b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")):
+        return "mpeg"  # program stream / elementary video stream
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if head.startswith(b"\x93NUMPY"):
@@ -59,7 +61,8 @@ def _sniff(head: bytes) -> str | None:
 _EXPECTED = {
     ".mp4": {"isobmff"}, ".mov": {"isobmff"}, ".m4v": {"isobmff"}, ".avi": {"avi"}, ".webm": {"matroska"},
     ".mkv": {"matroska"}, ".gif": {"gif"}, ".png": {"png"}, ".jpg": {"jpeg"}, ".jpeg": {"jpeg"}, ".webp": {"webp"},
-    ".bmp": {"bmp"}, ".json": {"json"}, ".npz": {"zip"}, ".npy": {"npy"}, ".zip": {"zip"},
+    ".bmp": {"bmp"}, ".tif": {"tiff"}, ".tiff": {"tiff"}, ".mpg": {"mpeg"}, ".mpeg": {"mpeg"}, ".json": {"json"}, ".npz": {"zip"},
+    ".npy": {"npy"}, ".zip": {"zip"},
 }
 
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from posevid.batch.jobs import Job, read_jobs
 from posevid.batch.runner import ModelCache, is_done, model_cache, model_key, run_job
-from posevid.data.manifest import append_json_line
 from posevid.errors import PosevidError
+from posevid.utils.jsonl import append_json_line, read_json_lines
 from posevid.utils.outputs import atomic_path
 
 SUMMARY_NAME = "_summary.json"
@@ -55,11 +55,7 @@ class Ledger:
     def events(self) -> list[dict[str, Any]]:
         out = []
         for path in sorted(self.folder.glob("attempts-*.jsonl")):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a torn last line of a killed process
+            out += [e for e in read_json_lines(path) if isinstance(e, dict)]  # a killed process's torn last line is dropped
         return out
 
     def deaths(self) -> Counter:
@@ -110,12 +106,12 @@ def run_batch(jobs_file: str | os.PathLike, out_dir: str | os.PathLike, *, retri
     """Run every unfinished job of ``jobs_file`` into ``out_dir``; returns the summary (main process) or None."""
     from accelerate import PartialState
 
-    from posevid.training.engine import _cpu_only  # the training engine's rule: CPU-only machines form gloo ranks
+    from posevid.utils.devices import cpu_only  # the training loop's rule too: CPU-only machines form gloo ranks
 
     if retries < 0:
         raise PosevidError(f"--retries must be >= 0, got {retries}")
     jobs, bad = read_jobs(jobs_file)  # one-line error for a missing/unreadable file, before any process waits
-    state = PartialState(cpu=_cpu_only(), timeout=BARRIER_TIMEOUT)
+    state = PartialState(cpu=cpu_only(), timeout=BARRIER_TIMEOUT)
     _use_own_gpu(state)
     out_dir = Path(out_dir)
     state_dir = out_dir / STATE_DIR

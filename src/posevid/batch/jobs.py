@@ -7,23 +7,24 @@ such as ``"skeleton_path"`` too). ``true`` switches a flag on, ``false`` leaves 
 repeatable flag (``--prompt``). The output location belongs to the batch (``DIR/<id>.mp4``), so ``out``,
 ``output_dir`` and ``frames_dir`` are refused, and one job makes one video (one prompt, one video per prompt).
 
-Each line is parsed with the command's real argparse parser, so a wrong value is caught here, reported
-with its line number, and does not stop the other jobs. Without an ``id`` a job is named after a hash of
+Each line is turned into the command line it stands for (:func:`posevid.commands.fields.argv_from_fields`) and
+parsed by the command's own ``parse_args``, so a wrong value is caught here, reported with its line number, and
+does not stop the other jobs. Without an ``id`` a job is named after a hash of
 its content: reordering or appending lines keeps the names, so resuming still finds finished jobs.
 """
 
 from __future__ import annotations
 
-import argparse
-import functools
 import hashlib
+import importlib
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from posevid.commands.fields import argv_from_fields
 from posevid.errors import InputError
 
 TASKS = ("generate", "animate")
@@ -40,7 +41,6 @@ class Job:
     task: str
     argv: list[str]
     line: int
-    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -53,60 +53,14 @@ class _ParseError(Exception):
     pass
 
 
-def _raise_error(message: str) -> None:
-    raise _ParseError(message)
-
-
-@functools.cache
-def command_parser(task: str) -> argparse.ArgumentParser:
-    """The real parser of ``posevid TASK`` (errors raise instead of exiting)."""
-    import importlib
-
-    from posevid.cli import _Formatter
-
-    root = argparse.ArgumentParser(prog="posevid")
-    sub = root.add_subparsers()
-    importlib.import_module(f"posevid.commands.{task}").register(sub, _Formatter)
-    parser = sub.choices[task]
-    parser.error = _raise_error  # type: ignore[method-assign]
-    return parser
-
-
-def _option_for(parser: argparse.ArgumentParser, key: str) -> tuple[argparse.Action, str] | None:
-    """``(action, flag)`` of a field: ``--key``, ``--key`` with ``_`` -> ``-``, or an option whose dest is ``key``."""
-    for flag in (f"--{key}", f"--{key.replace('_', '-')}"):
-        if flag in parser._option_string_actions:
-            return parser._option_string_actions[flag], flag
-    for action in parser._actions:
-        if action.dest == key and action.option_strings:
-            return action, action.option_strings[0]
-    return None
-
-
 def job_argv(task: str, fields: dict[str, Any]) -> list[str]:
-    """Command-line arguments for ``fields``; raises ``_ParseError`` naming the field at fault."""
-    parser = command_parser(task)
-    argv: list[str] = []
-    for key, value in fields.items():
-        found = _option_for(parser, key)
-        if found is None or found[0].help == argparse.SUPPRESS:  # hidden flags are ignored legacy spellings
-            raise _ParseError(f"unknown field {key!r} for {task} (fields are the flags of 'posevid {task}')")
-        action, flag = found
-        if action.dest in OWNED_BY_BATCH:
-            raise _ParseError(f"field {key!r} is set by the batch (outputs go to OUT/<id>.mp4)")
-        if action.nargs == 0:  # store_true / store_const
-            if not isinstance(value, bool):
-                raise _ParseError(f"field {key!r} is a switch: use true or false, not {value!r}")
-            argv += [flag] if value else []
-            continue
-        values = value if isinstance(value, list) else [value]
-        if isinstance(value, list) and not isinstance(action, argparse._AppendAction):
-            raise _ParseError(f"field {key!r} takes one value, not a list")
-        for v in values:
-            if isinstance(v, (dict, list)) or v is None:
-                raise _ParseError(f"field {key!r} has an unusable value {v!r}")
-            argv += [flag, str(v).lower() if isinstance(v, bool) else str(v)]
-    ns = parser.parse_args(argv + ["--out", "x.mp4"])  # argparse checks types and choices
+    """Command-line arguments for ``fields``, checked by the command's own parser; raises ``_ParseError`` with the reason."""
+    command = importlib.import_module(f"posevid.commands.{task}")
+    try:
+        argv = argv_from_fields(task, fields, refused=dict.fromkeys(OWNED_BY_BATCH, "is set by the batch (outputs go to OUT/<id>.mp4)"))
+        ns = command.parse_args(argv + ["--out", "x.mp4"])  # the command's parser checks types and choices
+    except InputError as exc:
+        raise _ParseError(str(exc)) from None
     if task == "generate":
         prompts = vars(ns).get("prompt", [])
         if len(prompts) != 1 or vars(ns).get("num_videos_per_prompt", 1) != 1:
@@ -134,7 +88,7 @@ def parse_line(text: str, line: int) -> Job:
     job_id = data.get("id", _default_id(task, fields))
     if not isinstance(job_id, str) or not ID_RE.match(job_id):
         raise _ParseError(f"'id' {job_id!r} must be 1-120 letters, digits, '.', '_' or '-' (not starting with '.', '_' or '-')")
-    return Job(id=job_id, task=task, argv=job_argv(task, fields), line=line, fields=fields)
+    return Job(id=job_id, task=task, argv=job_argv(task, fields), line=line)
 
 
 def read_jobs(path: str | os.PathLike) -> tuple[list[Job], list[BadLine]]:

@@ -1,10 +1,11 @@
 """The adapter between a batch job and the code that makes the video: the ONLY place that knows how.
 
-A job's flags are parsed by the command's own parser (with ``--out OUT/<id>.mp4`` added), turned into the
+A job's flags are parsed by the command's own ``parse_args`` (with ``--out OUT/<id>.mp4`` added), turned into the
 task's settings by the command's ``collect_settings`` and run by the task (:func:`posevid.tasks.generate.generate`,
 :func:`posevid.tasks.animate.animate`), exactly what ``posevid generate`` / ``posevid animate`` do. Models are
-kept between jobs by passing the tasks one :class:`~posevid.tasks.common.ModelCache` (``models=``): the task
-builds the cache key from what changes a loaded pipeline (model, device, dtype, the untrained-temporal opt-in,
+kept between jobs by passing the tasks one :class:`~posevid.tasks.common.ModelCache` (``models=``); jobs are sorted
+by the task's own ``model_key``, so those sharing a pipeline run one after another. The task builds the cache key
+from what changes a loaded pipeline (model, device, dtype, the untrained-temporal opt-in,
 and for generate the run options applied in place: attention, channels-last, compile, VAE slicing/tiling,
 offload), so jobs share a pipeline only when it is set up exactly as each needs. See docs/scale.md.
 
@@ -14,14 +15,15 @@ together, atomically), which is what :func:`is_done` checks.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import io
 import sys
 from pathlib import Path
+from typing import Any
 
-from posevid.batch.jobs import Job, command_parser
+from posevid.batch.jobs import Job
+from posevid.errors import PosevidError
 from posevid.tasks.common import ModelCache
 
 
@@ -40,37 +42,33 @@ def model_cache(keep_models: int = 1) -> ModelCache:
     return ModelCache("posevid.batch", capacity=keep_models)
 
 
-def _run_option_dests() -> frozenset[str]:
-    """Dests of generate's speed/memory flags: jobs that differ in them do not share a pipeline, so they sort apart."""
-    from posevid.commands._flags import add_run_arguments
-
-    p = argparse.ArgumentParser()
-    add_run_arguments(p)
-    return frozenset(a.dest for a in p._actions if a.option_strings and a.dest != "help")
+def job_settings(job: Job, video: Path) -> Any:
+    """The task's settings for ``job`` writing ``video``: the command's ``parse_args`` then its ``collect_settings``."""
+    command = importlib.import_module(f"posevid.commands.{job.task}")
+    return command.collect_settings(command.parse_args([*job.argv, "--out", str(video)]))
 
 
 def model_key(job: Job) -> tuple:
-    """The sort key that groups jobs able to share a loaded model (the tasks make the cache key itself)."""
-    ns = vars(command_parser(job.task).parse_args(job.argv))
-    if job.task == "generate":
-        variant = tuple(sorted((d, repr(ns[d])) for d in _run_option_dests() if d in ns))
-        load = (ns.get("model"), ns.get("config"), ns.get("device", "auto"), ns.get("dtype", "fp32"))
-    else:
-        variant = ()
-        load = (ns["model"], ns["epoch"], ns["custom_vae"], ns["clip"], ns["scheduler"], ns["device"], ns["dtype"])
-    return (job.task, repr(load), variant)
+    """The sort key that groups jobs able to share a loaded model: the task's own cache key (``tasks.X.model_key``).
+
+    A job whose key cannot be computed (a config file or a device that is not there) sorts by its task alone; it
+    fails with its one-line error when it runs.
+    """
+    task = importlib.import_module(f"posevid.tasks.{job.task}")
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # a config's warnings are printed when the job runs, not here
+            return (job.task, repr(task.model_key(job_settings(job, Path(f"{job.id}.mp4")))))
+    except PosevidError:
+        return (job.task, "")
 
 
 def run_job(job: Job, out_dir: Path, cache: ModelCache, *, quiet: bool = True) -> list[Path]:
     """Make the job's video in ``out_dir``; returns the files written. Raises what the task raises."""
-    parser = command_parser(job.task)
     video = output_path(job, out_dir)
-    args = parser.parse_args([*job.argv, "--out", str(video)])
-    command = importlib.import_module(f"posevid.commands.{job.task}")
     task = importlib.import_module(f"posevid.tasks.{job.task}")
     hush = contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext()
     with hush:
-        settings = command.collect_settings(args)
+        settings = job_settings(job, video)
         if quiet:
             settings.quiet = True  # one bar per job and step (or frame) is noise in a batch log
         if job.task == "generate":

@@ -12,16 +12,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from posevid.tasks.common import DEVICES, DTYPE_ALIASES, DTYPES
+from posevid.errors import InputError
+from posevid.utils.devices import DEVICES, DTYPES, dtype_name
 
 SUPPRESS = argparse.SUPPRESS
 
 
 def _dtype(value: str) -> str:
-    key = DTYPE_ALIASES.get(value.lower(), value.lower())
-    if key not in DTYPES:
-        raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(DTYPES)})")
-    return key
+    try:
+        return dtype_name(value)  # old spellings (float32, half...) accepted
+    except InputError:
+        raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(DTYPES)})") from None
 
 
 def _help_default(text: str, default: Any) -> str:

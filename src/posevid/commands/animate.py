@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from posevid.commands import _flags
 from posevid.commands.densepose import add_model_arguments
@@ -141,6 +142,13 @@ def _frame_spec(args) -> str | None:
         end = "" if args.max_j in (None, -1) else str(args.max_j)
         return f"{args.min_j or 0}:{end}"
     return None
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """``posevid animate ARGV`` parsed, not run (a batch job's line): a bad flag or value is a one-line InputError."""
+    from posevid.commands.fields import command_parser
+
+    return command_parser("animate").parse_args(list(argv))
 
 
 def collect_settings(args: argparse.Namespace) -> AnimateSettings:

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     require("gradio", "posevid app")
     from posevid.app.server import AppConfig, launch
-    from posevid.tasks.common import pick_device
+    from posevid.utils.devices import pick_device
 
     if args.concurrency < 1:
         raise InputError(f"--concurrency must be at least 1, got {args.concurrency}")

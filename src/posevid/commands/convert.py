@@ -44,18 +44,16 @@ def register(subparsers, formatter_class) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.densepose_pkl is not None:
         return _convert_densepose(args.densepose_pkl.expanduser(), args.out.expanduser(), overwrite=args.overwrite)
-    import torch
-
     from posevid.errors import InputError
     from posevid.models.loading import load_followyourpose_components, save_followyourpose, save_followyourpose_reference
+    from posevid.utils.devices import torch_dtype
 
     out: Path = args.out.expanduser()
     if out.exists() and (out.is_file() or any(out.iterdir())) and not args.overwrite:
         raise InputError(f"--out folder {out} already exists and is not empty", hint="choose another --out or pass --overwrite")
     if out.resolve() == Path(args.model).expanduser().resolve():
         raise InputError("--out must differ from --model")
-    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
-    components = load_followyourpose_components(args.model, dtype=dtype)
+    components = load_followyourpose_components(args.model, dtype=torch_dtype(args.dtype))
     save = save_followyourpose_reference if args.to_reference else save_followyourpose
     path = save(components, out, overwrite=args.overwrite)
     layout = "official release layout" if args.to_reference else "posevid format"

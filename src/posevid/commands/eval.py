@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from posevid.eval.clip import DEFAULT_CLIP
     from posevid.eval.report import jsonable, markdown, write_json, write_markdown, write_plot
     from posevid.eval.runner import EvalConfig, evaluate
-    from posevid.tasks.common import pick_device
+    from posevid.utils.devices import pick_device
 
     for flag, value in (("--fvd-clip-length", args.fvd_clip_length), ("--fvd-size", args.fvd_size), ("--pose-stride", args.pose_stride),
                         ("--batch-size", args.batch_size)):  # fmt: skip

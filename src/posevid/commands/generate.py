@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections.abc import Sequence
 
 from posevid.commands import _flags
 from posevid.tasks.generate import GenerateSettings
@@ -107,13 +108,20 @@ def register(subparsers, formatter_class) -> None:
     p.set_defaults(func=run)
 
 
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """``posevid generate ARGV`` parsed, not run (a batch job's line): a bad flag or value is a one-line InputError."""
+    from posevid.commands.fields import command_parser
+
+    return command_parser("generate").parse_args(list(argv))
+
+
 # ------------------------------------------------------------------------------------------- settings
 def collect_settings(args: argparse.Namespace) -> GenerateSettings:
     """Defaults (the task's) < config file < command-line flags."""
     given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "overwrite")}
     values: dict = {}
     if "config" in given:
-        from posevid.commands.fyp_config import read_sample_config
+        from posevid.tasks.fyp_config import read_sample_config
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -10,29 +10,15 @@ lies inside it, else absolute.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from posevid.errors import InputError
-
-log = logging.getLogger(__name__)
+from posevid.utils.jsonl import append_json_line, read_json_lines
 
 MANIFEST_NAME = "manifest.jsonl"
-
-
-def append_json_line(path: str | os.PathLike, record: dict[str, Any]) -> None:
-    """Append one JSON line with a single ``write`` on an ``O_APPEND`` descriptor, then ``fsync``: a crash leaves
-    at most a torn last line, never a half line in the middle."""
-    line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Manifest:
@@ -46,23 +32,9 @@ class Manifest:
         return list(self._read())
 
     def _read(self) -> Iterator[dict[str, Any]]:
-        if not self.path.is_file():
-            return
-        with open(self.path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.endswith("\n"):
-                    log.warning("manifest %s: dropping torn last line %d (interrupted write)", self.path, lineno)
-                    break
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    log.warning("manifest %s: ignoring unreadable line %d", self.path, lineno)
-                    continue
-                if isinstance(entry, dict) and "id" in entry:
-                    yield entry
+        for entry in read_json_lines(self.path):
+            if isinstance(entry, dict) and "id" in entry:
+                yield entry
 
     def done_ids(self) -> set[str]:
         return {e["id"] for e in self._read()}

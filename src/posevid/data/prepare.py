@@ -29,10 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from posevid.data.captions import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ClipRecord, clip_path, read_captions_csv
+from posevid.data.captions import ClipRecord, clip_path, read_captions_csv
 from posevid.data.manifest import Manifest
 from posevid.errors import InputError, PosevidError
+from posevid.utils.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from posevid.utils.outputs import atomic_path
+from posevid.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +273,7 @@ def _prepare_clips(items: list[dict[str, Any]], stages: list[StageSpec], out: Pa
     manifest.repair()
     done = manifest.done_ids()
     reused = 0
-    for item in _progress(items, progress, desc="prepare"):
+    for item in progress_bar(items, desc="prepare", unit="item", enabled=progress, leave=True):
         if item["id"] in done:
             reused += 1
             continue
@@ -340,7 +342,8 @@ def _prepare_image_pose(src: Path, captions: Path | None, out: Path, *, frames_p
     manifest.repair()
     done = manifest.done_ids()
     ok = reused = skipped = 0
-    for iid, path, load in _progress(list(_iter_image_sources(src, frames_per_video)), progress, desc="prepare"):
+    sources = list(_iter_image_sources(src, frames_per_video))
+    for iid, path, load in progress_bar(sources, desc="prepare", unit="item", enabled=progress, leave=True):
         if iid in done:
             reused += 1
             continue
@@ -408,7 +411,7 @@ def _prepare_ubc(src: Path, out: Path, *, progress: bool) -> PrepareResult:
     frames = sorted(
         (p for p in src.rglob("frame_*.png") if _FRAME_RE.match(p.name)), key=lambda p: (str(p.parent), int(_FRAME_RE.match(p.name)[1]))
     )
-    for path in _progress(frames, progress, desc="prepare"):
+    for path in progress_bar(frames, desc="prepare", unit="item", enabled=progress, leave=True):
         group = str(path.parent.relative_to(src)) if path.parent != src else "."
         iid = _safe_id(f"{group}/{path.stem}" if group != "." else path.stem)
         if iid in done:
@@ -445,14 +448,6 @@ def _prepare_ubc(src: Path, out: Path, *, progress: bool) -> PrepareResult:
         )
         ok += 1
     return _result(manifest, reused)
-
-
-def _progress(items, enabled: bool, desc: str):
-    if not enabled:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, unit="item")
 
 
 ENGINES = ("plain", "ray")

@@ -59,7 +59,7 @@ def check_densepose_options(options: Mapping[str, Any], *, load: bool) -> dict[s
     ``load=False`` (Ray: the workers load it) builds it once on the CPU to check the file and drops it.
     """
     from posevid.densepose.extract import PERSON_RULES, DensePoseSettings
-    from posevid.densepose.predictor import DTYPES
+    from posevid.utils.devices import DTYPES
 
     unknown = sorted(set(options) - set(MODEL_FIELDS))
     if unknown:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
-from pathlib import Path
-
-from posevid.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -24,8 +21,7 @@ class DensePoseConfig:
     pixel_mean: tuple[float, float, float] = (103.53, 116.28, 123.675)
     pixel_std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     size_divisibility: int = 32
-    # backbone (MODEL.RESNETS.*)
-    depth: int = 50
+    # backbone (MODEL.RESNETS.*; the depth comes from the checkpoint)
     stride_in_1x1: bool = True
     # RPN (MODEL.ANCHOR_GENERATOR.*, MODEL.RPN.*)
     anchor_sizes: tuple[float, ...] = (32, 64, 128, 256, 512)
@@ -46,20 +42,15 @@ class DensePoseConfig:
     # DensePose (MODEL.ROI_DENSEPOSE_HEAD.*)
     dp_pooler_resolution: int = 28
     dp_sampling_ratio: int = 2
-    dp_deconv_kernel: int = 4
     dp_up_scale: int = 2
     decoder_common_stride: int = 4
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> DensePoseConfig:
         """Settings from a detectron2 config dump (``config.yaml``); unknown keys are ignored."""
-        import yaml
+        from posevid.utils.config import read_yaml
 
-        path = Path(path)
-        try:
-            cfg = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputError(f"cannot read DensePose config {path}: {str(exc).splitlines()[0]}") from None
+        cfg = read_yaml(path, what="DensePose config", hint="pass a detectron2 config dump (config.yaml)")
         m, i, t = cfg["MODEL"], cfg["INPUT"], cfg["TEST"]
         rpn, box, heads, dp = m["RPN"], m["ROI_BOX_HEAD"], m["ROI_HEADS"], m["ROI_DENSEPOSE_HEAD"]
         anchors = m["ANCHOR_GENERATOR"]
@@ -69,7 +60,6 @@ class DensePoseConfig:
             input_format=str(i["FORMAT"]),
             pixel_mean=tuple(float(v) for v in m["PIXEL_MEAN"]),
             pixel_std=tuple(float(v) for v in m["PIXEL_STD"]),
-            depth=int(m["RESNETS"]["DEPTH"]),
             stride_in_1x1=bool(m["RESNETS"]["STRIDE_IN_1X1"]),
             anchor_sizes=tuple(float(s[0]) for s in anchors["SIZES"]),
             anchor_ratios=tuple(float(r) for r in anchors["ASPECT_RATIOS"][0]),
@@ -87,7 +77,6 @@ class DensePoseConfig:
             detections_per_image=int(t["DETECTIONS_PER_IMAGE"]),
             dp_pooler_resolution=int(dp["POOLER_RESOLUTION"]),
             dp_sampling_ratio=int(dp["POOLER_SAMPLING_RATIO"]),
-            dp_deconv_kernel=int(dp["DECONV_KERNEL"]),
             dp_up_scale=int(dp["UP_SCALE"]),
             decoder_common_stride=int(dp["DECODER_COMMON_STRIDE"]),
         )

@@ -23,30 +23,26 @@ maps it to -1 everywhere); their count is reported. If no frame at all has a per
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from posevid.data.densepose import dump_entry_to_uv, frame_number
 from posevid.densepose import MODEL_DEFAULTS, PERSON_RULES, check_short_side
 from posevid.densepose.config import DensePoseConfig
+from posevid.densepose.dreampose_format import dump_entry_to_uv, frame_number
 from posevid.densepose.ops import box_iou
-from posevid.densepose.predictor import DTYPES, ChartResult, DensePosePredictor, FrameResult
+from posevid.densepose.predictor import ChartResult, DensePosePredictor, FrameResult
 from posevid.errors import InputError, NoPersonError
-from posevid.video.io import IMAGE_SUFFIXES
-
-ProgressFn = Callable[[int, int | None], None]
-"""``report(done, total)``: called before the first batch and after every batch; whatever it raises (the app's
-``JobCancelled``) stops the extraction there, and nothing is left written."""
+from posevid.utils.devices import DTYPES
+from posevid.utils.media import IMAGE_SUFFIXES
+from posevid.utils.outputs import OutputSet
+from posevid.utils.progress import Progress, no_progress, progress_bar
 
 
 @dataclass
@@ -236,43 +232,15 @@ def _check_settings(s: DensePoseSettings) -> None:
         raise InputError(f"--out folder {out} already exists and is not empty", hint="choose another --out or pass --overwrite")
 
 
-@contextlib.contextmanager
-def _atomic_folder(out: Path, overwrite: bool) -> Iterator[Path]:
-    """A temporary folder beside ``out``, renamed to ``out`` on success and deleted on failure."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
-    try:
-        yield tmp
-        if out.exists() and overwrite:
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            if out.exists():
-                out.rmdir()  # empty (checked before starting)
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _bar(total: int | None, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="densepose", unit="frame", leave=False)
-
-
 def extract_densepose(
-    settings: DensePoseSettings, progress: bool = True, predictor: DensePosePredictor | None = None, report: ProgressFn | None = None
+    settings: DensePoseSettings, progress: bool = True, predictor: DensePosePredictor | None = None, report: Progress = no_progress
 ) -> DensePoseReport:
     """Run DensePose on every frame of ``settings.input`` and write the output folder (see the module docstring).
 
-    ``progress``: a progress bar (the command line). ``report``: a :data:`ProgressFn` (the app's job, whose
-    Cancel raises from it: the extraction stops within one batch). ``predictor``: an already loaded model
-    (e.g. kept by a ``prepare`` worker); else it is loaded from ``settings.weights``.
+    ``progress``: a progress bar (the command line). ``report``: a :data:`~posevid.utils.progress.Progress`, called as
+    ``report("densepose", done, total)`` before the first batch and after every batch; whatever it raises (the app's
+    Cancel) stops the extraction there and nothing is left written. ``predictor``: an already loaded model (e.g. kept
+    by a ``prepare`` worker); else it is loaded from ``settings.weights``.
     """
     s = settings
     _check_settings(s)
@@ -285,20 +253,21 @@ def extract_densepose(
 
         predictor.cfg = replace(predictor.cfg, min_size=s.short_side, max_size=round(s.short_side * 1333 / 800))
     chooser = PersonChooser(s.person)
-    bar = _bar(total, bool(progress))
+    bar = progress_bar(total=total, desc="densepose", enabled=bool(progress))
     start = time.perf_counter()
     empty: list[int] = []
     per_frame: list[dict] = []
     done = 0
-    with _atomic_folder(out, s.overwrite) as tmp:
+    with OutputSet(out) as outputs:  # the folder appears whole, replacing an earlier one, or not at all
+        tmp = outputs.path(out)
+        tmp.mkdir()
         writer = None
         if s.preview:
             from posevid.video.io import VideoWriter
 
             writer = VideoWriter(tmp / "preview.mp4", fps=fps)
         try:
-            if report is not None:
-                report(0, total)  # after the model load: a cancel while it loaded stops here
+            report("densepose", 0, total)  # after the model load: a cancel while it loaded stops here
             for batch in _batches(frames, s.batch_size):
                 results = predictor(batch, choose=chooser)
                 for frame, result in zip(batch, results, strict=True):
@@ -322,10 +291,8 @@ def extract_densepose(
                          "score": None if index is None else round(float(result.scores[index]), 5)}
                     )
                     done += 1
-                if bar is not None:
-                    bar.update(len(batch))
-                if report is not None:
-                    report(done, total)
+                bar.update(len(batch))
+                report("densepose", done, total)
             if done == len(empty):
                 what = "the image" if done == 1 else f"any of the {done} frames"
                 raise NoPersonError(f"DensePose found no person in {what} of {source}", hint="check the input shows a person")
@@ -335,13 +302,13 @@ def extract_densepose(
         finally:
             if writer is not None:
                 writer.abort()
-            if bar is not None:
-                bar.close()
+            bar.close()
             if hasattr(frames, "close"):
                 frames.close()  # a stop before the last frame: release the video decoder now
         seconds = time.perf_counter() - start
         summary = DensePoseReport(out=out, frames=done, frames_without_person=empty, seconds=seconds, device=str(predictor.device))
         _write_sidecar(tmp / "densepose.json", s, predictor, summary, chooser, per_frame)
+        outputs.commit()
     return summary
 
 
@@ -356,7 +323,7 @@ def densepose_folder_for(
     short_side: int | None = MODEL_DEFAULTS["short_side"],
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
-    report: ProgressFn | None = None,
+    report: Progress = no_progress,
 ) -> Path:
     """A folder of ``frame_N_densepose.npy`` for a driving video, extracted once and cached.
 
@@ -365,11 +332,8 @@ def densepose_folder_for(
     for skeletons. The entry appears only when complete: a failure or a stop from ``report`` (see
     :func:`extract_densepose`) leaves none.
     """
-    import hashlib
-
     from posevid.densepose.weights import resolve_weights
-    from posevid.pose.cache import cache_root
-    from posevid.pose.skeleton import _file_hash  # the same content key as the skeleton cache
+    from posevid.utils.cache import cache_key, cache_root  # the same content key as the skeleton cache
 
     video = Path(video).expanduser()
     if not video.is_file():
@@ -379,7 +343,7 @@ def densepose_folder_for(
     check_short_side(short_side)
     key_settings = {"weights": str(wpath.resolve()), "wsize": wstat.st_size if wstat else None, "person": person, "dtype": dtype,
                     "short_side": short_side, "v": 1}  # fmt: skip
-    key = hashlib.sha256((_file_hash(video) + json.dumps(key_settings, sort_keys=True)).encode()).hexdigest()[:20]
+    key = cache_key(video, key_settings)
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "densepose"
     out = root / f"{video.stem}-{key}"
     if (out / "densepose.json").is_file():

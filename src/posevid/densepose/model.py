@@ -24,7 +24,7 @@ from torch import nn
 
 from posevid.densepose.boxes import apply_deltas, cell_anchors, clip_boxes, grid_anchors, nonempty, pooler_levels
 from posevid.densepose.config import DensePoseConfig
-from posevid.densepose.ops import batched_nms, nms, roi_align
+from posevid.densepose.ops import batched_nms, roi_align
 from posevid.errors import CheckpointError
 
 FPN_LEVELS = ("p2", "p3", "p4", "p5", "p6")
@@ -340,9 +340,6 @@ class DensePoseRCNN(nn.Module):
         self.roi_heads = ROIHeads(widths, self.cfg)
         self.register_buffer("pixel_mean", torch.tensor(self.cfg.pixel_mean).reshape(-1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(self.cfg.pixel_std).reshape(-1, 1, 1), persistent=False)
-        # Switchable internals, only for tests that prove the goldens catch these mistakes (negative controls).
-        self._roi_aligned = False  # True = ROIAlign with the half-pixel shift (ROIAlignV2), not this model's
-        self._rpn_nms_by_level = True  # False = one NMS over all pyramid levels together
 
     @classmethod
     def from_state_dict(
@@ -405,11 +402,7 @@ class DensePoseRCNN(nn.Module):
             keep = nonempty(boxes, cfg.rpn_min_size)
             if not bool(keep.all()):
                 boxes, logits, lv = boxes[keep], logits[keep], lv[keep]
-            if self._rpn_nms_by_level:
-                keep = batched_nms(boxes, logits, lv, cfg.rpn_nms_thresh)
-            else:
-                keep = nms(boxes, logits, cfg.rpn_nms_thresh)
-            keep = keep[: cfg.rpn_post_nms_topk]
+            keep = batched_nms(boxes, logits, lv, cfg.rpn_nms_thresh)[: cfg.rpn_post_nms_topk]  # NMS per pyramid level
             out.append((boxes[keep], logits[keep]))
         return out
 
@@ -420,14 +413,14 @@ class DensePoseRCNN(nn.Module):
         rois = torch.cat([torch.cat([torch.full_like(b[:, :1], i), b], dim=1) for i, b in enumerate(boxes)])
         scales = [1.0 / s for s in strides]
         if len(maps) == 1:
-            return roi_align(maps[0], rois, size, scales[0], ratio, self._roi_aligned)
+            return roi_align(maps[0], rois, size, scales[0], ratio)
         min_level, max_level = int(-math.log2(scales[0])), int(-math.log2(scales[-1]))
         levels = pooler_levels(rois[:, 1:], min_level, max_level)
         out = maps[0].new_zeros((rois.shape[0], maps[0].shape[1], size, size))
         for lvl, fmap in enumerate(maps):
             idx = torch.nonzero(levels == lvl).flatten()
             if idx.numel():
-                out[idx] = roi_align(fmap, rois[idx], size, scales[lvl], ratio, self._roi_aligned)
+                out[idx] = roi_align(fmap, rois[idx], size, scales[lvl], ratio)
         return out
 
     def box_outputs(

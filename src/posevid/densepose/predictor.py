@@ -22,15 +22,12 @@ from posevid.densepose.boxes import clip_boxes, nonempty
 from posevid.densepose.config import DensePoseConfig
 from posevid.densepose.model import DensePoseRCNN
 from posevid.errors import InputError
-
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+from posevid.utils.devices import dtype_name, pick_device, torch_dtype
 
 
 def resolve_device(device: str) -> torch.device:
     """``auto`` -> cuda, else mps, else cpu; ``cuda:N`` picks a GPU; an unavailable choice is a one-line error."""
-    from posevid.tasks.common import pick_device  # the one device rule of every command
-
-    return torch.device(pick_device(device))
+    return torch.device(pick_device(device))  # the one device rule of every command
 
 
 def resized_shape(h: int, w: int, short: int, max_size: int) -> tuple[int, int]:
@@ -107,13 +104,10 @@ class DensePosePredictor:
     """A loaded model on a device; call it on a list of RGB uint8 frames."""
 
     def __init__(self, model: DensePoseRCNN, device: str | torch.device = "cpu", dtype: str = "fp32") -> None:
-        if dtype not in DTYPES:
-            raise InputError(f"unknown dtype {dtype!r}", hint=f"use one of {', '.join(DTYPES)}")
+        self.dtype = dtype_name(dtype)
         self.device = resolve_device(device) if isinstance(device, str) else device
-        self.dtype = dtype
-        self.model = model.to(self.device, DTYPES[dtype]).eval()
+        self.model = model.to(self.device, torch_dtype(self.dtype)).eval()
         self.cfg: DensePoseConfig = model.cfg
-        self._bgr_input = True  # False feeds the RGB frame as-is (a negative control for tests, never for users)
 
     @classmethod
     def from_weights(
@@ -131,7 +125,7 @@ class DensePosePredictor:
         for frame in frames:
             if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
                 raise InputError(f"DensePose needs RGB uint8 frames, got an array of shape {frame.shape} and dtype {frame.dtype}")
-            img = np.ascontiguousarray(frame[:, :, ::-1]) if (self._bgr_input and self.cfg.input_format == "BGR") else frame
+            img = np.ascontiguousarray(frame[:, :, ::-1]) if self.cfg.input_format == "BGR" else frame
             hw = resized_shape(frame.shape[0], frame.shape[1], self.cfg.min_size, self.cfg.max_size)
             img = resize_uint8(img, hw)
             images.append(torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).to(self.device))

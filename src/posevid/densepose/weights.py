@@ -8,32 +8,20 @@ is refused by name before it can run. ``posevid convert --densepose-pkl`` rewrit
 
 from __future__ import annotations
 
-import collections
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from posevid.data.densepose import RestrictedUnpickler, UnsafePickleError
 from posevid.errors import CheckpointError
+from posevid.utils.pickles import RestrictedUnpickler, UnsafePickleError, numpy_globals
 
 MODEL_NAME = "densepose_rcnn_R_50_FPN_s1x"
 WEIGHTS_URL = "https://dl.fbaipublicfiles.com/densepose/densepose_rcnn_R_50_FPN_s1x/165712039/model_final_162be9.pkl"
 WEIGHTS_ENV = "POSEVID_DENSEPOSE_WEIGHTS"
-
-
-def _weight_globals() -> dict[tuple[str, str], Any]:
-    allowed: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("collections", "OrderedDict"): collections.OrderedDict,
-    }
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(mod, "_reconstruct")] = np.core.multiarray._reconstruct
-    return allowed
 
 
 class WeightsUnpickler(RestrictedUnpickler):
@@ -41,13 +29,7 @@ class WeightsUnpickler(RestrictedUnpickler):
 
     what = "a detectron2 model-zoo weight file"
     hint = "DensePose weights hold numpy arrays only; never open pickles from untrusted sources"
-    _weights_allowed: dict[tuple[str, str], Any] | None = None
-
-    @classmethod
-    def allowed_globals(cls) -> dict[tuple[str, str], Any]:
-        if cls._weights_allowed is None:
-            cls._weights_allowed = _weight_globals()
-        return cls._weights_allowed
+    allowed_globals = staticmethod(functools.cache(numpy_globals))
 
 
 def load_pkl_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -111,7 +93,7 @@ def resolve_weights(path: str | os.PathLike | None = None, *, flag: str = "--wei
         if not found.is_file():
             raise weights_not_found(found, flag, from_env=not path)
         return found
-    from posevid.pose.estimators.rtmpose import resolve_model_file
+    from posevid.utils.hub import resolve_model_file
 
     return resolve_model_file(None, env=WEIGHTS_ENV, url=WEIGHTS_URL, what=f"DensePose ({MODEL_NAME})", flag=flag)
 

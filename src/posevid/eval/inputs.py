@@ -15,9 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from posevid.errors import InputError
-from posevid.video.io import IMAGE_SUFFIXES
-
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif", ".m4v", ".mpg", ".mpeg"}
+from posevid.utils.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ def write_plot(report: dict[str, Any], path: str | os.PathLike) -> Path:
         axes[0, 0].legend(fontsize=7, loc="best")
     fig.tight_layout()
     suffix = Path(path).suffix or ".png"
-    with atomic_path(path, suffix=suffix) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format=suffix.lstrip(".") if suffix.lstrip(".") in ("png", "pdf", "svg") else "png")
     plt.close(fig)
     return Path(path)

@@ -28,7 +28,7 @@ from posevid.errors import InputError, PosevidError
 from posevid.eval import paired
 from posevid.eval.frechet import frechet_distance_features
 from posevid.eval.inputs import Item, collect_items, load_frames, pair_items, sidecar_settings
-from posevid.utils.progress import hide_inner_bar
+from posevid.utils.progress import hide_inner_bar, progress_bar
 
 PAIRED = ("l1", "psnr", "psnr_uint8_overflow_buggy", "ssim", "lpips", "fid", "fvd")
 UNPAIRED = ("pose", "clip_consistency", "clip_text_alignment", "clip_image_alignment")
@@ -217,8 +217,6 @@ class _PoseScorer:
         raise InputError(f"no keypoints for '{item.name}' in {self.path}", hint=f"expected {item.name}.json or {item.name}.npz there")
 
     def score(self, item: Item, frames: np.ndarray, notes: list[str]):
-        from tqdm import tqdm
-
         from posevid.eval.pose_accuracy import fit_keypoints, pose_accuracy
         from posevid.pose.formats import convert
 
@@ -237,7 +235,7 @@ class _PoseScorer:
         gt, mode = fit_keypoints(gt, (seq.width, seq.height), (w, h), self.cfg.pose_fit)
         self.estimator.reset()
         detections = []
-        for frame in tqdm(frames, desc=f"pose {item.name}", leave=False, disable=hide_inner_bar(self.cfg.progress)):  # inside 'eval'
+        for frame in progress_bar(frames, desc=f"pose {item.name}", enabled=not hide_inner_bar(self.cfg.progress)):  # inside 'eval'
             found = np.asarray(self.estimator(frame), dtype=np.float64)
             if len(found):
                 found = convert(found, self.estimator.keypoint_format, "coco17")
@@ -250,7 +248,6 @@ class _PoseScorer:
 def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """Evaluate ``cfg.videos`` and return the report dict (see docs/evaluation.md for its layout)."""
     import torch
-    from tqdm import tqdm
 
     from posevid.utils.outputs import environment_info
 
@@ -305,7 +302,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     feats: dict[str, list[np.ndarray]] = {"fid_gen": [], "fid_ref": [], "fvd_gen": [], "fvd_ref": []}
     videos = []
     try:
-        for gen_item, ref_item in tqdm(pairs, desc="eval", disable=not cfg.progress or len(pairs) < 2):
+        for gen_item, ref_item in progress_bar(pairs, desc="eval", unit="video", enabled=cfg.progress and len(pairs) >= 2, leave=True):
             vnotes: list[str] = []
             gen = load_frames(gen_item, max_frames=cfg.max_frames)
             ref = None

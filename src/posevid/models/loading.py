@@ -6,7 +6,9 @@ Accepted ``model`` values for :func:`load_followyourpose_components`:
   weights (``YueMafighting/FollowYourPose_v1``), cache first, one-line error when offline;
 * a folder in the official layout, ``DIR/checkpoints/{stable-diffusion-v1-4, followyourpose_checkpoint-1000,
   pose_encoder.pth}`` or that ``checkpoints`` folder itself;
-* a folder written by :func:`save_followyourpose` (``model_index.json``, safetensors per component).
+* a folder written by :func:`save_followyourpose` (``model_index.json``, safetensors per component);
+* a :class:`FollowYourPoseLayout`, e.g. from :func:`layout_from_paths` (the SD and checkpoint folders a reference
+  sampling config names).
 
 Unlike the reference, every weight file is read pickle-free (:func:`load_state_dict_file`) and loaded
 strictly: missing or unexpected keys are named in a :class:`CheckpointError`, never ignored. The reference
@@ -16,12 +18,12 @@ the model fall back to SD's 2-D weights + ``pose_encoder.pth`` + identity-initia
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
-import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -111,6 +113,39 @@ def locate_followyourpose(model: str | os.PathLike | None = None) -> FollowYourP
         f"{model} is not a Follow-Your-Pose model folder: found neither checkpoints/{SD_FOLDER}/, {SD_FOLDER}/ nor unet/config.json",
         hint=HOW_TO_GET,
     )
+
+
+def layout_from_paths(pretrained: Path | None, checkpoint: Path | None, source: str) -> FollowYourPoseLayout | None:
+    """The model the reference config names: SD folder + FYP checkpoint folder (+ ``pose_encoder.pth`` beside SD).
+
+    Returns a :class:`FollowYourPoseLayout`, or None when the config names neither. Without ``resume_from_checkpoint``
+    the reference samples SD + pose encoder with untrained temporal layers; the loader refuses that unless
+    ``--allow-untrained-temporal`` is given. A path that does not exist is reported as "not found"; ``source`` names
+    where the paths come from in messages (``config FILE``).
+    """
+    if pretrained is None and checkpoint is None:
+        return None
+    sd_dir = pretrained if pretrained is not None else checkpoint.parent / SD_FOLDER
+    for key, folder in (("pretrained_model_path", sd_dir), ("resume_from_checkpoint", checkpoint)):
+        if folder is not None and not folder.exists():
+            raise CheckpointError(
+                f"{source}: {key} {folder} not found",
+                hint="download the Follow-Your-Pose release into ./checkpoints, fix the path in the config, or pass --model DIR",
+            )
+    if not (sd_dir / "unet" / "config.json").is_file():
+        raise CheckpointError(
+            f"{source}: pretrained_model_path {sd_dir} is not a Stable Diffusion v1-4 folder (no unet/config.json)",
+            hint="point it to checkpoints/stable-diffusion-v1-4 of the Follow-Your-Pose release, or pass --model DIR",
+        )
+    weights = None
+    if checkpoint is not None:
+        weights = _checkpoint_file(checkpoint)
+        if weights is None:
+            raise CheckpointError(
+                f"{source}: resume_from_checkpoint {checkpoint} holds no {' or '.join(CHECKPOINT_WEIGHTS)}",
+                hint="point it to checkpoints/followyourpose_checkpoint-1000, or pass --model DIR",
+            )
+    return FollowYourPoseLayout(sd_dir, weights, _existing(sd_dir.parent / POSE_ENCODER_FILE), source)
 
 
 def _existing(path: Path) -> Path | None:
@@ -346,30 +381,27 @@ def load_ddim_scheduler(folder: Path):
 # ------------------------------------------------------------------------------------------------------
 # saving
 # ------------------------------------------------------------------------------------------------------
-def _prepare_out_dir(out_dir: str | os.PathLike, overwrite: bool) -> tuple[Path, Path]:
+@contextlib.contextmanager
+def _output_folder(out_dir: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
+    """The staged folder of a model written to ``out_dir``: it replaces ``out_dir`` only when complete (OutputSet)."""
+    from posevid.utils.outputs import OutputSet
+
     out = Path(out_dir)
     if out.exists() and (out.is_file() or any(out.iterdir())) and not overwrite:
         raise InputError(f"output folder {out} already exists and is not empty", hint="choose another --out or pass --overwrite")
-    tmp = out.with_name(f".{out.name}.part.{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return out, tmp
-
-
-def _commit_dir(tmp: Path, out: Path) -> Path:
-    if out.exists():
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    tmp.rename(out)
-    return out
+    with OutputSet(out) as outputs:
+        staged = outputs.path(out)
+        staged.mkdir()
+        yield staged
+        outputs.commit()
 
 
 def save_followyourpose(components: Mapping[str, Any], out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write posevid's format: ``model_index.json`` + one safetensors-based folder per component.
 
-    Written to a temporary sibling and renamed at the end, so a failure never leaves a half model.
+    Staged and moved into place at the end, so a failure never leaves a half model.
     """
-    out, tmp = _prepare_out_dir(out_dir, overwrite)
-    try:
+    with _output_folder(out_dir, overwrite) as tmp:
         components["unet"].save_pretrained(tmp / "unet", safe_serialization=True)
         components["vae"].save_pretrained(tmp / "vae", safe_serialization=True)
         components["text_encoder"].save_pretrained(tmp / "text_encoder", safe_serialization=True)
@@ -385,10 +417,7 @@ def save_followyourpose(components: Mapping[str, Any], out_dir: str | os.PathLik
             "scheduler": ["diffusers", type(components["scheduler"]).__name__],
         }
         (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return _commit_dir(tmp, out)
+    return Path(out_dir)
 
 
 def save_followyourpose_reference(components: Mapping[str, Any], out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -399,8 +428,7 @@ def save_followyourpose_reference(components: Mapping[str, Any], out_dir: str | 
     vocabulary; ``followyourpose_checkpoint-1000/pytorch_model.bin`` the full video UNet (reference
     names) and ``pose_encoder.pth`` the adapter alone. All ``.bin/.pth`` are plain tensor dicts.
     """
-    out, tmp = _prepare_out_dir(out_dir, overwrite)
-    try:
+    with _output_folder(out_dir, overwrite) as tmp:
         root = tmp / "checkpoints"
         sd = root / SD_FOLDER
         unet: FollowYourPoseUNet = components["unet"]
@@ -425,10 +453,7 @@ def save_followyourpose_reference(components: Mapping[str, Any], out_dir: str | 
         (root / FYP_CHECKPOINT_FOLDER).mkdir()
         torch.save(ref_state, root / FYP_CHECKPOINT_FOLDER / "pytorch_model.bin")
         torch.save(adapter, root / POSE_ENCODER_FILE)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return _commit_dir(tmp, out)
+    return Path(out_dir)
 
 
 def reference_unet2d_config(unet: FollowYourPoseUNet) -> dict[str, Any]:

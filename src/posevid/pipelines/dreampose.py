@@ -42,7 +42,7 @@ from diffusers.utils import BaseOutput
 from posevid.errors import InputError
 from posevid.pipelines.schedulers import DREAMPOSE_SCHEDULERS
 from posevid.pipelines.schedulers import make_scheduler as _make_scheduler
-from posevid.utils.progress import hide_inner_bar
+from posevid.utils.progress import hide_inner_bar, progress_bar
 
 SCHEDULERS = DREAMPOSE_SCHEDULERS
 
@@ -146,10 +146,6 @@ class DreamPosePipeline(DiffusionPipeline):
     def source(self) -> dict[str, Any]:
         """Which files were loaded (folder, epoch, custom VAE, CLIP), for sidecars."""
         return dict(getattr(self, "_loaded_from", {}))
-
-    @property
-    def _device(self) -> torch.device:  # pre-redesign name
-        return self._execution_device
 
     # ---------------------------------------------------------------- conditioning
     def prepare_image(self, image) -> tuple[Any, list[str]]:
@@ -295,7 +291,7 @@ class DreamPosePipeline(DiffusionPipeline):
     ) -> DreamPoseOutput:
         """Generate one frame per pose, ``frame_batch_size`` frames per UNet call.
 
-        ``poses``: a :class:`~posevid.data.densepose.DensePoseSequence` (with ``frames``: which frame numbers) or
+        ``poses``: a :class:`~posevid.data.dreampose_poses.DensePoseSequence` (with ``frames``: which frame numbers) or
         an iterable of ``(1, 10, H, W)`` pose tensors (already windowed and normalised). ``fixed_noise``:
         (1, 4, h, w) start noise; ``vae_eps[i]``: ``{"cond", "uncond", "init"}`` posterior noise for frame i.
         Without injection the draws come from ``generator`` in sequence or, if none is given, from per-frame
@@ -309,8 +305,6 @@ class DreamPosePipeline(DiffusionPipeline):
         ``frame_callback(i, frame_number, raw_uint8, stretched_uint8)`` is called as each frame is ready (streaming
         writers); with ``return_frames=False`` frames are not kept in memory (long videos) and the output arrays are empty.
         """
-        from tqdm.auto import tqdm
-
         if not isinstance(frame_batch_size, int) or isinstance(frame_batch_size, bool) or frame_batch_size < 1:
             raise InputError(f"frame batch size must be an integer >= 1, got {frame_batch_size!r}")
         keyed = generator is None
@@ -358,7 +352,7 @@ class DreamPosePipeline(DiffusionPipeline):
                 done.append(number)
             pending.clear()
 
-        for i, pose in enumerate(tqdm(pose_iter, total=total, desc="frames", disable=not show_progress)):
+        for i, pose in enumerate(progress_bar(pose_iter, total=total, desc="frames", enabled=show_progress, leave=True)):
             if pose.ndim == 3:
                 pose = pose[None]
             if tuple(pose.shape[-2:]) != (h, w) or pose.shape[1] != pose_channels:

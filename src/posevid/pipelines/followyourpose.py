@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,7 @@ from posevid.pipelines import schedulers as _schedulers
 from posevid.pipelines.fyp_checks import check_sampling_args
 from posevid.pipelines.fyp_pose_input import FilePoseFrames, PoseFrames, TensorPoseFrames, prepare_pose
 from posevid.pipelines.windowing import plan_windows, predict_noise
+from posevid.utils.deprecation import warn_deprecated
 
 SCHEDULERS = _schedulers.FYP_SCHEDULERS
 
@@ -264,8 +264,6 @@ class FollowYourPosePipeline(DiffusionPipeline):
         video = torch.cat(list(self.iter_decoded(latents, chunk)))
         return video.reshape(b, f, -1, h * self.vae_scale_factor, w * self.vae_scale_factor).permute(0, 2, 1, 3, 4)
 
-    _decode = decode_latents  # pre-redesign name
-
     def make_scheduler(self, name: str):
         """A new scheduler ``name`` from this pipeline's scheduler config: ``pipe.scheduler = pipe.make_scheduler("dpm++")``."""
         return _schedulers.make_scheduler(name, self.scheduler.config, SCHEDULERS, pin_defaults=False)
@@ -358,10 +356,8 @@ class FollowYourPosePipeline(DiffusionPipeline):
             raise InputError(f"callback_on_step_end_tensor_inputs {sorted(bad_inputs)} not in {self._callback_tensor_inputs}")
         batch = len(prompts) * num_videos_per_prompt
         if scheduler is not None:
-            warnings.warn(
-                "FollowYourPosePipeline(scheduler=...) is deprecated: set pipe.scheduler (posevid.pipelines.schedulers.swap_scheduler)",
-                DeprecationWarning,
-                stacklevel=2,
+            warn_deprecated(
+                "FollowYourPosePipeline(scheduler=...) is deprecated: set pipe.scheduler (posevid.pipelines.schedulers.swap_scheduler)"
             )
 
         # ---- pose: read/resize once on the CPU (the reference's exact pixels)
@@ -467,9 +463,6 @@ def initial_noise(shape, generator, seed) -> torch.Tensor:
     return torch.randn(shape, generator=generator, device=generator.device, dtype=torch.float32)
 
 
-_initial_noise = initial_noise  # pre-redesign name
-
-
 def _step_kwargs(scheduler, *, eta: float, generator) -> dict:
     """Pass ``eta``/``generator`` only to schedulers whose ``step`` takes them (DDIM does)."""
     params = set(inspect.signature(scheduler.step).parameters)
@@ -492,10 +485,8 @@ def _adapt_callback(callback: Callable[..., Any] | None) -> Callable[..., Any] |
         return callback
     if has_var or len(params) != 3:
         return callback
-    warnings.warn(
-        "callback_on_step_end(i, t, latents) is deprecated: use diffusers' fn(pipe, i, t, callback_kwargs) returning callback_kwargs",
-        DeprecationWarning,
-        stacklevel=3,
+    warn_deprecated(
+        "callback_on_step_end(i, t, latents) is deprecated: use diffusers' fn(pipe, i, t, callback_kwargs) returning callback_kwargs"
     )
 
     def legacy(pipe, i, t, kwargs):

@@ -231,21 +231,3 @@ class FilePoseFrames(PoseFrames):
             self.close()
         except Exception:
             pass
-
-
-# ----------------------------------------------------------------------------------------------- decode
-def decode_frames(pipe, latents: torch.Tensor, chunk: int = 4):
-    """Yield uint8 ``(H, W, 3)`` frames of a ``(1, 4, f, h, w)`` latent clip, decoding ``chunk`` frames at a time.
-
-    Pixels equal ``posevid generate``'s: VAE decode, ``clamp(x / 2 + 0.5)``, truncating ``x * 255``.
-    """
-    vae_dtype = next(pipe.vae.parameters()).dtype
-    device = pipe._execution_device
-    scale = pipe.vae.config.scaling_factor
-    frames = latents.shape[2]
-    for start in range(0, frames, max(1, chunk)):
-        with torch.no_grad():  # a generator: the caller's no_grad does not reach here between yields
-            z = (latents[0, :, start : start + chunk].transpose(0, 1) / scale).to(device, vae_dtype)
-            x = (pipe.vae.decode(z).sample.float() / 2 + 0.5).clamp(0, 1)
-        for img in x.permute(0, 2, 3, 1).cpu().numpy():
-            yield (img * 255).astype(np.uint8)

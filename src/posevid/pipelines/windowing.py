@@ -230,14 +230,6 @@ def generate_long(
     return out
 
 
-def __getattr__(name: str):  # pre-redesign home of the pose frame sources
-    if name in ("PoseFrames", "TensorPoseFrames", "FilePoseFrames"):
-        from posevid.pipelines import fyp_pose_input
-
-        return getattr(fyp_pose_input, name)
-    raise AttributeError(name)
-
-
 __all__ = [
     "ANCHORS",
     "DEFAULT_OVERLAP",

@@ -21,16 +21,9 @@ from posevid.pose.estimators import PoseEstimator, get_estimator
 from posevid.pose.formats import num_keypoints
 from posevid.pose.geometry import FitTransform
 from posevid.pose.sequence import KeypointSequence
+from posevid.utils.progress import progress_bar
 
 DEFAULT_SMOOTHING = {"min_cutoff": 2.0, "beta": 50.0, "d_cutoff": 1.0}
-
-
-def _progress(iterable, total: int | None, enabled: bool, desc: str):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, unit="frame", leave=False)
 
 
 class _Raised:
@@ -130,7 +123,7 @@ def extract_keypoints_from_frames(
     est: PoseEstimator = get_estimator(estimator, **(estimator_options or {})) if owned else estimator
     try:
         est.reset()
-        detections = _detect(_progress(frames, total, progress, f"pose ({est.name})"), est, width, height)
+        detections = _detect(progress_bar(frames, total=total, desc=f"pose ({est.name})", enabled=progress), est, width, height)
     finally:
         if owned:
             est.close()
@@ -447,11 +440,7 @@ def _extract_parallel(
             with contextlib.suppress(OSError):  # a child that died at once is reported (and replaced) below
                 child.stdin.write(json.dumps(job).encode())
                 child.stdin.close()
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, desc=f"pose ({estimator}, {len(plan)} workers)", unit="frame", leave=False)
+        bar = progress_bar(total=total, desc=f"pose ({estimator}, {len(plan)} workers)", enabled=progress)
         try:
             detections, name, fmt = _segment_detections(
                 path, estimator, estimator_options, step, plan[0], max_frames, info.width, info.height, bar
@@ -467,11 +456,9 @@ def _extract_parallel(
                           "estimating its segment in this process", file=sys.stderr)  # fmt: skip
                     part = _segment_detections(path, estimator, estimator_options, step, seg, max_frames, info.width, info.height)[0]
                 detections.extend(part)
-                if bar is not None:
-                    bar.update(len(part))
+                bar.update(len(part))
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
     finally:
         for child in children:  # on an error here, do not leave workers running
             if child.poll() is None:

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from posevid.utils.progress import progress_bar
+
 DEFAULT_PRESET = "ultrafast"
 _OPAQUE_STYLES = ("fyp", "openpose")  # drawn without anti-aliasing: drawing on the frame == pasting a render on black
 
@@ -117,11 +119,7 @@ def write_pose_videos(
         return ThreadedWriter(writer) if threaded else writer
 
     skel_size = (skel_seq.width, skel_seq.height)
-    rows: Iterable[int] = range(len(skel_seq))
-    if progress:
-        from tqdm.auto import tqdm
-
-        rows = tqdm(rows, desc="render", unit="frame", leave=False)
+    rows: Iterable[int] = progress_bar(range(len(skel_seq)), desc="render", enabled=progress)
     with contextlib.ExitStack() as stack:
         skel_writer = stack.enter_context(open_writer(skeleton_path))
         over_writer = stack.enter_context(open_writer(overlay_path)) if overlay_path is not None else None

@@ -11,8 +11,6 @@ input's bytes and the settings, so asking twice costs nothing.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,13 +19,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from posevid.errors import InputError
-from posevid.pose.cache import cache_root
 from posevid.pose.options import PoseOptions
+from posevid.utils.cache import cache_key, cache_root
+from posevid.utils.media import KEYPOINT_SUFFIXES
 
 if TYPE_CHECKING:
     from posevid.video import VideoInfo
 
-KEYPOINT_SUFFIXES = (".json", ".npz")
 _PROBE_INDICES = (0, 6, 12, 18, 24, 30, 45, 60)
 
 
@@ -97,14 +95,6 @@ def _style_of_frames(frames: list[np.ndarray]) -> str:
         return "unknown"
     best = max(counts, key=counts.get)
     return best if counts[best] > 0.7 * total else "unknown"
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 POSE_KINDS = ("auto", "skeleton video", "keypoints", "raw video")
@@ -182,7 +172,7 @@ def skeleton_video_for(
         "style": style, "estimator": estimator, "size": list(size) if size else None, "fit": fit, "kind": kind,
         "smoothing": options.smoothing, "limb_rule": options.limb_rule, "joint_correction": options.joint_correction, "v": 2,
     }  # fmt: skip
-    key = hashlib.sha256((_file_hash(path) + json.dumps(settings, sort_keys=True)).encode()).hexdigest()[:20]
+    key = cache_key(path, settings)
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "pose"
     out = root / f"{path.stem}-{key}.mp4"
     if out.is_file():

@@ -17,7 +17,9 @@ from typing import Any
 
 from posevid.densepose import MODEL_DEFAULTS, check_short_side  # torch-free
 from posevid.errors import InputError
-from posevid.tasks.common import OutputSet, Progress, dtype_name, no_progress, pick_device
+from posevid.utils.devices import dtype_for_device, dtype_name, pick_device, torch_dtype
+from posevid.utils.outputs import OutputSet
+from posevid.utils.progress import Progress, no_progress
 
 HOW_TO_GET_WEIGHTS = (
     "download the DreamPose demo checkpoints (demo/custom-chkpts: unet_epoch_499.pth, adapter_499.pth, checkpoint-499/, vae_1499.pth) "
@@ -132,15 +134,14 @@ def animate(settings: AnimateSettings, *, models=None, progress: Progress = no_p
     """Run one ``posevid animate`` job. ``models``: a ModelCache to reuse loaded pipelines across calls."""
     layout = validate(settings)
     device = pick_device(settings.device)
-    dtype = settings.dtype if settings.dtype != "auto" else ("fp32" if device == "cpu" else "fp16")
-    dtype = dtype_name(dtype)
+    dtype = dtype_for_device(settings.dtype, device)
     if device == "cpu" and dtype == "fp16":
         raise InputError("--dtype fp16 is not supported on CPU", hint="use --dtype fp32 or bf16 on CPU")
     note = note or (lambda msg: None)
 
     import tempfile
 
-    from posevid.data.densepose import DensePoseSequence, parse_size, resolve_pose_source
+    from posevid.data.dreampose_poses import DensePoseSequence, parse_size, resolve_pose_source
 
     with tempfile.TemporaryDirectory(prefix="posevid-dp-") as tmp:
         work = Path(settings.densepose_out) if settings.densepose_out else Path(tmp) / "poses"
@@ -153,7 +154,7 @@ def animate(settings: AnimateSettings, *, models=None, progress: Progress = no_p
             pose_dir = densepose_folder_for(
                 settings.driving_video, weights=weights, person=settings.densepose_person, device=device,
                 short_side=settings.densepose_short_side, progress=not settings.quiet,
-                report=lambda done, total: progress("densepose", done, total or 0),
+                report=progress,
             )  # fmt: skip
         else:
             pose_dir = resolve_pose_source(
@@ -175,13 +176,19 @@ def animate(settings: AnimateSettings, *, models=None, progress: Progress = no_p
             return _run(pipe, settings, layout, seq, frames, device, dtype, t_load, progress, note)
 
 
+def model_key(settings: AnimateSettings) -> tuple:
+    """The :class:`~posevid.tasks.common.ModelCache` key :func:`animate` uses for ``settings``, without loading anything:
+    jobs with equal keys share one loaded pipeline (a batch runner groups its jobs by it)."""
+    device = pick_device(settings.device)
+    return pipeline_loader(settings, device, dtype_for_device(settings.dtype, device))[0]
+
+
 def pipeline_loader(settings: AnimateSettings, device: str, dtype: str):
     """``(key, load)`` of the DreamPose pipeline for ``settings``: the ModelCache key and the loader (a caller can preload it)."""
     key = ("dreampose", str(settings.model), settings.epoch, settings.custom_vae, settings.clip, device, dtype)
 
     def load():
         from posevid.pipelines.dreampose import DreamPosePipeline
-        from posevid.tasks.common import torch_dtype
 
         return DreamPosePipeline.from_pretrained(
             settings.model, epoch=settings.epoch, custom_vae=settings.custom_vae, clip=settings.clip, device=device,

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from posevid.errors import CheckpointError, InputError
 from posevid.pipelines.memory import RunSettings
-from posevid.tasks.common import OutputSet, Progress, dtype_name, no_progress, pick_device, record_of
+from posevid.tasks.common import record_of
+from posevid.utils.devices import dtype_name, pick_device, torch_dtype
+from posevid.utils.outputs import OutputSet
+from posevid.utils.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from posevid.video import VideoInfo
 
-KEYPOINT_SUFFIXES = {".json", ".npz", ".npy", ".pkl", ".csv"}
 HOW_TO_GET_WEIGHTS = (
     "download the hub repos CompVis/stable-diffusion-v1-4 and YueMafighting/FollowYourPose_v1 into "
     "DIR/checkpoints/{stable-diffusion-v1-4, followyourpose_checkpoint-1000, pose_encoder.pth} and pass --model DIR "
@@ -162,19 +164,9 @@ def resolve_skeleton(pose: str) -> VideoInfo:
         raise InputError(f"--pose expects a file but {path} is a folder")
     if path.stat().st_size == 0:
         raise InputError(f"pose file is empty (0 bytes): {path}", hint="re-export or re-download it")
-    try:
-        from posevid.pose import skeleton_video_for
-    except ImportError:
-        skeleton_video_for = None
-    if skeleton_video_for is not None:
-        return skeleton_video_for(path, style="fyp", return_info=True)[1]
-    if path.suffix.lower() in KEYPOINT_SUFFIXES:
-        raise InputError(
-            f"cannot render keypoints file {path}: pose rendering is not available in this install", hint="pass a skeleton video"
-        )
-    from posevid.video import probe_video
+    from posevid.pose import skeleton_video_for
 
-    return probe_video(path)  # without the pose module every video is taken to be a skeleton video already
+    return skeleton_video_for(path, style="fyp", return_info=True)[1]
 
 
 def check_pose_length(skeleton: VideoInfo, video_length: int, stride: int) -> None:
@@ -190,7 +182,7 @@ def model_spec(settings: GenerateSettings):
     if settings.model:
         return settings.model, str(settings.model)
     if settings.pretrained_model_path or settings.resume_from_checkpoint:
-        from posevid.commands.fyp_config import layout_from_paths
+        from posevid.models.loading import layout_from_paths
 
         layout = layout_from_paths(
             Path(settings.pretrained_model_path) if settings.pretrained_model_path else None,
@@ -206,7 +198,6 @@ def load_pipeline(model, device: str, dtype: str, *, allow_untrained_temporal: b
     from diffusers.utils import logging as diffusers_logging
 
     from posevid.pipelines.followyourpose import FollowYourPosePipeline
-    from posevid.tasks.common import torch_dtype
 
     level = diffusers_logging.get_verbosity()
     try:
@@ -252,12 +243,22 @@ def _pipeline_loader(settings: GenerateSettings, device: str, options) -> tuple[
     return key, load, model_name
 
 
-def preload(settings: GenerateSettings, models) -> None:
-    """Load the pipeline that :func:`generate` would use for ``settings`` into ``models`` now (the app's ``--preload``)."""
+def _loader_for(settings: GenerateSettings) -> tuple[tuple, Callable[[], Any], str]:
     from posevid.pipelines.memory import run_options_from_settings
 
     device = pick_device(settings.device)
-    key, load, _ = _pipeline_loader(settings, device, run_options_from_settings(record_of(settings), device))
+    return _pipeline_loader(settings, device, run_options_from_settings(record_of(settings), device))
+
+
+def model_key(settings: GenerateSettings) -> tuple:
+    """The :class:`~posevid.tasks.common.ModelCache` key :func:`generate` uses for ``settings``, without loading anything:
+    jobs with equal keys share one loaded pipeline (a batch runner groups its jobs by it)."""
+    return _loader_for(settings)[0]
+
+
+def preload(settings: GenerateSettings, models) -> None:
+    """Load the pipeline that :func:`generate` would use for ``settings`` into ``models`` now (the app's ``--preload``)."""
+    key, load, _ = _loader_for(settings)
     models.get(key, load)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from posevid.tasks.common import Progress, no_progress
+from posevid.utils.progress import Progress, no_progress
 
 
 @dataclass
@@ -59,22 +59,9 @@ class PoseResult:
     meta: dict[str, Any]
 
 
-def _previous_outputs(sidecar: Path) -> set[str]:
-    try:
-        listed = json.loads(sidecar.read_text()).get("settings", {}).get("outputs") or []
-    except (OSError, ValueError):
-        return set()
-    return {n for n in listed if isinstance(n, str) and "/" not in n and "\\" not in n and not n.startswith(".")}
-
-
 def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None) -> PoseResult:
     """Run one ``posevid pose`` job: keypoints.json (+ .npz), skeleton.mp4 (+ overlay.mp4) and pose.json in ``settings.out``."""
-    import contextlib
-    import os
-    import shutil
-    import tempfile
     import time
-    from pathlib import Path
 
     from posevid.errors import InputError
     from posevid.pose.extract import extract_keypoints, fit_sequence, prefetch
@@ -83,7 +70,7 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
     from posevid.pose.outputs import write_pose_videos
     from posevid.pose.retarget import reference_pose, retarget
     from posevid.pose.wholebody import WHOLEBODY_FORMATS, part_presence, wholebody_estimator
-    from posevid.utils.outputs import sidecar_payload
+    from posevid.utils.outputs import OutputSet, sidecar_payload
     from posevid.video import iter_frames
 
     size = parse_size(settings.size)
@@ -113,6 +100,7 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
     with_overlay = settings.overlay and not settings.no_overlay
 
     t0 = time.perf_counter()
+    progress("extract", 0, 1)
     seq = extract_keypoints(
         settings.video, estimator=estimator, estimator_options=est_opts, stride=settings.stride, target_fps=settings.fps,
         max_frames=settings.max_frames, smoothing=opts.smoothing, person=settings.person, fill=settings.fill,
@@ -139,18 +127,17 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
     transform = FitTransform((seq.width, seq.height), (video_seq.width, video_seq.height), settings.fit)
     stride = int(meta["stride"])
 
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".pose-", dir=out_dir))
-    try:
-        saved.save(staging / "keypoints.json")
+    sidecar = out_dir / "pose.json"
+    with OutputSet(sidecar) as outputs:  # all files appear together and replace a previous run's whole set
+        saved.save(outputs.path(out_dir / "keypoints.json"))
         if settings.npz:
-            saved.save(staging / "keypoints.npz")
+            saved.save(outputs.path(out_dir / "keypoints.npz"))
         t1 = time.perf_counter()
+        progress("render", 0, 1)
         frames = (transform.frame(f) for f in iter_frames(settings.video, stride=stride, max_frames=len(seq))) if with_overlay else None
         write_pose_videos(  # every style draws the body only (COCO-17 / OpenPose-18), also from whole-body keypoints
-            skel_seq, staging / "skeleton.mp4", style=settings.style, threshold=opts.draw_threshold,
-            overlay_path=staging / "overlay.mp4" if with_overlay else None, video_seq=video_seq,
+            skel_seq, outputs.path(out_dir / "skeleton.mp4"), style=settings.style, threshold=opts.draw_threshold,
+            overlay_path=outputs.path(out_dir / "overlay.mp4") if with_overlay else None, video_seq=video_seq,
             frames=prefetch(frames) if frames is not None else None, preset=settings.preset, progress=not settings.quiet,
         )  # fmt: skip
         t_render = time.perf_counter() - t1
@@ -164,23 +151,13 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
             "num_frames": meta["num_frames"], "detected_frames": meta["detected_frames"], "empty_frames": meta["empty_frames"],
             "filled_frames": meta["filled_frames"], "detection_rate": meta["detection_rate"],
             "workers": meta.get("workers", 1), "seconds": {"extract": round(t_extract, 2), "render": round(t_render, 2)},
-            "outputs": sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")) + ["pose.json"],
+            "outputs": sorted(p.name for p in outputs.files) + ["pose.json"],
+            "files": [str(p) for p in outputs.files] + [str(sidecar)],
         }  # fmt: skip
         payload = sidecar_payload(out_dir / "pose", record, kind="pose")
         payload["output"] = str(out_dir)  # the folder really written to
-        (staging / "pose.json").write_text(json.dumps(payload, indent=2) + "\n")
-        stale = _previous_outputs(out_dir / "pose.json")
-        for item in staging.iterdir():
-            if not item.name.startswith("."):
-                os.replace(item, out_dir / item.name)
-        for name in stale - set(record["outputs"]):  # a previous run's overlay.mp4 / keypoints.npz: the set is replaced whole
-            (out_dir / name).unlink(missing_ok=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created:
-            with contextlib.suppress(OSError):
-                out_dir.rmdir()  # only if empty
-        raise
-    shutil.rmtree(staging, ignore_errors=True)
+        outputs.path(sidecar).write_text(json.dumps(payload, indent=2) + "\n")
+        outputs.commit(previous_sidecar=sidecar)  # a previous run's overlay.mp4 / keypoints.npz: the set is replaced whole
+    progress("done", 1, 1)
     files = [out_dir / name for name in record["outputs"]]
     return PoseResult(out_dir=out_dir, files=files, meta=dict(meta, parts=parts) if parts else dict(meta))

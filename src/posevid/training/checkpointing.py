@@ -9,9 +9,11 @@ A checkpoint ``checkpoint-<step>/`` holds
   numpy/python states (JSON), one pair per process,
 * ``state.json`` - step counters, world size, recipe; written **last**: it is the completeness marker.
 
-Everything is first written into ``.checkpoint-<step>.tmp/`` and renamed into place by the main process,
-so a run killed at any moment leaves either a complete checkpoint or a hidden temp folder that the next
-run deletes. Old checkpoints are renamed to ``.deleting-*`` before removal for the same reason.
+Every process writes into the staged folder of one :class:`~posevid.utils.outputs.OutputSet` whose staging folder is
+``.checkpoint-<step>.tmp/`` (:func:`checkpoint_outputs`); the main process commits it (fsynced, renamed into place,
+an older folder of the same step replaced), so a run killed at any moment leaves either a complete checkpoint or a
+hidden temp folder that the next run deletes. Old checkpoints are renamed to ``.deleting-*`` before removal for the
+same reason.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 
 from posevid.errors import CheckpointError
+from posevid.utils.outputs import OutputSet
 
 STATE_FILE = "state.json"
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -149,18 +152,6 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def fsync_dir(path: Path) -> None:
-    for p in path.iterdir():
-        if p.is_file():
-            with open(p, "rb") as fh:
-                os.fsync(fh.fileno())
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def temp_dir(output_dir: Path, step: int) -> Path:
     return output_dir / f".checkpoint-{step}.tmp"
 
@@ -169,16 +160,13 @@ def final_dir(output_dir: Path, step: int) -> Path:
     return output_dir / f"checkpoint-{step}"
 
 
-def commit(tmp: Path, final: Path) -> None:
-    """Rename a finished temp folder into place (replacing an older folder of the same step)."""
-    fsync_dir(tmp)
-    if final.exists():
-        trash = final.with_name(f".deleting-{final.name}")
-        os.replace(final, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    os.replace(tmp, final)
-    fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def checkpoint_outputs(output_dir: Path, step: int) -> tuple[OutputSet, Path]:
+    """The output set of ``checkpoint-<step>`` and the staged folder to write into: the same in every process.
+
+    Only the main process commits (or aborts) it; a folder left by a killed run is removed by :func:`clean_stale`.
+    """
+    final = final_dir(output_dir, step)
+    outputs = OutputSet(final, stage=temp_dir(output_dir, step), durable=True)
+    folder = outputs.path(final)
+    folder.mkdir(exist_ok=True)
+    return outputs, folder

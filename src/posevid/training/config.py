@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from posevid.errors import InputError
+from posevid.utils.config import parse_value, read_yaml
 
 COMMON: dict[str, Any] = {
     "pretrained_model_path": None,
@@ -164,15 +165,6 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.merge(OmegaConf.create(base), OmegaConf.create(_nested(over))), resolve=False)
 
 
-def _parse_value(text: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
 def build_config(
     recipe: str, *, config_file: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None, sets: list[str] | None = None
 ) -> dict[str, Any]:
@@ -182,14 +174,7 @@ def build_config(
     cfg = _merge(COMMON, RECIPE_DEFAULTS[recipe])
     if config_file:
         path = Path(config_file)
-        if not path.is_file():
-            raise InputError(f"config file not found: {path}", hint="pass --config with a YAML file such as configs/pose_train.yaml")
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"cannot parse config {path}: {' '.join(str(exc).split())[:200]}", hint="fix the YAML syntax") from None
+        loaded = read_yaml(path, missing_hint="pass --config with a YAML file such as configs/pose_train.yaml")
         if not isinstance(loaded, dict):
             raise InputError(f"config {path} is not a mapping of keys", hint="see configs/pose_train.yaml")
         td = loaded.get("train_data") or {}
@@ -205,7 +190,7 @@ def build_config(
         if "=" not in item:
             raise InputError(f"--set {item!r} is not key=value", hint="e.g. --set train_data.n_sample_frames=4")
         key, value = item.split("=", 1)
-        _set(cfg, key.strip(), _parse_value(value))
+        _set(cfg, key.strip(), parse_value(value))
     cfg["recipe"] = recipe
     if isinstance(cfg.get("trainable_modules"), str):
         cfg["trainable_modules"] = [s.strip() for s in cfg["trainable_modules"].split(",") if s.strip()]

@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -29,12 +27,11 @@ from posevid.errors import InputError, PosevidError
 from posevid.training import checkpointing as ck
 from posevid.training.recipe import Recipe
 from posevid.training.sampler import ResumableSampler
+from posevid.utils.devices import cpu_only, torch_dtype
+from posevid.utils.jsonl import append_json_line
+from posevid.utils.progress import progress_bar
 
 log = logging.getLogger("posevid.training")
-
-
-def _weight_dtype(mixed_precision: str) -> torch.dtype:
-    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision, torch.float32)
 
 
 def build_optimizer(cfg: dict[str, Any], params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
@@ -51,14 +48,6 @@ def build_optimizer(cfg: dict[str, Any], params: list[torch.nn.Parameter], lr: f
     return torch.optim.AdamW(params, **kwargs)
 
 
-def _cpu_only() -> bool:
-    """True on a machine without an accelerator: accelerate then needs ``cpu=True`` to form gloo ranks under torchrun."""
-    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"):
-        return True
-    has_xpu = hasattr(torch, "xpu") and torch.xpu.is_available()
-    return not (torch.cuda.is_available() or has_xpu or torch.backends.mps.is_available())
-
-
 class _JsonLog:
     """``train_log.jsonl`` in the run folder (main process): step, loss, lr - handy for scripts and tests."""
 
@@ -67,14 +56,7 @@ class _JsonLog:
 
     def write(self, record: dict[str, Any]) -> None:
         if self.enabled:
-            with open(self.path, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-
-
-def _test_kill(var: str, step: int) -> None:
-    """Test hook: SIGKILL this process at a precise point (``POSEVID_TRAIN_KILL_*=<step>``)."""
-    if os.environ.get(var) == str(step):
-        os.kill(os.getpid(), signal.SIGKILL)
+            append_json_line(self.path, record)
 
 
 class Trainer:
@@ -97,7 +79,7 @@ class Trainer:
                 require("tensorboard", "training with --report-to tensorboard (the default)")
         logging_dir = self.output_dir / "logs" / (self.cfg.get("run_name") or "")
         return Accelerator(
-            cpu=_cpu_only(),
+            cpu=cpu_only(),
             gradient_accumulation_steps=int(self.cfg["gradient_accumulation_steps"]),
             mixed_precision=self.cfg["mixed_precision"],
             log_with=log_with,
@@ -129,7 +111,7 @@ class Trainer:
         if cfg.get("use_8bit_adam"):
             build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], 1e-3)  # fail before loading any model
         torch.manual_seed(int(cfg["seed"]))
-        weight_dtype = _weight_dtype(cfg["mixed_precision"])
+        weight_dtype = torch_dtype("fp32" if cfg["mixed_precision"] == "no" else cfg["mixed_precision"])  # accelerate's "no" = fp32
         recipe.setup(accelerator, weight_dtype)
 
         dataset = recipe.dataset()
@@ -201,9 +183,7 @@ class Trainer:
         loader = DataLoader(
             dataset, batch_sampler=batches, collate_fn=collate_dicts, num_workers=int(cfg.get("dataloader_num_workers") or 0)
         )
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=max_steps, initial=global_step, desc=f"train {recipe.name}", disable=not main, unit="step")
+        bar = progress_bar(total=max_steps, initial=global_step, desc=f"train {recipe.name}", enabled=main, unit="step", leave=True)
         models = list(prepared[:-1])
         for m in models:
             m.train()
@@ -243,7 +223,6 @@ class Trainer:
             if cfg.get("checkpointing_steps") and global_step % int(cfg["checkpointing_steps"]) == 0:
                 self._save_checkpoint(global_step, micro, optimizer, lr_scheduler, ema, world)
                 last_saved = global_step
-                _test_kill("POSEVID_TRAIN_KILL_AFTER_CHECKPOINT", global_step)
             vs = cfg.get("validation_steps")
             if vs and global_step % int(vs) == 0 and main:
                 self._validate(global_step, ema)
@@ -291,20 +270,18 @@ class Trainer:
 
     def _save_checkpoint(self, step: int, micro: int, optimizer, lr_scheduler, ema, world: int) -> None:
         acc = self.accelerator
-        tmp, final = ck.temp_dir(self.output_dir, step), ck.final_dir(self.output_dir, step)
         if acc.is_main_process:
-            if tmp.exists():
-                import shutil
+            import shutil
 
-                shutil.rmtree(tmp)
-            tmp.mkdir(parents=True)
+            shutil.rmtree(ck.temp_dir(self.output_dir, step), ignore_errors=True)  # an earlier run's unfinished attempt
+        acc.wait_for_everyone()
+        outputs, tmp = ck.checkpoint_outputs(self.output_dir, step)
         acc.wait_for_everyone()
         tensors, meta = ck.rng_state()
         ck.save_tensors(tmp / f"rng_rank{acc.process_index}.safetensors", tensors)
         ck.write_json(tmp / f"rng_rank{acc.process_index}.json", meta)
         if acc.is_main_process:
             ck.save_tensors(tmp / "trainable.safetensors", self.recipe.trainable_state_dict())
-            _test_kill("POSEVID_TRAIN_KILL_DURING_CHECKPOINT", step)
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
             ck.write_json(tmp / "lr_scheduler.json", lr_scheduler.state_dict())
             if ema is not None:
@@ -326,7 +303,7 @@ class Trainer:
                     "gradient_accumulation_steps": self.cfg["gradient_accumulation_steps"],
                 },
             )
-            ck.commit(tmp, final)
+            outputs.commit()
             ck.prune(self.output_dir, self.cfg.get("checkpoints_total_limit"))
             if self.cfg.get("export_every_checkpoint"):
                 self._export(step, 0, ema)

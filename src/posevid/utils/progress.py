@@ -1,11 +1,46 @@
-"""Progress bars that behave in logs as well as in terminals."""
+"""Progress, defined once: the callback type every task and extraction reports through, and the one progress bar.
+
+* :data:`Progress` ``progress(stage, done, total)`` is how long work tells a caller how far it is (the app's job
+  queue, a batch runner): tasks, DensePose extraction and the app's back-end all take one (``no_progress`` when
+  nobody listens). Whatever it raises (the app's ``JobCancelled``) stops the work there.
+* :func:`progress_bar` is the one tqdm bar of the command line (pose, DensePose, prepare, render, eval, training).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: the one progress callback of every task (e.g. ``("denoise", 3, 50)``)."""
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    """The :data:`Progress` of a caller that does not listen."""
+    return None
+
+
+def progress_bar(
+    iterable: Iterable[Any] | None = None,
+    *,
+    total: int | None = None,
+    desc: str,
+    unit: str = "frame",
+    enabled: bool = True,
+    leave: bool = False,
+    initial: int = 0,
+):
+    """A tqdm bar (over ``iterable``, or updated by hand with ``update``/``close``); ``enabled=False`` draws nothing.
+
+    Why one helper: every bar of posevid looks the same (``tqdm.auto``, not left behind by default) and a disabled
+    bar is still a bar object, so callers need no ``if bar is not None``.
+    """
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, initial=initial, disable=not enabled)
 
 
 def hide_inner_bar(show: bool = True) -> bool:

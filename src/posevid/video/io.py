@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from posevid.errors import InputError
+from posevid.utils.media import IMAGE_SUFFIXES
 from posevid.utils.outputs import atomic_path
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,13 @@ joints in COCO-WholeBody order) are reduced to their first 17 joints, which are 
 from __future__ import annotations
 
 import os
-import shutil
-import urllib.request
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from posevid.errors import CheckpointError, InputError
-from posevid.pose.cache import cache_root, offline
 from posevid.pose.estimators.base import EstimatorBase
+from posevid.utils.hub import resolve_model_file
 
 MODELS = {
     "dwpose": {
@@ -38,46 +35,6 @@ MODELS = {
 }
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)  # ImageNet RGB, as in the RTMPose configs
 STD = np.array([58.395, 57.12, 57.375], np.float32)
-
-
-def resolve_model_file(given: str | os.PathLike | None, *, env: str, url: str, what: str, flag: str | None = None) -> Path:
-    """Local ONNX file for a model: explicit path, env var, cache, or a one-time download (``flag``: the option that passes it)."""
-    given = given or os.environ.get(env)
-    if given:
-        path = Path(given).expanduser()
-        if not path.is_file():
-            raise CheckpointError(f"{what} model not found: {path}", hint=f"pass an existing .onnx file (or set {env})")
-        return path
-    name = url.rsplit("/", 1)[-1]
-    cached = cache_root() / "models" / (name[:-4] + ".onnx" if name.endswith(".zip") else name)
-    if cached.is_file():
-        return cached
-    if offline():
-        passing = f"pass its path with {flag}" if flag else "pass its path"
-        hint = f"download {url} and put it at {cached}, or {passing} (or set {env})"
-        raise CheckpointError(f"{what} model is not available offline", hint=hint)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".part")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as fh:  # noqa: S310 - fixed https URLs
-            shutil.copyfileobj(response, fh)
-        if name.endswith(".zip"):
-            with zipfile.ZipFile(tmp) as zf:
-                member = next((m for m in zf.namelist() if m.endswith(".onnx")), None)
-                if member is None:
-                    raise CheckpointError(f"{url} holds no .onnx file")
-                cached.write_bytes(zf.read(member))
-            tmp.unlink()
-        else:
-            os.replace(tmp, cached)
-    except CheckpointError:
-        raise
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
-        hint = f"download {url} by hand and put it at {cached}"
-        raise CheckpointError(f"cannot download the {what} model ({reason})", hint=hint) from None
-    return cached
 
 
 def _session(path: Path, what: str, threads: int | None):

@@ -1,4 +1,7 @@
-"""DensePose pose input for DreamPose: UV maps on disk, the 5-frame window, and dump conversion.
+"""DreamPose's pose files: DensePose UV maps on disk, the 5-frame window, and detectron2 dump conversion.
+
+(The DensePose R-CNN that makes these files from a video is :mod:`posevid.densepose`; this module only reads and
+writes DreamPose's pose input.)
 
 Formats read (one file per frame, frame number = the last integer in the file name):
 
@@ -12,7 +15,7 @@ Formats read (one file per frame, frame number = the last integer in the file na
   BGR channels are (I, U, V): read as RGB that is **R = V, G = U, B = I** (part index 0..24, 0 = background);
   U, V = value / 255 and zeroed where I = 0.
 * a detectron2 ``apply_net.py dump`` pickle, converted by :func:`convert_densepose_dump` *without*
-  detectron2, through :class:`RestrictedUnpickler` which only admits tensor/array builders and stand-ins
+  detectron2, through :class:`DumpUnpickler` which only admits tensor/array builders and stand-ins
   for the DensePose result classes (anything else, e.g. ``os.system``, is refused before it can run).
 
 Gaps in the frame numbers are an error by default: the reference's window would silently use the centre
@@ -27,9 +30,9 @@ latent size with nearest sampling.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
-import pickle
 import re
 import warnings
 import zipfile
@@ -40,25 +43,19 @@ from typing import Any
 
 import numpy as np
 
+from posevid.densepose.dreampose_format import LAST_INT, dump_entry_to_uv, frame_number
 from posevid.errors import InputError
+from posevid.utils.media import IMAGE_SUFFIXES
+from posevid.utils.pickles import RestrictedUnpickler, UnsafePickleError, numpy_globals, pickle_module
 
 WINDOW_OFFSETS = (-2, -1, 0, 1, 2)
 WINDOW_RULES = ("reference", "nearest")
 POSE_FORMATS = ("auto", "npy", "uv", "iuv")
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-_LAST_INT = re.compile(r"(\d+)(?!.*\d)")
 
 
 # --------------------------------------------------------------------------------------------------
 # Folder scanning and loading
 # --------------------------------------------------------------------------------------------------
-def frame_number(name: str) -> int | None:
-    """Last integer in a file name without its suffix (``frame_12_densepose.npy`` -> 12)."""
-    stem = name[: -len("_densepose.npy")] if name.endswith("_densepose.npy") else Path(name).stem
-    m = _LAST_INT.search(stem)
-    return int(m.group(1)) if m else None
-
-
 def scan_pose_folder(folder: str | os.PathLike, pose_format: str = "auto", *, allow_gaps: bool = False) -> tuple[dict[int, Path], str]:
     """``{frame number: file}`` and the detected format of a pose folder; one-line errors for bad folders."""
     folder = Path(folder)
@@ -68,7 +65,7 @@ def scan_pose_folder(folder: str | os.PathLike, pose_format: str = "auto", *, al
         raise InputError(f"unknown pose format {pose_format!r}", hint=f"use one of {', '.join(POSE_FORMATS)}")
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     npys = [p for p in files if p.name.endswith("_densepose.npy")]
-    images = [p for p in files if p.suffix.lower() in _IMAGE_SUFFIXES]
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     if pose_format == "auto":
         pose_format = "npy" if npys else ("uv" if images else "npy")
     chosen = npys if pose_format == "npy" else images
@@ -83,7 +80,7 @@ def scan_pose_folder(folder: str | os.PathLike, pose_format: str = "auto", *, al
             raise InputError(f"cannot read a frame number from {p.name} in {folder}", hint="name pose files frame_N_densepose.npy")
         if n in frames:
             raise InputError(f"two pose files for frame {n} in {folder}: {frames[n].name} and {p.name}", hint="remove one of them")
-        digits = _LAST_INT.search(p.name[: -len("_densepose.npy")] if pose_format == "npy" else p.stem).group(1)
+        digits = LAST_INT.search(p.name[: -len("_densepose.npy")] if pose_format == "npy" else p.stem).group(1)
         if len(digits) > 1 and digits.startswith("0"):
             padded.append(p.name)
         frames[n] = p
@@ -233,10 +230,6 @@ class DensePoseSequence:
 # --------------------------------------------------------------------------------------------------
 # detectron2 DensePose dump -> .npy, without detectron2 and without arbitrary unpickling
 # --------------------------------------------------------------------------------------------------
-class UnsafePickleError(InputError):
-    """A pickle referenced something outside the DensePose-dump allow-list."""
-
-
 class _Record:
     """Stand-in for a detectron2/DensePose result object: an attribute bag filled by pickle's BUILD."""
 
@@ -269,73 +262,33 @@ def _load_storage_from_bytes(data: bytes):
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    import collections
+@functools.cache
+def _dump_globals() -> dict[tuple[str, str], Any]:
     import copyreg
 
     import torch
 
-    allowed: dict[tuple[str, str], Any] = {
+    allowed = numpy_globals()
+    allowed.update({
         ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
         ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
         ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
         ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
-        ("collections", "OrderedDict"): collections.OrderedDict,
         ("copyreg", "_reconstructor"): copyreg._reconstructor,
         ("builtins", "object"): object,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-    }
+    })  # fmt: skip
     for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(mod, "_reconstruct")] = np.core.multiarray._reconstruct
         allowed[(mod, "scalar")] = np.core.multiarray.scalar
     allowed.update(_STAND_INS)
     return allowed
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` that resolves only an allow-list of globals (tensor/array builders, stand-ins).
+class DumpUnpickler(RestrictedUnpickler):
+    """The unpickler of ``apply_net.py dump`` files: tensor/array builders and stand-ins for the result classes only."""
 
-    Every other global (``os.system``, ``builtins.eval``, ``subprocess.Popen`` ...) raises
-    :class:`UnsafePickleError` at lookup time, i.e. before the pickle can call it.
-    """
-
-    _allowed: dict[tuple[str, str], Any] | None = None
-    # Subclasses with another allow-list override these three (e.g. the weights reader in posevid.densepose).
     what = "a DensePose dump"
     hint = "only detectron2 'apply_net.py dump' files are accepted; never open pickles from untrusted sources"
-
-    @classmethod
-    def allowed_globals(cls) -> dict[tuple[str, str], Any]:
-        if RestrictedUnpickler._allowed is None:
-            RestrictedUnpickler._allowed = _allowed_globals()
-        return RestrictedUnpickler._allowed
-
-    def find_class(self, module: str, name: str) -> Any:
-        import _compat_pickle
-
-        # protocol-2 pickles (torch.save's default) spell Python 3 modules the Python 2 way: map them back
-        if (module, name) in _compat_pickle.NAME_MAPPING:
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        else:
-            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        try:
-            return self.allowed_globals()[(module, name)]
-        except KeyError:
-            raise UnsafePickleError(
-                f"refusing to unpickle: it references {module}.{name}, which is not part of {self.what}", hint=self.hint
-            ) from None
-
-
-class _RestrictedPickleModule:
-    """Passed to ``torch.load(pickle_module=...)`` for zip-format dumps (newer detectron2 uses ``torch.save``)."""
-
-    Unpickler = RestrictedUnpickler
-    __name__ = "posevid_restricted_pickle"
-
-    @staticmethod
-    def load(file, **kwargs):
-        return RestrictedUnpickler(file, **kwargs).load()
+    allowed_globals = staticmethod(_dump_globals)
 
 
 def load_densepose_dump(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -347,10 +300,10 @@ def load_densepose_dump(path: str | os.PathLike) -> list[dict[str, Any]]:
         if zipfile.is_zipfile(path):
             import torch
 
-            data = torch.load(str(path), map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule)
+            data = torch.load(str(path), map_location="cpu", weights_only=False, pickle_module=pickle_module(DumpUnpickler))
         else:
             with open(path, "rb") as fh:
-                data = RestrictedUnpickler(fh).load()
+                data = DumpUnpickler(fh).load()
     except UnsafePickleError as exc:
         raise UnsafePickleError(f"{path}: {exc}") from None
     except Exception as exc:
@@ -361,47 +314,6 @@ def load_densepose_dump(path: str | os.PathLike) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
         raise InputError(f"{path} is not a DensePose dump (expected a list of per-image dicts, got {type(data).__name__})")
     return data
-
-
-def _as_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "tensor"):  # Boxes
-        x = x.tensor
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-def dump_entry_to_uv(entry: dict[str, Any], image_size: tuple[int, int], *, empty: str = "error") -> np.ndarray:
-    """Reference ``utils/densepose.py`` for one image: first instance's UV placed at its int-truncated box.
-
-    Returns a float64 ``(2, H, W)`` canvas (zeros outside the box). Differences to the reference: a box that
-    reaches past the image edge is clipped (the reference raises a shape error); an image without detection
-    raises a one-line error, or gives an all-zero map with ``empty="zeros"``.
-    """
-    h, w = image_size
-    canvas = np.zeros((2, h, w), dtype=np.float64)
-    name = entry.get("file_name", "?")
-    results = entry.get("pred_densepose")
-    boxes = entry.get("pred_boxes_XYXY")
-    if results is None or boxes is None:
-        raise InputError(f"dump entry {name} has no pred_densepose / pred_boxes_XYXY", hint="was it written by apply_net.py dump?")
-    if isinstance(results, tuple):  # (results, boxes) from some DensePoseResultExtractor versions
-        results = results[0]
-    boxes = _as_numpy(boxes)
-    if len(results) == 0 or boxes.shape[0] == 0:
-        if empty == "zeros":
-            return canvas
-        raise InputError(f"DensePose found no person in {name}", hint="drop that frame or pass --densepose-empty zeros")
-    uv_attr = getattr(results[0], "uv", None)
-    if uv_attr is None:
-        raise InputError(f"dump entry {name}: the DensePose result has no 'uv' (only chart results are supported)")
-    uv = _as_numpy(uv_attr).astype(np.float64)
-    x1, y1 = int(boxes[0][0]), int(boxes[0][1])
-    x1, y1 = max(x1, 0), max(y1, 0)
-    bh, bw = min(uv.shape[1], h - y1), min(uv.shape[2], w - x1)
-    if bh > 0 and bw > 0:
-        canvas[:, y1 : y1 + bh, x1 : x1 + bw] = uv[:, :bh, :bw]
-    return canvas
 
 
 def convert_densepose_dump(
@@ -480,11 +392,9 @@ def resolve_pose_source(
 
 __all__ = [
     "DensePoseSequence",
-    "RestrictedUnpickler",
+    "DumpUnpickler",
     "UnsafePickleError",
     "convert_densepose_dump",
-    "dump_entry_to_uv",
-    "frame_number",
     "load_densepose_dump",
     "load_uv",
     "parse_size",

@@ -1,4 +1,4 @@
-"""Read the reference's sampling config (``configs/pose_sample.yaml``) into ``posevid generate`` settings.
+"""Read the reference's sampling config (``configs/pose_sample.yaml``) into :class:`~posevid.tasks.generate.GenerateSettings` values.
 
 Users of the original repository know ``txt2video.py --config configs/pose_sample.yaml --skeleton_path
 video.mov``; ``posevid generate`` accepts the same file. Keys the reference reads are mapped; keys it
@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from posevid.errors import InputError, short_reason
+from posevid.errors import InputError
+from posevid.utils.config import read_yaml
 
 # validation_data key -> generate setting
 VALIDATION_KEYS = {
@@ -74,61 +75,16 @@ def _resolve(path_value: Any, config_dir: Path) -> Path:
     return alt if alt.exists() else path
 
 
-def layout_from_paths(pretrained: Path | None, checkpoint: Path | None, source: str):
-    """The model the reference config names: SD folder + FYP checkpoint folder (+ ``pose_encoder.pth`` beside SD).
-
-    Returns a :class:`~posevid.models.loading.FollowYourPoseLayout`, or None when the config names neither.
-    Without ``resume_from_checkpoint`` the reference samples SD + pose encoder with untrained temporal
-    layers; the loader refuses that unless ``--allow-untrained-temporal`` is given. A path that does not
-    exist is reported as "not found".
-    """
-    from posevid.errors import CheckpointError
-    from posevid.models.loading import CHECKPOINT_WEIGHTS, POSE_ENCODER_FILE, SD_FOLDER, FollowYourPoseLayout
-
-    if pretrained is None and checkpoint is None:
-        return None
-    sd_dir = pretrained if pretrained is not None else checkpoint.parent / SD_FOLDER
-    for key, folder in (("pretrained_model_path", sd_dir), ("resume_from_checkpoint", checkpoint)):
-        if folder is not None and not folder.exists():
-            raise CheckpointError(
-                f"{source}: {key} {folder} not found",
-                hint="download the Follow-Your-Pose release into ./checkpoints, fix the path in the config, or pass --model DIR",
-            )
-    if not (sd_dir / "unet" / "config.json").is_file():
-        raise CheckpointError(
-            f"{source}: pretrained_model_path {sd_dir} is not a Stable Diffusion v1-4 folder (no unet/config.json)",
-            hint="point it to checkpoints/stable-diffusion-v1-4 of the Follow-Your-Pose release, or pass --model DIR",
-        )
-    weights = None
-    if checkpoint is not None:
-        weights = next((checkpoint / name for name in CHECKPOINT_WEIGHTS if (checkpoint / name).is_file()), None)
-        if weights is None:
-            raise CheckpointError(
-                f"{source}: resume_from_checkpoint {checkpoint} holds no {' or '.join(CHECKPOINT_WEIGHTS)}",
-                hint="point it to checkpoints/followyourpose_checkpoint-1000, or pass --model DIR",
-            )
-    pose_encoder = sd_dir.parent / POSE_ENCODER_FILE
-    return FollowYourPoseLayout(sd_dir, weights, pose_encoder if pose_encoder.is_file() else None, source)
-
-
 def read_sample_config(path: str | os.PathLike) -> dict[str, Any]:
     """Settings from a reference-style sampling YAML; only keys present in the file appear in the result.
 
     The model appears as ``pretrained_model_path`` / ``resume_from_checkpoint`` (resolved paths); turn them
-    into a loadable layout with :func:`layout_from_paths` (done only when no ``--model`` is given).
+    into a loadable layout with :func:`posevid.models.loading.layout_from_paths` (done only when no ``--model`` is given).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"config file not found: {path}", hint="check the path, e.g. configs/pose_sample.yaml")
-    try:
-        from omegaconf import OmegaConf
-
-        raw = OmegaConf.to_container(OmegaConf.load(str(path)), resolve=True)
-    except Exception as exc:
-        reason = short_reason(exc)
-        raise InputError(f"cannot parse config {path}: {reason}", hint="it must be a YAML mapping like configs/pose_sample.yaml") from None
-    if raw is None:
-        raw = {}
+    raw = read_yaml(
+        path, missing_hint="check the path, e.g. configs/pose_sample.yaml", hint="it must be a YAML mapping like configs/pose_sample.yaml"
+    )
     if not isinstance(raw, Mapping):
         raise InputError(f"config {path} is not a YAML mapping", hint="see configs/pose_sample.yaml")
     config_dir = path.resolve().parent
