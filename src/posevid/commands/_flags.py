@@ -189,7 +189,7 @@ def add_backbone_option(parser, dest: str, flag, *, names: tuple[str, ...] | Non
         from posevid.commands.densepose import add_model_arguments
 
         prefix = "densepose-"
-        add_model_arguments(_Suppressed(parser), prefix=prefix, when=flag.help if when is None else when,
+        add_model_arguments(_Suppressed(parser, dest), prefix=prefix, when=flag.help if when is None else when,
                             names=(names[0].removeprefix("--" + prefix).replace("-", "_"),))  # fmt: skip
         return
     text = SUPPRESS if flag.hidden else _help_default(flag.help, default_text)
@@ -203,10 +203,11 @@ class _Suppressed:
     """A parser whose flags default to SUPPRESS, their own default stated in the help instead (a flag defined for
     another command, added as an animate backbone's option)."""
 
-    def __init__(self, parser) -> None:
-        self._parser = parser
+    def __init__(self, parser, dest: str) -> None:
+        self._parser, self._dest = parser, dest
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        kwargs["dest"] = self._dest
         kwargs["help"] = _help_default(kwargs.get("help", ""), None if "default" in kwargs.get("help", "") else kwargs.get("default"))
         kwargs["default"] = SUPPRESS
         return self._parser.add_argument(*args, **kwargs)

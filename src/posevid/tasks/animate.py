@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from posevid.errors import InputError
-from posevid.tasks.backbones import DEFAULT, Backbone, check_driving_video, check_options, get_backbone
+from posevid.tasks.backbones import DEFAULT, Backbone, check_driving_video, check_options, check_pose_inputs, get_backbone
 from posevid.tasks.common import FrameFiles
 from posevid.utils.devices import dtype_for_device, dtype_name, pick_device
 from posevid.utils.outputs import OutputSet
@@ -114,7 +114,9 @@ def validate(settings: AnimateSettings) -> dict[str, Any]:
         raise InputError("no reference image given", hint="pass --image IMG (or --key_frame_path)")
     if not Path(settings.image).is_file():
         raise InputError(f"reference image not found: {settings.image}", hint="check --image")
-    backbone.validate(settings)  # before the driving video's own check: it says which pose inputs go together
+    given = {n for n in backbone.pose_inputs if (settings.driving_video if n == "driving_video" else getattr(settings.options, n))}
+    check_pose_inputs(backbone, given, lambda n: "--driving-video" if n == "driving_video" else backbone.flag(n).names[0])
+    backbone.validate(settings)
     check_driving_video(settings)
     if settings.dtype != "auto":
         dtype_name(settings.dtype)

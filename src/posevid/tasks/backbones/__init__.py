@@ -69,6 +69,7 @@ class Form:
     section: str | None = None
     upload: str | None = None
     file_types: tuple[str, ...] = ()
+    name: str | None = None  # what messages call it (default: the label)
 
 
 def option(default: Any, *names: str, help: str = "", form: Form | None = None, factory: Callable[[], Any] | None = None,
@@ -109,6 +110,7 @@ class Backbone:
     prepare: Callable[..., Any]  # (settings, *, device, work: Path, progress, note) -> conditioning
     run: Callable[..., Generated]  # (pipe, settings, conditioning, *, on_frame, progress, note) -> Generated
     model_help: str  # what --model takes
+    pose_inputs: tuple[str, ...] = ("driving_video",)  # the ways to give the motion (option names, or driving_video): one of them
     accelerator_dtype: str = "fp16"  # what --dtype auto means on a GPU
     extra_flags: tuple[tuple[str, Flag], ...] = ()  # (dest, flag): spellings that are no option field (folded by from_flags)
     from_flags: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # extra_flags' values -> option fields
@@ -169,6 +171,16 @@ def check_options(backbone: Backbone, names: list[str], *, spell: Callable[[Back
                          hint=f"drop it, or pass --backbone {others[0].name}")  # fmt: skip
 
 
+def check_pose_inputs(backbone: Backbone, given: set[str], spell: Callable[[str], str], *, where: str = "", verb: str = "pass") -> None:
+    """Exactly one of ``backbone.pose_inputs`` is in ``given``, else one line naming them as ``spell(name)`` says
+    (the command line names flags, the app its controls)."""
+    chosen = [n for n in backbone.pose_inputs if n in given]
+    if len(chosen) > 1:
+        raise InputError(f"{where}give either {' or '.join(spell(n) for n in chosen)}, not both")
+    if not chosen:
+        raise InputError(f"{where}no pose given", hint=f"{verb} {' or '.join(spell(n) for n in backbone.pose_inputs)}")
+
+
 def check_driving_video(settings: AnimateSettings) -> None:
     """A given driving video must be a file (one line naming the flag)."""
     if settings.driving_video and not Path(settings.driving_video).is_file():
@@ -194,4 +206,4 @@ DEFAULT = next(iter(BACKBONES))
 
 
 __all__ = ["BACKBONES", "DEFAULT", "Backbone", "Flag", "Form", "Generated", "OnFrame", "check_driving_video", "check_options",
-           "defaults_text", "get_backbone", "option", "owners"]  # fmt: skip
+           "check_pose_inputs", "defaults_text", "get_backbone", "option", "owners"]  # fmt: skip

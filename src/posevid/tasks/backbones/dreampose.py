@@ -34,11 +34,11 @@ class DreamPoseOptions:
     densepose: str | None = option(
         None, "--densepose", "--pose_folder", type=str, metavar="DIR_OR_PKL",
         help="folder of frame_N_densepose.npy (reference format), UV/IUV images, or an apply_net dump .pkl",
-        form=Form("DensePose poses: a zip of the folder, or frame_N_densepose.npy files", "files", elem="poses", upload="densepose",
-                  file_types=(".zip", ".npy")),
+        form=Form("DensePose poses: a zip of the folder, or frame_N_densepose.npy files", "files", name="DensePose poses", elem="poses",
+                  upload="densepose", file_types=(".zip", ".npy")),
     )  # fmt: skip
     # posevid densepose's own --weights, --person and --short-side, as --densepose-* (shared="densepose": one definition)
-    densepose_weights: str | None = option(None, "--densepose-weights", shared="densepose", help=WHEN,
+    densepose_weights: str | None = option(None, "--densepose-weights", shared="densepose", help=WHEN, metavar="PATH",
                                            app="--densepose-weights")
     densepose_person: str = option(
         MODEL_DEFAULTS["person"], "--densepose-person", shared="densepose", help=WHEN, choices=PERSON_RULES,
@@ -66,7 +66,7 @@ class DreamPoseOptions:
                                   help="frames with nobody: stop or use an empty pose")
     densepose_out: str | None = option(None, "--densepose-out", type=str, metavar="DIR",
                                        help="keep the .npy files converted from a dump .pkl in DIR")
-    epoch: int | None = option(None, "--epoch", type=int, app="--dreampose-epoch",
+    epoch: int | None = option(None, "--epoch", type=int, metavar="N", app="--dreampose-epoch",
                                help="checkpoint epoch N of unet_epoch_N.pth / adapter_N.pth / checkpoint-N (needed if several)")
     custom_vae: str | None = option(None, "--custom-vae", "--custom_vae", type=str, metavar="PATH", app="--dreampose-vae",
                                     help="finetuned VAE state dict (e.g. vae_1499.pth)")
@@ -113,14 +113,10 @@ def from_flags(values: dict[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ hooks
 def validate(settings) -> None:
-    """DreamPose's cheap checks (no torch import)."""
+    """DreamPose's cheap checks (no torch import); the task has checked that one pose input is given."""
     from posevid.pipelines.schedulers import canonical_name
 
     o: DreamPoseOptions = settings.options
-    if o.densepose and settings.driving_video:
-        raise InputError("give either --densepose or --driving-video, not both")
-    if not o.densepose and not settings.driving_video:
-        raise InputError("no pose input given", hint="pass --densepose DIR_OR_PKL (or --pose_folder) or --driving-video VIDEO")
     if o.densepose and not Path(o.densepose).exists():
         raise InputError(f"pose input not found: {o.densepose}", hint="check --densepose")
     check_driving_video(settings)
@@ -232,6 +228,7 @@ BACKBONE = Backbone(
     prepare=prepare,
     run=run,
     model_help="DreamPose release folder (unet_epoch_N.pth ...) or posevid folder",
+    pose_inputs=("densepose", "driving_video"),
     extra_flags=EXTRA_FLAGS,
     from_flags=from_flags,
 )
