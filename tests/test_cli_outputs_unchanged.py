@@ -55,6 +55,10 @@ CHANGED_ON_PURPOSE: dict[str, str] = {
     "limb_rule": "new field",
     "joint_correction": "new field",
     "preset": "new field",
+    # issue 20: keypoints no longer depend on the worker count, and their meta no longer records it (pose.json does);
+    # they record where the video is cut instead (a function of its frame count)
+    "workers": "dropped from the keypoints meta",
+    "segments": "new field",
 }
 _VOLATILE_TOP = {"created", "environment"}
 # issue 12 item 8: pose.json said "output": "pose" (a staging name); it now records the --out folder
