@@ -167,3 +167,18 @@ def test_gpu_stage_without_gpus_is_one_line_error(local_ray, clips: tuple[Path, 
             src, tmp_path, kind="charades", captions=csv, poses=True, progress=False, engine="ray", ray=RaySettings(model_gpus=1)
         )
     assert Manifest(tmp_path).entries() == []
+
+
+def test_engines_do_not_import_each_other() -> None:
+    """Issue 20: ``prepare`` picks the engine (it imports ``prepare_ray``); the Ray engine needs only the manifest's
+    public API (``Manifest.append_item`` / ``Manifest.result``), never ``prepare`` itself or a private name."""
+    import ast
+
+    import posevid.data.prepare_ray as engine
+
+    imported = []
+    for node in ast.walk(ast.parse(Path(engine.__file__).read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("posevid"):
+            imported += [(node.module, alias.name) for alias in node.names]
+    assert imported and not [m for m, _ in imported if m == "posevid.data.prepare"], imported
+    assert not [name for _, name in imported if name.startswith("_")], imported
