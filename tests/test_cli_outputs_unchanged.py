@@ -217,7 +217,8 @@ def test_cli_outputs_equal_the_pre_redesign_reference(results, case):
     for what in expected:
         if what.startswith("sidecar"):
             continue
-        assert got[what] == expected[what], f"{case}: {what} differs from the pre-redesign output"
+        # the keys changed on purpose are dropped on both sides (issue 20: the keypoints meta lost "workers")
+        assert got[what] == _normalise(expected[what], {}), f"{case}: {what} differs from the pre-redesign output"
     for what in (w for w in expected if w.startswith("sidecar")):
         exp = _normalise(expected[what], {})
         for key in CHANGED_ON_PURPOSE_TOP.get(case, ()):
