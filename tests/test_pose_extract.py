@@ -102,7 +102,7 @@ def test_cli_end_to_end_outputs(pose_cli_out):
 
 
 def test_cli_retarget_to_keypoints_file(pose_cli_out, charades_cut, tmp_path, capsys):
-    from posevid.pose.retarget import bone_lengths
+    from posevid.pose.retargeting import bone_lengths
 
     out, _ = pose_cli_out
     ref = KeypointSequence.load(out / "keypoints.json")

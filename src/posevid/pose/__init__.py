@@ -28,7 +28,7 @@ _EXPORTS = {
     "mmpose_fit": ("correct_sequence",),
     "outputs": ("write_pose_videos",),
     "render": ("STYLES", "overlay", "render_frame", "render_sequence"),
-    "retarget": ("reference_pose", "retarget"),
+    "retargeting": ("reference_pose", "retarget"),
     "sequence": ("KeypointSequence",),
     "skeleton": ("is_skeleton_video", "skeleton_style_of", "skeleton_video_for"),
     "wholebody": ("extract_wholebody", "part_presence", "to_wholebody", "wholebody_keypoints"),
