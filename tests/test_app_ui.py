@@ -46,7 +46,7 @@ def test_cancelled_job_says_so():
 def test_image_to_video_form_has_the_driving_video_inputs_and_old_api_calls_still_fit(tmp_path, monkeypatch):
     from posevid.app.server import AppConfig, prepare_environment
     from posevid.app.ui import build_app
-    from posevid.densepose import PERSON_RULES
+    from posevid.densepose.options import PERSON_RULES
 
     for name in ("GRADIO_TEMP_DIR", "GRADIO_EXAMPLES_CACHE"):  # prepare_environment sets them; restored after the test
         monkeypatch.setenv(name, "")
