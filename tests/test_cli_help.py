@@ -105,11 +105,12 @@ def test_pose_and_driving_video_flag_defaults_come_from_the_task_settings():
         assert _option(SUBS["pose"], flag).default == value, flag
     a = AnimateSettings()
     assert _option(SUBS["animate"], "--densepose-person").default == a.densepose_person
-    from posevid.densepose import MODEL_DEFAULTS
+    from posevid.densepose.options import DensePoseOptions
+    from posevid.tasks.densepose import DensePoseSettings
 
     # --densepose-short-side: posevid densepose's --short-side flag (one definition), the same default everywhere
-    assert _option(SUBS["animate"], "--densepose-short-side").default == a.densepose_short_side == MODEL_DEFAULTS["short_side"]
-    assert _option(SUBS["densepose"], "--short-side").default == MODEL_DEFAULTS["short_side"]
+    assert _option(SUBS["animate"], "--densepose-short-side").default == a.densepose_short_side == DensePoseOptions.short_side
+    assert _option(SUBS["densepose"], "--short-side").default == DensePoseSettings.short_side == DensePoseOptions.short_side
     assert _option(SUBS["animate"], "--densepose-short-side").help.startswith("with --driving-video: ")
     assert _option(SUBS["animate"], "--driving-video").default is None and a.driving_video is None
     assert _option(SUBS["generate"], "--allow-untrained-temporal") is not None

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from posevid.densepose import MODEL_DEFAULTS  # torch-free
+from posevid.densepose.options import DensePoseOptions  # torch-free
 from posevid.errors import InputError
 from posevid.tasks.common import ModelCache  # noqa: F401  (the app's model cache is the tasks')
 from posevid.tasks.generate import GenerateSettings
@@ -141,7 +141,7 @@ def run_text_to_video(settings: GenerateSettings, *, out_dir: Path, models: Mode
 
 def run_image_to_video(models: ModelCache | None, *, image: Path, out_dir: Path, pose_dir: Path | None = None,
                        driving_video: Path | None = None, densepose_weights: str | None = None,
-                       densepose_person: str = MODEL_DEFAULTS["person"], densepose_short_side: int | None = MODEL_DEFAULTS["short_side"],
+                       densepose_person: str = DensePoseOptions.person, densepose_short_side: int | None = DensePoseOptions.short_side,
                        s1: float, s2: float, steps: int, seed: int, model: str, scheduler: str | None = None, epoch: int | None = None,
                        custom_vae: str | None = None, device: str = "cpu", dtype: str = "fp32",
                        progress: Progress = no_progress) -> dict[str, Any]:

@@ -22,12 +22,13 @@ from posevid.app import backend
 from posevid.app.jobs import Job, JobCancelled, JobQueue
 from posevid.app.server import AppConfig
 from posevid.app.uploads import check_upload, collect_densepose
-from posevid.densepose import MIN_SHORT_SIDE, MODEL_DEFAULTS, PERSON_RULES
 from posevid.densepose.config import DensePoseConfig
+from posevid.densepose.options import MIN_SHORT_SIDE, PERSON_RULES, DensePoseOptions
 from posevid.errors import PosevidError
 from posevid.utils.media import KEYPOINT_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger("posevid.app")
+DENSEPOSE = DensePoseOptions()  # the driving video's extraction defaults (posevid animate --densepose-*'s)
 
 POSE_STYLES = ["fyp", "mmpose", "openpose"]
 POSE_SIZES = ["source", "512x512", "256x256", "768x768"]
@@ -268,12 +269,12 @@ def build_app(config: AppConfig) -> gr.Blocks:
                             i2v_driving = gr.File(label="or a driving video (DensePose is extracted from it)",
                                                   file_types=list(VIDEO_SUFFIXES),
                                                   elem_id="i2v-driving")
-                        i2v_person = gr.Dropdown(list(PERSON_RULES), value=PERSON_RULES[0], label="Person to follow in the driving video",
+                        i2v_person = gr.Dropdown(list(PERSON_RULES), value=DENSEPOSE.person, label="Person to follow in the driving video",
                                                  info="top-score: the reference's choice; largest: the biggest box; "
                                                       "track: one person followed across frames", elem_id="i2v-person")
                         with gr.Accordion("Advanced: DensePose extraction", open=False, elem_id="i2v-advanced"):
                             i2v_short_side = gr.Number(
-                                value=MODEL_DEFAULTS["short_side"], precision=0, minimum=MIN_SHORT_SIDE,
+                                value=DENSEPOSE.short_side, precision=0, minimum=MIN_SHORT_SIDE,
                                 label="DensePose short side (pixels)",
                                 info=f"driving-video frames are resized to this short side; empty: the model's {DensePoseConfig.min_size} "
                                      "(the reference). Smaller is faster (about 3x at 512 on a CPU) and less exact",
@@ -351,8 +352,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
             return (str(res["side_by_side"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
 
         @_friendly
-        async def do_i2v(image, poses, s1, s2, steps, seed, scheduler, driving=None, person=PERSON_RULES[0],
-                         short_side=MODEL_DEFAULTS["short_side"], hist=None, request: gr.Request = None, progress=gr.Progress()):
+        async def do_i2v(image, poses, s1, s2, steps, seed, scheduler, driving=None, person=DENSEPOSE.person,
+                         short_side=DENSEPOSE.short_side, hist=None, request: gr.Request = None, progress=gr.Progress()):
             cfg = state.config
             state.check_dreampose()
             image = check_upload(image, "image", max_bytes=max_bytes, what="Reference image")
@@ -366,8 +367,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
             if driving:
                 driving = check_upload(driving, "video", max_bytes=max_bytes, what="Driving video")
                 weights = state.densepose_weights()
-            person = person or PERSON_RULES[0]
-            short_side = int(short_side) if short_side else MODEL_DEFAULTS["short_side"]  # empty (or 0): the model's own
+            person = person or DENSEPOSE.person
+            short_side = int(short_side) if short_side else DENSEPOSE.short_side  # empty (or 0): the model's own
             seed = int(seed if seed is not None else 0)
             values = [str(image), [str(p) for p in poses] or None, s1, s2, steps, seed, scheduler, str(driving) if driving else None,
                       person, short_side]

@@ -54,7 +54,7 @@ def register(subparsers, formatter_class) -> None:
         help="instead of --densepose: a video of someone moving; DensePose is extracted from it first (cached, see posevid densepose)",
     )  # fmt: skip
     # posevid densepose's own --weights, --person and --short-side, as --densepose-*: one definition of each flag and default
-    add_model_arguments(g, prefix="densepose-", when="with --driving-video: ", names=("weights", "person", "short_side"))
+    add_model_arguments(g, prefix="densepose-", when="with --driving-video: ", names=("weights", "person", "short_side"), defaults=D)
     g.add_argument("--pose-format", choices=("auto", "npy", "uv", "iuv"), default=D.pose_format, help="how to read the pose folder")
     g.add_argument("--allow-gaps", action="store_true", help="accept missing frame numbers (the window then uses the --window rule there)")
     g.add_argument(

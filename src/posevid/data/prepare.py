@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -440,7 +440,7 @@ def prepare_dataset(
     engine: str = "plain",
     ray: Any = None,
     extra_stages: Sequence[StageSpec] = (),
-    densepose: Mapping[str, Any] | None = None,
+    densepose: Any = None,
 ) -> PrepareResult:
     """Prepare ``src`` into ``out`` (resumable). ``poses=None`` means: extract for image-pose only.
 
@@ -448,9 +448,9 @@ def prepare_dataset(
     (a :class:`posevid.data.prepare_ray.RaySettings`); the manifest is the same as the plain engine's.
     ``extra_stages`` run after pose extraction on every clip (``densepose`` adds its stage there).
     ``pose_workers`` is ``extract_keypoints``' ``workers`` (plain engine; Ray runs one process per clip).
-    ``densepose`` (``kind="ubc"``): ``SRC`` holds videos, and DensePose runs on their frames with these
-    ``DensePoseSettings`` model fields (``weights``, ``device``, ``dtype``, ``batch_size``, ``person``,
-    ``short_side``; ``{}`` for the defaults), see :mod:`posevid.data.prepare_densepose`.
+    ``densepose`` (``kind="ubc"``): ``SRC`` holds videos, and DensePose runs on their frames with these options, a
+    :class:`~posevid.densepose.options.DensePoseOptions` or a mapping of some of its fields (``weights``, ``device``,
+    ``dtype``, ``batch_size``, ``person``, ``short_side``; ``{}`` for the defaults), see :mod:`posevid.data.prepare_densepose`.
     """
     src, out = Path(src), Path(out)
     if kind not in KINDS:
@@ -497,7 +497,7 @@ def prepare_dataset(
         "frames_per_video": frames_per_video,
     }
     if densepose is not None:
-        settings["densepose"] = densepose
+        settings["densepose"] = densepose.as_dict()
     _write_meta(out, settings)
     if from_videos:
         if kind in VIDEO_KINDS:

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from posevid.densepose import MODEL_DEFAULTS, check_short_side  # torch-free
+from posevid.densepose.options import DensePoseOptions  # torch-free
 from posevid.errors import InputError
 from posevid.utils.devices import dtype_for_device, dtype_name, pick_device, torch_dtype
 from posevid.utils.outputs import OutputSet
 from posevid.utils.progress import Progress, no_progress
+
+_DENSEPOSE = DensePoseOptions()  # the driving video's extraction defaults, defined once there
 
 HOW_TO_GET_WEIGHTS = (
     "download the DreamPose demo checkpoints (demo/custom-chkpts: unet_epoch_499.pth, adapter_499.pth, checkpoint-499/, vae_1499.pth) "
@@ -35,8 +37,8 @@ class AnimateSettings:
     densepose: str | None = None
     driving_video: str | None = None  # instead of densepose: DensePose extracted from it first (cached on disk)
     densepose_weights: str | None = None  # with driving_video: DensePose R-CNN weights (.pkl or .safetensors)
-    densepose_person: str = MODEL_DEFAULTS["person"]  # with driving_video: top-score | largest | track
-    densepose_short_side: int | None = MODEL_DEFAULTS["short_side"]  # with driving_video: None = the model's 800 (the reference)
+    densepose_person: str = _DENSEPOSE.person  # with driving_video: top-score | largest | track
+    densepose_short_side: int | None = _DENSEPOSE.short_side  # with driving_video: None = the model's 800 (the reference)
     model: str | None = None
     out: str | None = None
     output_dir: str | None = None  # the reference test.py layout
@@ -65,6 +67,10 @@ class AnimateSettings:
     gif: bool = True
     quiet: bool = False
     notes: list[str] = field(default_factory=list)  # filled by the run: what was converted
+
+    def densepose_options(self) -> DensePoseOptions:
+        """How a driving video's DensePose is extracted: these ``densepose_*`` fields, the other options' defaults."""
+        return DensePoseOptions(weights=self.densepose_weights, person=self.densepose_person, short_side=self.densepose_short_side)
 
 
 @dataclass
@@ -115,7 +121,7 @@ def validate(settings: AnimateSettings) -> dict[str, Any]:
         raise InputError(f"pose input not found: {settings.densepose}", hint="check --densepose")
     if settings.driving_video and not Path(settings.driving_video).is_file():
         raise InputError(f"driving video not found: {settings.driving_video}", hint="check --driving-video")
-    check_short_side(settings.densepose_short_side, "--densepose-short-side")
+    settings.densepose_options().validate(flag_prefix="--densepose-")
     if not settings.model:
         raise InputError("no model given", hint=HOW_TO_GET_WEIGHTS)
     if settings.custom_vae and not Path(settings.custom_vae).is_file():
@@ -147,15 +153,14 @@ def animate(settings: AnimateSettings, *, models=None, progress: Progress = no_p
         work = Path(settings.densepose_out) if settings.densepose_out else Path(tmp) / "poses"
         size = parse_size(settings.densepose_size) if settings.densepose_size else None
         if settings.driving_video:  # DensePose extracted once per video and cached; the pipeline resizes it to the image size
+            from dataclasses import replace
+
             from posevid.densepose.extract import densepose_folder_for
             from posevid.densepose.weights import resolve_weights
 
             weights = resolve_weights(settings.densepose_weights, flag="--densepose-weights")  # hints name animate's (and app's) flag
-            pose_dir = densepose_folder_for(
-                settings.driving_video, weights=weights, person=settings.densepose_person, device=device,
-                short_side=settings.densepose_short_side, progress=not settings.quiet,
-                report=progress,
-            )  # fmt: skip
+            options = replace(settings.densepose_options(), weights=weights, device=device)
+            pose_dir = densepose_folder_for(settings.driving_video, options, progress=not settings.quiet, report=progress)
         else:
             pose_dir = resolve_pose_source(
                 settings.densepose, work, image_size=size, image_root=settings.densepose_images, empty=settings.densepose_empty
