@@ -60,30 +60,28 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from dataclasses import replace
-
     from PIL import Image
 
     from posevid.densepose.extract import PersonChooser
     from posevid.densepose.model import DensePoseRCNN
+    from posevid.densepose.options import DensePoseOptions
     from posevid.densepose.predictor import DensePosePredictor
     from posevid.densepose.weights import load_weights_file
 
     state = load_weights_file(args.weights) if args.weights else random_full_size_state()
     model = DensePoseRCNN.from_state_dict(state, source=args.weights or "random full-size weights")
-    pred = DensePosePredictor(model, device=args.device, dtype=args.dtype)
+    base = DensePosePredictor(model, device=args.device, dtype=args.dtype)
     frame = np.asarray(Image.open(FRAME).convert("RGB"))  # 576x720, the DreamPose demo key frame
     frames = [frame] * args.batch_size
-    base = pred.cfg
     print(f"DensePose R-CNN R50-FPN, {'weights ' + args.weights if args.weights else 'full-size random weights'}, "
-          f"device {pred.device}, {args.dtype}, batch {args.batch_size}, {args.threads} threads, frame {frame.shape[1]}x{frame.shape[0]}")
+          f"device {base.device}, {args.dtype}, batch {args.batch_size}, {args.threads} threads, frame {frame.shape[1]}x{frame.shape[0]}")
 
     def sync():
-        if pred.device.type == "cuda":
+        if base.device.type == "cuda":
             torch.cuda.synchronize()
 
     for short in args.sizes:
-        pred.cfg = replace(base, min_size=short, max_size=round(short * base.max_size / base.min_size))
+        pred = base.with_config(DensePoseOptions(short_side=short).model_config(base.cfg))  # as the command runs it
         chooser = PersonChooser("top-score")
         pred(frames, choose=chooser)  # warm-up
         sync()

@@ -49,7 +49,7 @@ def run_segment(estimator_name: str, clip: str, size: tuple[int, int], segment, 
         est.reset()
         it = (fit.frame(f) for f in iter_frames(clip, start=warm_start, max_frames=None if stop is None else stop - warm_start))
         it = prefetch(it) if use_prefetch else it  # as extract_keypoints does: decode overlaps estimation
-        for _ in range(start - warm_start):  # warm-up of video-mode tracking, as extract_keypoints(workers>1) does
+        for _ in range(start - warm_start):  # warm-up of video-mode tracking, as extract_keypoints does at every cut
             est(next(it))
         while True:
             t0 = time.perf_counter()
@@ -71,18 +71,25 @@ def run_segment(estimator_name: str, clip: str, size: tuple[int, int], segment, 
             "cpu": time.process_time() - cpu0}  # fmt: skip
 
 
+def run_block(estimator_name: str, clip: str, size: tuple[int, int], block, max_frames: int | None, use_prefetch: bool = True) -> dict:
+    """:func:`run_segment` over each segment of a worker's contiguous block (each decoded from its own warm-up start)."""
+    parts = [run_segment(estimator_name, clip, size, seg, max_frames, use_prefetch) for seg in block]
+    return {key: sum(p[key] for p in parts) for key in parts[0]}
+
+
 def bench(
     estimator_name: str, clips: list[str], size: tuple[int, int], max_frames: int | None, use_prefetch: bool = True, workers: int = 1
 ) -> dict:
     """Frames/s = frames / wall-clock seconds over all clips, estimator set-up (and with workers, process start-up) included.
 
-    With ``workers`` > 1 each clip is split by ``plan_segments`` as ``extract_keypoints`` does: the first segment runs
-    here, the others in spawned processes (one pool for the run). Stage seconds are summed over the workers.
+    Each clip is cut by ``plan_segments`` and the segments shared by ``assign_segments`` as ``extract_keypoints`` does:
+    the first block runs here, the others in spawned processes (one pool for the run). Stage seconds are summed over
+    the workers.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from posevid.pose.extract import plan_segments
+    from posevid.pose.segments import assign_segments, plan_segments
     from posevid.video import probe_video
 
     parts: list[dict] = []
@@ -92,13 +99,12 @@ def bench(
     try:
         for clip in clips:
             n = probe_video(clip).num_frames if max_frames is None else min(max_frames, probe_video(clip).num_frames)
-            plan = plan_segments(n, workers)
-            used = max(used, len(plan))
+            blocks = assign_segments(plan_segments(n), workers)
+            used = max(used, len(blocks))
             t0 = time.perf_counter()
-            futures = (
-                [pool.submit(run_segment, estimator_name, clip, size, seg, max_frames, use_prefetch) for seg in plan[1:]] if pool else []
-            )
-            parts.append(run_segment(estimator_name, clip, size, plan[0], max_frames, use_prefetch))
+            args = (estimator_name, clip, size)
+            futures = [pool.submit(run_block, *args, block, max_frames, use_prefetch) for block in blocks[1:]] if pool else []
+            parts.append(run_block(*args, blocks[0], max_frames, use_prefetch))
             parts.extend(f.result() for f in futures)
             wall += time.perf_counter() - t0
     finally:

@@ -1,4 +1,7 @@
-"""Shared helpers for the DensePose golden tests: the fixture case, tolerant comparisons, stage runs.
+"""Shared helpers for the DensePose golden tests: the fixture case, tolerant comparisons, posevid's stage runs.
+
+Stage runs come from posevid itself: the predictor with ``return_stages=True`` (end to end) and the model's one
+composition, ``DensePoseRCNN.forward``, started from a golden previous stage (:func:`fed`); no stage order here.
 
 Everything about the case comes from the fixture folder: the image list from ``meta.json``, every setting
 from ``config.yaml`` and every width from the weights, so another case made the same way passes too.
@@ -10,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +105,7 @@ def state(kind: str) -> dict:
     return load_weights_file(WEIGHTS[kind])
 
 
+@functools.cache
 def model(kind: str):
     from posevid.densepose.model import DensePoseRCNN
 
@@ -114,39 +117,27 @@ def rgb(image: str) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-@dataclass
-class StageRun:
-    """Every stage of one image, computed once with our own previous stage."""
+def predictor(kind: str):
+    from posevid.densepose.predictor import DensePosePredictor
 
-    sizes: list
-    batch: torch.Tensor
-    features: dict
-    proposals: tuple
-    box_outputs: tuple
-    detections: object
-    decoded: torch.Tensor
-    final: object
-    extra: dict = field(default_factory=dict)
+    return DensePosePredictor(model(kind), "cpu")
 
 
 @functools.cache
-def stage_run(kind: str, image: str) -> StageRun:
-    from posevid.densepose.predictor import DensePosePredictor, postprocess
+def stage_run(kind: str, image: str):
+    """posevid's own run of one image: the predictor's frame result (every kept instance with charts) and the model's
+    :class:`~posevid.densepose.model.Stages` record of it (every intermediate of the one composition)."""
+    (final,), stages = predictor(kind)([rgb(image)], return_stages=True)
+    return final, stages
 
-    m = model(kind)
-    pred = DensePosePredictor(m, "cpu")
-    frame = rgb(image)
+
+def fed(kind: str, until: str, **given):
+    """The model's one composition (``DensePoseRCNN.forward``) started from ``given`` stage results (golden or ours),
+    run up to the stage ``until``: what posevid computes for the next stages when the previous ones are exactly these."""
+    from posevid.densepose.model import Stages
+
     with torch.no_grad():
-        batch, sizes = pred.preprocess([frame])
-        feats = m.features(batch)
-        props = m.propose(feats, sizes)
-        box = m.box_outputs(feats, [props[0][0]])
-        dets = m.detect(box[1], box[2], [props[0][0]], sizes)
-        decoded = m.decode(feats)
-        _, _, charts = m.densepose_outputs(decoded, [dets[0].boxes])
-        out = {"boxes": dets[0].boxes, "scores": dets[0].scores, **charts}
-        final, _ = postprocess(out, sizes[0], frame.shape[:2])
-    return StageRun(sizes, batch, feats, props[0], box, dets[0], decoded, final)
+        return model(kind)(Stages(**given), until=until)
 
 
 def resized_to_original(boxes: torch.Tensor, resized_hw, frame_hw) -> torch.Tensor:

@@ -11,8 +11,8 @@ from PIL import Image
 from _densepose_golden import FIXTURE, IMAGES, rgb
 from posevid.app import backend
 from posevid.app.jobs import JobCancelled, JobQueue
-from posevid.densepose import MODEL_DEFAULTS
 from posevid.densepose.extract import densepose_folder_for
+from posevid.densepose.options import DensePoseOptions
 from posevid.densepose.predictor import DensePosePredictor
 from posevid.errors import PosevidError
 from posevid.tasks.common import ModelCache
@@ -75,8 +75,8 @@ def test_the_short_side_setting_reaches_the_extractor_and_the_cache_key(tmp_path
     assert json.loads(res["sidecar"].read_text())["settings"]["densepose_short_side"] == 64
     assert [(done, total) for stage, done, total in seen if stage == "densepose"] == [(0, 2), (2, 2)]  # one batch of 2 frames
     # the size is part of the cache key: the same size finds this entry, another size makes a new one
-    assert densepose_folder_for(driving_video, weights=weights, short_side=64, progress=False) == entry
-    other = densepose_folder_for(driving_video, weights=weights, short_side=96, progress=False)
+    assert densepose_folder_for(driving_video, DensePoseOptions(weights=weights, short_side=64), progress=False) == entry
+    other = densepose_folder_for(driving_video, DensePoseOptions(weights=weights, short_side=96), progress=False)
     assert other != entry and json.loads((other / "densepose.json").read_text())["config"]["min_size"] == 96
 
 
@@ -84,7 +84,7 @@ def test_cancel_during_densepose_extraction_stops_within_one_batch_and_leaves_no
                                                                                      monkeypatch):
     """The app's Cancel during extraction: the job stops after the batch it is in, not when frame generation starts."""
     monkeypatch.setenv("POSEVID_CACHE", str(tmp_path / "cache"))
-    video = _video(tmp_path / "dance.mp4", MODEL_DEFAULTS["batch_size"] + 1)  # two batches
+    video = _video(tmp_path / "dance.mp4", DensePoseOptions.batch_size + 1)  # two batches
     batches = []
     original = DensePosePredictor.__call__
 
@@ -104,8 +104,8 @@ def test_cancel_during_densepose_extraction_stops_within_one_batch_and_leaves_no
     finally:
         jobs.shutdown()
     assert isinstance(job.error, JobCancelled) and job.cancelled
-    assert batches == [MODEL_DEFAULTS["batch_size"]]  # the second batch never ran
-    assert (job.step, job.total) == (MODEL_DEFAULTS["batch_size"], MODEL_DEFAULTS["batch_size"] + 1) and "DensePose" in job.desc
+    assert batches == [DensePoseOptions.batch_size]  # the second batch never ran
+    assert (job.step, job.total) == (DensePoseOptions.batch_size, DensePoseOptions.batch_size + 1) and "DensePose" in job.desc
     cache = tmp_path / "cache" / "densepose"
     assert not cache.exists() or list(cache.iterdir()) == []  # no cache entry, not even a half-written one
     assert list(job.folder.iterdir()) == []  # no output

@@ -46,7 +46,7 @@ def test_cancelled_job_says_so():
 def test_image_to_video_form_has_the_driving_video_inputs_and_old_api_calls_still_fit(tmp_path, monkeypatch):
     from posevid.app.server import AppConfig, prepare_environment
     from posevid.app.ui import build_app
-    from posevid.densepose import PERSON_RULES
+    from posevid.densepose.options import PERSON_RULES
     from posevid.tasks.backbones import BACKBONES
 
     for name in ("GRADIO_TEMP_DIR", "GRADIO_EXAMPLES_CACHE"):  # prepare_environment sets them; restored after the test
@@ -94,7 +94,7 @@ def test_image_to_video_short_side_setting_reaches_the_task(tmp_path, monkeypatc
     from posevid.app import backend
     from posevid.app.server import AppConfig, prepare_environment
     from posevid.app.ui import build_app
-    from posevid.densepose import MODEL_DEFAULTS
+    from posevid.densepose.options import DensePoseOptions
     from posevid.video import write_video
 
     for name in ("GRADIO_TEMP_DIR", "GRADIO_EXAMPLES_CACHE"):
@@ -107,7 +107,7 @@ def test_image_to_video_short_side_setting_reaches_the_task(tmp_path, monkeypatc
     prepare_environment(config)
     demo = build_app(config)
     by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
-    assert by_id["i2v-short-side"].value == MODEL_DEFAULTS["short_side"]  # the one default: the model's own 800, the reference
+    assert by_id["i2v-short-side"].value == DensePoseOptions.short_side  # the one default: the model's own 800, the reference
     calls = []
 
     def fake_task(models, **kw):
@@ -118,7 +118,7 @@ def test_image_to_video_short_side_setting_reaches_the_task(tmp_path, monkeypatc
     monkeypatch.setattr(backend, "run_image_to_video", fake_task)
     handler = next(f.fn for f in demo.fns.values() if f.api_name == "image_to_video")
     image = str(examples_dir / "key_frame.png")
-    for short_side, expected in ((512, 512), (None, MODEL_DEFAULTS["short_side"])):
+    for short_side, expected in ((512, 512), (None, DensePoseOptions.short_side)):
         out = asyncio.run(handler(image, None, 8, 3, 1, 0, "pndm", str(video), "top-score", short_side, hist=[],
                                   request=None, progress=lambda *a, **k: None))  # fmt: skip
         assert calls[-1]["densepose_short_side"] == expected and calls[-1]["driving_video"] == Path(video)

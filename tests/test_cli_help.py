@@ -113,13 +113,15 @@ def test_pose_and_driving_video_flag_defaults_come_from_the_task_settings():
     for flag, value in (("--smooth", p.smooth), ("--limb-rule", p.limb_rule), ("--joint-correction", p.joint_correction),
                         ("--overlay", p.overlay), ("--preset", p.preset)):  # fmt: skip
         assert _option(SUBS["pose"], flag).default == value, flag
-    from posevid.densepose import MODEL_DEFAULTS
+    from posevid.densepose.options import DensePoseOptions
     from posevid.tasks.backbones.dreampose import DreamPoseOptions
+    from posevid.tasks.densepose import DensePoseSettings
 
     a, dp = AnimateSettings(), DreamPoseOptions()
     assert f"(default: {dp.densepose_person})" in _option(SUBS["animate"], "--densepose-person").help
     # --densepose-short-side: posevid densepose's --short-side flag (one definition), the same default everywhere
-    assert dp.densepose_short_side == MODEL_DEFAULTS["short_side"] == _option(SUBS["densepose"], "--short-side").default
+    assert dp.densepose_short_side == DensePoseOptions.short_side == DensePoseSettings.short_side
+    assert _option(SUBS["densepose"], "--short-side").default == DensePoseOptions.short_side
     assert _option(SUBS["animate"], "--densepose-short-side").help.startswith("with --driving-video: ")
     assert _option(SUBS["animate"], "--driving-video").default is None and a.driving_video is None
     assert _option(SUBS["generate"], "--allow-untrained-temporal") is not None

@@ -70,6 +70,10 @@ CHANGED_ON_PURPOSE: dict[str, str] = {
     # issue 21: pose.json says whether face and hands were estimated (--wholebody) and in how many frames
     "wholebody": "new field",
     "parts": "new field",
+    # issue 20: keypoints no longer depend on the worker count, and their meta no longer records it (pose.json does);
+    # they record where the video is cut instead (a function of its frame count)
+    "workers": "dropped from the keypoints meta",
+    "segments": "new field",
 }
 # issue 12 item 8: pose.json said "output": "pose" (a staging name); it now records the --out folder
 CHANGED_ON_PURPOSE_TOP = {"pose": {"output"}}

@@ -105,11 +105,12 @@ def test_cli_video_input(tmp_path, capsys):
 
 
 def test_frames_without_person_get_zero_canvas_and_are_counted(tmp_path):
-    from posevid.densepose.extract import DensePoseSettings, extract_densepose
+    from posevid.densepose.extract import extract_densepose
+    from posevid.densepose.options import DensePoseOptions
     from posevid.densepose.predictor import DensePosePredictor, FrameResult
 
     real = DensePosePredictor.from_weights(ST, device="cpu")
-    real.cfg = replace(real.cfg, min_size=128, max_size=213)
+    real = real.with_config(replace(real.cfg, min_size=128, max_size=213))
 
     class DropSecond:  # the real model, with frame 1's detections removed (as if nobody were there)
         device, cfg, seen = real.device, real.cfg, 0
@@ -124,7 +125,7 @@ def test_frames_without_person_get_zero_canvas_and_are_counted(tmp_path):
             return out
 
     frames = small_frames(tmp_path, 3)
-    report = extract_densepose(DensePoseSettings(frames, tmp_path / "dp", batch_size=2), progress=False, predictor=DropSecond())
+    report = extract_densepose(frames, tmp_path / "dp", DensePoseOptions(batch_size=2), progress=False, predictor=DropSecond())
     assert report.frames_without_person == [1]
     assert not np.load(tmp_path / "dp" / "frame_1_densepose.npy").any()
     assert np.load(tmp_path / "dp" / "frame_0_densepose.npy").any()
@@ -305,3 +306,41 @@ def test_missing_weights_hint_names_the_flag_of_the_command_run(command, flag, t
         assert not out.exists()
         for name in env:
             monkeypatch.delenv(name)
+
+
+def test_extraction_leaves_the_callers_predictor_unchanged(tmp_path):
+    """A predictor passed in is the caller's: a run's short side must not stay in it, and the next run uses its own size."""
+    from posevid.densepose.config import DensePoseConfig
+    from posevid.densepose.extract import extract_densepose
+    from posevid.densepose.options import DensePoseOptions
+    from posevid.densepose.predictor import DensePosePredictor
+
+    pred = DensePosePredictor.from_weights(ST, cfg=DensePoseConfig(min_size=128, max_size=213), device="cpu")
+    before = pred.cfg
+    frames = small_frames(tmp_path, 1)
+    extract_densepose(frames, tmp_path / "a", DensePoseOptions(short_side=96), progress=False, predictor=pred)
+    assert pred.cfg == before
+    extract_densepose(frames, tmp_path / "b", progress=False, predictor=pred)  # no short side: the predictor's own
+    assert json.loads((tmp_path / "b" / "densepose.json").read_text())["config"]["min_size"] == 128
+
+
+def test_flags_parse_into_the_task_settings_and_one_check_serves_every_caller(tmp_path):
+    """``posevid densepose`` flags -> the task's settings (as ``posevid batch`` would run it), defaults from the one
+    definition; the library call, the command and ``animate``/``prepare`` options fail in the one ``validate``."""
+    from posevid.commands.densepose import collect_settings, parse_args
+    from posevid.densepose.options import DensePoseOptions
+    from posevid.errors import InputError
+    from posevid.tasks.densepose import DensePoseSettings, densepose
+
+    assert collect_settings(parse_args(["in.mp4", "--out", "o"])) == DensePoseSettings(input="in.mp4", out="o")
+    flags = ["--short-side", "256", "--person", "track", "--iuv", "-q", "--weights", "w.pkl"]
+    s = collect_settings(parse_args(["in.mp4", "--out", "o", *flags]))
+    assert (s.short_side, s.person, s.iuv, s.quiet, s.weights) == (256, "track", True, True, "w.pkl")
+    assert s.options == DensePoseOptions(weights="w.pkl", person="track", short_side=256)
+    with pytest.raises(InputError, match="tallest"):
+        parse_args(["in.mp4", "--out", "o", "--person", "tallest"])
+    with pytest.raises(InputError, match=r"^--short-side must be at least 32, got 16$"):
+        densepose(DensePoseSettings(input=str(FIXTURE / "image1.png"), out=str(tmp_path / "o"), short_side=16))
+    with pytest.raises(InputError, match=r"^--densepose-person 'tallest' is not a person rule"):
+        DensePoseOptions(person="tallest").validate(flag_prefix="--densepose-")
+    assert not (tmp_path / "o").exists()

@@ -7,7 +7,7 @@ import pytest
 
 from posevid.errors import InputError, NoPersonError
 from posevid.pose import KeypointSequence, OneEuroFilter, fill_missing, retarget, select_persons, smooth
-from posevid.pose.retarget import COCO17_BONES, bone_lengths, linear_fit
+from posevid.pose.retargeting import COCO17_BONES, bone_lengths, linear_fit
 
 FPS, H = 30.0, 360
 

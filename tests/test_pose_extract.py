@@ -22,7 +22,7 @@ def test_real_clip_detection_rate_and_layout(charades_cut_keypoints):
     assert seq.format == "blazepose33" and seq.keypoints.shape == (60, 1, 33, 3)
     assert (seq.width, seq.height) == (406, 720) and seq.fps == pytest.approx(16.646, abs=0.01)
     assert seq.meta["detection_rate"] >= 0.95  # measured 1.0 on this cut
-    assert seq.frame_indices.tolist() == list(range(60)) and seq.meta["smoothing"]["min_cutoff"] == 2.0
+    assert seq.frame_indices.tolist() == list(range(60)) and seq.meta["smoothing"]["method"] == "zero-phase"
     xy = seq.keypoints[..., :2]
     assert (xy[..., 0] > 0).all() and (xy[..., 0] < 406).all() and (xy[..., 1] < 720).all()
 
@@ -102,7 +102,7 @@ def test_cli_end_to_end_outputs(pose_cli_out):
 
 
 def test_cli_retarget_to_keypoints_file(pose_cli_out, charades_cut, tmp_path, capsys):
-    from posevid.pose.retarget import bone_lengths
+    from posevid.pose.retargeting import bone_lengths
 
     out, _ = pose_cli_out
     ref = KeypointSequence.load(out / "keypoints.json")
@@ -202,11 +202,33 @@ def test_generate_skeleton_is_the_posevid_pose_skeleton(tmp_path, monkeypatch, c
     from_pose = read_frames(tmp_path / "pose" / "skeleton.mp4")
     from_generate = read_frames(skeleton_video_for(raw, progress=False))
     same = video_chamfer(from_generate, from_pose)
-    old_seq = extract_keypoints(raw, smoothing=True, progress=False)  # the earlier drawing: One-Euro, 0.3, no correction
+    old_seq = extract_keypoints(raw, smoothing="one-euro", progress=False)  # the earlier drawing: One-Euro, 0.3, no correction
     old = video_chamfer(render_sequence(old_seq, style="fyp"), from_pose)
     assert same.compared == old.compared == 24
     # same renders up to encoding noise (measured 0.009 px); the earlier drawing is farther (measured 0.36 px)
     assert same.median_px < 0.05 and old.median_px > 0.2, (same.summary(), old.summary())
+
+
+def test_library_default_smoothing_is_posevid_pose_default(charades_cut, tmp_path):
+    """Issue 20: ``extract_keypoints`` smoothed with One-Euro by default while ``posevid pose`` used zero-phase. One default
+    now (``posevid.pose.options.DEFAULT_SMOOTH``): the library's keypoints are the command's raw landmarks, bit for bit."""
+    import inspect
+
+    from posevid.pose.extract import smoothing_settings
+    from posevid.pose.options import options_from_flags
+    from posevid.tasks.pose import PoseSettings
+
+    command = smoothing_settings(options_from_flags(smooth=PoseSettings().smooth).smoothing)
+    for fn in (extract_keypoints, extract_keypoints_from_frames):
+        assert smoothing_settings(inspect.signature(fn).parameters["smoothing"].default) == command
+    assert smoothing_settings(True) == command and command["method"] == "zero-phase"  # True: smoothing on, the default kind
+    lib = extract_keypoints(charades_cut, max_frames=20, progress=False)
+    # --format blazepose33 keeps the uncorrected landmarks, as the library gives them; --npz keeps the exact floats
+    args = ["pose", str(charades_cut), "--out", str(tmp_path), "--quiet", "--max-frames", "20", "--format", "blazepose33", "--npz"]
+    assert main(args) == 0
+    cli = KeypointSequence.load(tmp_path / "keypoints.npz")
+    assert cli.meta["smoothing"] == lib.meta["smoothing"] == command
+    np.testing.assert_array_equal(cli.keypoints, lib.keypoints)
 
 
 def test_cli_warns_with_the_count_of_empty_frames(charades_cut, tmp_path, capsys):

@@ -74,7 +74,8 @@ def test_zero_phase_skips_low_scores_and_weights_by_score():
 
 
 def test_smoothing_option_parity():
-    assert smoothing_settings(True) == {"min_cutoff": 2.0, "beta": 50.0, "d_cutoff": 1.0}  # library default unchanged
+    assert smoothing_settings("one-euro") == {"min_cutoff": 2.0, "beta": 50.0, "d_cutoff": 1.0}  # the earlier library default
+    assert smoothing_settings(True) == smoothing_settings("zero-phase")  # issue 20: the one default, as posevid pose
     assert smoothing_settings("none") is None and smoothing_settings(False) is None
     assert smoothing_settings("zero-phase")["method"] == "zero-phase"
     assert smoothing_settings({"min_cutoff": 1.0})["min_cutoff"] == 1.0
@@ -174,8 +175,8 @@ def test_cli_new_defaults_and_parity_flags(charades_cut, tmp_path):
     assert main([*base, "--out", str(tmp_path / "old"), *old]) == 0
     a, b = KeypointSequence.load(tmp_path / "old" / "keypoints.json"), KeypointSequence.load(tmp_path / "new" / "keypoints.json")
     assert a.meta["smoothing"] == {"min_cutoff": 2.0, "beta": 50.0, "d_cutoff": 1.0}
-    # the parity flags give what earlier versions wrote: the library's default (One-Euro) track in COCO-17
-    ref = extract_keypoints(charades_cut, max_frames=12, progress=False, workers=1).to_format("coco17")
+    # the parity flags give what earlier versions wrote: the One-Euro track (the library default before issue 20) in COCO-17
+    ref = extract_keypoints(charades_cut, max_frames=12, smoothing="one-euro", progress=False, workers=1).to_format("coco17")
     np.testing.assert_allclose(a.keypoints, ref.keypoints, atol=0.01)
     assert not np.allclose(a.keypoints[..., :2], b.keypoints[..., :2], atol=0.5)  # the correction moved joints
     # --no-smooth still means no smoothing

@@ -70,7 +70,8 @@ def _by_id(out: Path) -> dict[str, dict]:
 
 def test_plain_prepare_writes_what_the_dreampose_dataset_loads(videos: Path, plain: Path, tmp_path: Path) -> None:
     from posevid.data.datasets import DreamPoseFrameDataset
-    from posevid.densepose.extract import DensePoseSettings, extract_densepose
+    from posevid.densepose.extract import extract_densepose
+    from posevid.densepose.options import DensePoseOptions
     from posevid.video import read_frames
 
     entries = _by_id(plain)
@@ -80,7 +81,7 @@ def test_plain_prepare_writes_what_the_dreampose_dataset_loads(videos: Path, pla
         assert e["status"] == "ok" and e["num_frames"] == 3 and e["frames_dir"] == f"frames/{clip}"
         assert sorted(e["densepose_frames"] + e["densepose_empty"]) == [0, 1, 2] and e["densepose_frames"]
         # the files are what `posevid densepose` makes of the same video, and the frames are the decoded frames
-        alone = extract_densepose(DensePoseSettings(input=videos / clip, out=tmp_path / clip, **OPTIONS), progress=False)
+        alone = extract_densepose(videos / clip, tmp_path / clip, DensePoseOptions(**OPTIONS), progress=False)
         decoded = read_frames(videos / clip)
         for n in range(3):
             got = np.load(plain / e["frames_dir"] / f"frame_{n}_densepose.npy", allow_pickle=False)
@@ -208,3 +209,19 @@ def test_densepose_is_the_gpu_sized_ray_stage(videos: Path, tmp_path: Path, monk
     prepare_ray.build_dataset([], seen["stages"], seen["settings"])
     assert [name for name, _ in calls] == ["partial", "DensePoseStage"]  # decode (no captions for videos), then DensePose
     assert calls[1][1] == {"num_cpus": 2, "num_gpus": 0.5, "concurrency": 3} and calls[0][1] == {"num_cpus": 1.0}
+
+
+def test_a_second_run_in_one_process_uses_its_own_short_side(videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-process model cache must not carry one run's short side into the next (here: 128, then the reference's 800)."""
+    from posevid.video import write_video
+
+    monkeypatch.setattr(prepare_densepose, "_PREDICTORS", {})
+    one = tmp_path / "one.mp4"
+    write_video(one, [np.asarray(Image.fromarray(rgb(IMAGES[0])).resize((96, 120)))], fps=4)  # one frame: 800 px stays cheap
+    listing = tmp_path / "videos.txt"
+    listing.write_text(f"{one}\n")
+    for out, short_side, expected in (("a", 128, 128), ("b", None, 800)):
+        options = {**OPTIONS, "short_side": short_side}
+        assert prepare_dataset(listing, tmp_path / out, kind="ubc", densepose=options, progress=False).ok == 1
+        side = json.loads((tmp_path / out / "frames" / "one.mp4" / "densepose.json").read_text())
+        assert side["config"]["min_size"] == expected, out

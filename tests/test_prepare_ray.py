@@ -1,7 +1,9 @@
 """``posevid prepare --engine ray``: same manifest as the plain engine, worker deaths recovered, resumable.
 
 One local Ray instance with 2 CPUs serves the whole module (starting Ray takes seconds). The clips are
-cuts of the shared Charades clips already in tests/fixtures (0RJKT, 3IPI3, 5D3X6).
+cuts of the shared Charades clips already in tests/fixtures (0RJKT, 3IPI3, 5D3X6, and a 140-frame 5D3X6 cut that
+is estimated in two pose segments: the plain engine runs them in two processes, Ray in one, and the keypoints
+must be the same bits, issue 20).
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ def clips(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> tuple
     shutil.copy(fixtures_dir / "train" / "charades" / "0RJKT.mp4", src / "0RJKT.mp4")
     shutil.copy(fixtures_dir / "pose" / "charades_3IPI3_cut.mp4", src / "3IPI3.mp4")
     shutil.copy(fixtures_dir / "eval" / "charades_5D3X6_cut.mp4", src / "5D3X6.mp4")
+    shutil.copy(fixtures_dir / "pose" / "charades_5D3X6_140.mp4", src / "5D3X6L.mp4")  # 140 frames: two pose segments
     shutil.copy(fixtures_dir / "train" / "charades" / "0RJKT.mp4", src / "NOCAP.mp4")
     csv = root / "captions.csv"
     csv.write_text(
         "\ufeffpart_id,clip_id,caption\n100,0RJKT,a man sits down\n300,3IPI3,a man drinks\n700,5D3X6,two people on the stairs\n"
-        "1,MISSING,no such file\n1,NOCAP,\n",
+        "1,MISSING,no such file\n1,NOCAP,\n701,5D3X6L,two people on the stairs, longer\n",
         encoding="utf-8",
     )
     return src, csv
@@ -44,8 +47,10 @@ def clips(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> tuple
 def plain(clips: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     src, csv = clips
     out = tmp_path_factory.mktemp("plain")
-    res = prepare_dataset(src, out, kind="charades", captions=csv, poses=True, progress=False)
-    assert (res.ok, res.skipped) == (3, 2)
+    # two pose workers whatever the machine: the 140-frame clip's two segments run in two processes here and in one
+    # process per clip under Ray, and must give the same keypoints (issue 20)
+    res = prepare_dataset(src, out, kind="charades", captions=csv, poses=True, progress=False, pose_workers=2)
+    assert (res.ok, res.skipped) == (4, 2)
     return out
 
 
@@ -82,7 +87,7 @@ def _assert_same_data(ray_out: Path, plain_out: Path) -> None:
 def test_ray_manifest_equals_plain(local_ray, clips: tuple[Path, Path], plain: Path, tmp_path: Path) -> None:
     src, csv = clips
     res = prepare_dataset(src, tmp_path, kind="charades", captions=csv, poses=True, progress=False, engine="ray")
-    assert (res.ok, res.skipped, res.reused) == (3, 2, 0)
+    assert (res.ok, res.skipped, res.reused) == (4, 2, 0)
     _assert_same_data(tmp_path, plain)
 
 
@@ -108,13 +113,13 @@ def test_killed_worker_is_recovered_and_finished_clips_are_kept(local_ray, clips
 
     hook = StageSpec("crash-once", crash_once, model=True)
     res = prepare_dataset(src, out, kind="charades", captions=csv, poses=True, progress=False, engine="ray", extra_stages=[hook])
-    assert (marks / "killed").exists() and (res.ok, res.skipped, res.reused) == (3, 2, 1)
+    assert (marks / "killed").exists() and (res.ok, res.skipped, res.reused) == (4, 2, 1)
     assert not (marks / "seen_0RJKT").exists()  # finished clip not redone
-    assert {p.name for p in marks.glob("seen_*")} == {"seen_3IPI3", "seen_5D3X6", "seen_MISSING", "seen_NOCAP"}
+    assert {p.name for p in marks.glob("seen_*")} == {"seen_3IPI3", "seen_5D3X6", "seen_5D3X6L", "seen_MISSING", "seen_NOCAP"}
     _assert_same_data(out, plain)
     # a rerun finds everything done and starts no Ray work
     res2 = prepare_dataset(src, out, kind="charades", captions=csv, poses=True, progress=False, engine="ray", extra_stages=[hook])
-    assert res2.reused == 5 and len(Manifest(out).entries()) == 5
+    assert res2.reused == 6 and len(Manifest(out).entries()) == 6
 
 
 def test_ray_missing_gives_install_hint(clips: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys) -> None:
@@ -146,7 +151,7 @@ def test_list_of_paths_source(clips: tuple[Path, Path], tmp_path: Path) -> None:
     listing.write_text("# clips\n" + "\n".join(str(p) for p in sorted(src.glob("*.mp4"))) + "\n\n")
     a = prepare_dataset(src, tmp_path / "a", kind="charades", captions=csv, poses=False, progress=False)
     b = prepare_dataset(listing, tmp_path / "b", kind="charades", captions=csv, poses=False, progress=False)
-    assert (a.ok, a.skipped) == (b.ok, b.skipped) == (3, 2)
+    assert (a.ok, a.skipped) == (b.ok, b.skipped) == (4, 2)
     ea, eb = _by_id(tmp_path / "a"), _by_id(tmp_path / "b")
     assert {k: v for k, v in ea.items() if k != "MISSING"} == {k: v for k, v in eb.items() if k != "MISSING"}
     assert "no path in" in eb["MISSING"]["reason"]
@@ -162,3 +167,18 @@ def test_gpu_stage_without_gpus_is_one_line_error(local_ray, clips: tuple[Path, 
             src, tmp_path, kind="charades", captions=csv, poses=True, progress=False, engine="ray", ray=RaySettings(model_gpus=1)
         )
     assert Manifest(tmp_path).entries() == []
+
+
+def test_engines_do_not_import_each_other() -> None:
+    """Issue 20: ``prepare`` picks the engine (it imports ``prepare_ray``); the Ray engine needs only the manifest's
+    public API (``Manifest.append_item`` / ``Manifest.result``), never ``prepare`` itself or a private name."""
+    import ast
+
+    import posevid.data.prepare_ray as engine
+
+    imported = []
+    for node in ast.walk(ast.parse(Path(engine.__file__).read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("posevid"):
+            imported += [(node.module, alias.name) for alias in node.names]
+    assert imported and not [m for m, _ in imported if m == "posevid.data.prepare"], imported
+    assert not [name for _, name in imported if name.startswith("_")], imported

@@ -23,6 +23,16 @@ def charades_cut(pose_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def charades_two_people(pose_dir) -> Path:
+    """The first 140 frames of Charades 5D3X6 (a man and a woman on stairs, 16 fps), at a quarter of the pixels.
+
+    Made with ``write_video(out, (cv2.resize(f, (204, 360), interpolation=cv2.INTER_AREA) for f in
+    iter_frames("5D3X6.mp4", max_frames=140)), fps=16, crf=30)``. 140 frames: cut into two segments (issue 20).
+    """
+    return pose_dir / "charades_5D3X6_140.mp4"
+
+
+@pytest.fixture(scope="session")
 def charades_cut_mmpose(pose_dir) -> Path:
     """The first 45 frames of team13's MMPose render of the same clip (stream copied, not re-encoded)."""
     return pose_dir / "charades_3IPI3_cut_mmpose.mp4"

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
 from posevid.commands import _flags
-from posevid.densepose import MODEL_DEFAULTS, PERSON_RULES, check_short_side
+from posevid.densepose.options import PERSON_RULES, DensePoseOptions
+from posevid.tasks.densepose import DensePoseSettings
+
+D = DensePoseSettings()  # the defaults, defined once in the task (its model options: DensePoseOptions)
+MODEL_OPTIONS = tuple(f.name for f in fields(DensePoseOptions))
 
 
 def register(subparsers, formatter_class) -> None:
@@ -23,23 +29,25 @@ def register(subparsers, formatter_class) -> None:
     )
     p.add_argument("input", type=Path, help="a video, a folder of frames, or one image")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (must not exist or be empty)")
-    add_model_arguments(p)
-    p.add_argument("--iuv", action="store_true", help="also write iuv/frame_N.png (DensePose IUV images)")
-    p.add_argument("--preview", action="store_true", help="also write preview.mp4 with the body parts coloured")
-    p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists and is not empty")
-    _flags.add_quiet(p)  # also no summary line
+    add_model_arguments(p, defaults=D)
+    p.add_argument("--iuv", action="store_true", default=D.iuv, help="also write iuv/frame_N.png (DensePose IUV images)")
+    p.add_argument("--preview", action="store_true", default=D.preview, help="also write preview.mp4 with the body parts coloured")
+    p.add_argument("--overwrite", action="store_true", default=D.overwrite, help="replace DIR if it exists and is not empty")
+    _flags.add_quiet(p, default=D.quiet)  # also no summary line
     p.set_defaults(func=run)
 
 
-def add_model_arguments(parser, prefix: str = "", when: str = "", names: tuple[str, ...] = tuple(MODEL_DEFAULTS)) -> None:
+def add_model_arguments(parser, prefix: str = "", when: str = "", names: tuple[str, ...] = MODEL_OPTIONS, defaults=None) -> None:
     """The model flags (weights, device, dtype, batch size, person rule, short side), defined once.
 
     ``posevid densepose`` adds them as they are; other commands add them with ``prefix="densepose-"``
     (``--densepose-weights`` ...): ``posevid prepare`` all of them, read back with :func:`model_options`,
-    ``posevid animate`` only ``names=("short_side",)``. ``when`` starts each help text (e.g. "with --densepose: ").
-    Defaults: :data:`posevid.densepose.MODEL_DEFAULTS`, also the extraction job's and the app's.
+    ``posevid animate`` only ``names=("weights", "person", "short_side")``. ``when`` starts each help text (e.g.
+    "with --densepose: "). Defaults: the attributes of ``defaults`` (a task's settings, named as the flags' ``dest``)
+    or else :class:`~posevid.densepose.options.DensePoseOptions`' own, which are also the extraction job's and the app's.
     """
-    dash, d = f"--{prefix}", MODEL_DEFAULTS
+    dash, dest = f"--{prefix}", prefix.replace("-", "_")
+    d = {name: getattr(defaults, dest + name) if defaults is not None else getattr(DensePoseOptions(), name) for name in names}
     if "weights" in names:
         parser.add_argument(f"{dash}weights", type=Path, default=d["weights"], metavar="PATH",
                             help=f"{when}model_final_162be9.pkl or its .safetensors conversion "
@@ -58,26 +66,32 @@ def add_model_arguments(parser, prefix: str = "", when: str = "", names: tuple[s
                             help=f"{when}resize frames to this short side instead of the model's 800 (faster, no longer the reference)")
 
 
-def model_options(args: argparse.Namespace, prefix: str = "") -> dict:
-    """The values of :func:`add_model_arguments`' flags as ``DensePoseSettings`` keyword arguments (range-checked,
-    so an error names the flag as the user typed it)."""
-    from posevid.errors import InputError
-
+def model_options(args: argparse.Namespace, prefix: str = "") -> DensePoseOptions:
+    """The values of :func:`add_model_arguments`' flags (all of them given), unchecked: the task or ``prepare`` checks them
+    with :meth:`DensePoseOptions.validate`, naming the flags with ``prefix``."""
     dest = prefix.replace("-", "_")
-    values = {name: getattr(args, dest + name) for name in MODEL_DEFAULTS}
-    if values["batch_size"] < 1:
-        raise InputError(f"--{prefix}batch-size must be at least 1, got {values['batch_size']}")
-    check_short_side(values["short_side"], f"--{prefix}short-side")
-    return values
+    return DensePoseOptions(**{name: getattr(args, dest + name) for name in MODEL_OPTIONS})
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """``posevid densepose ARGV`` parsed, not run (a batch job's line): a bad flag or value is a one-line InputError."""
+    from posevid.commands.fields import command_parser
+
+    return command_parser("densepose").parse_args(list(argv))
+
+
+def collect_settings(args: argparse.Namespace) -> DensePoseSettings:
+    """Parsed flags -> the task's settings (a batch runner calls this, then ``tasks.densepose.densepose``)."""
+    options = model_options(args).as_dict()
+    return DensePoseSettings(input=str(args.input), out=str(args.out), **options, iuv=args.iuv, preview=args.preview,
+                             overwrite=args.overwrite, quiet=args.quiet)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    from posevid.densepose.extract import DensePoseSettings, extract_densepose
+    from posevid.tasks.densepose import densepose
 
-    settings = DensePoseSettings(
-        input=args.input, out=args.out, iuv=args.iuv, preview=args.preview, overwrite=args.overwrite, **model_options(args)
-    )
-    report = extract_densepose(settings, progress=not args.quiet)
-    if not args.quiet:
+    settings = collect_settings(args)
+    report = densepose(settings)
+    if not settings.quiet:
         print(report.summary)
     return 0

@@ -63,8 +63,13 @@ def register(subparsers, formatter_class) -> None:
     p.add_argument("--size", default=None, metavar="WxH", help="output size, e.g. 512x512; the video's own size if not given")
     p.add_argument("--fit", default="crop", choices=["crop", "pad"], help="how --size is reached: center-crop or pad with black")
     p.add_argument("--no-smooth", action="store_true", help="no smoothing (same as --smooth none)")
-    p.add_argument("--min-cutoff", type=float, default=2.0, help="One-Euro minimum cut-off frequency in Hz (lower = smoother when still)")
-    p.add_argument("--beta", type=float, default=50.0, help="One-Euro speed coefficient (higher = less lag on fast moves)")
+    p.add_argument(
+        "--min-cutoff",
+        type=float,
+        default=PoseSettings.min_cutoff,
+        help="One-Euro minimum cut-off frequency in Hz (lower = smoother when still)",
+    )
+    p.add_argument("--beta", type=float, default=PoseSettings.beta, help="One-Euro speed coefficient (higher = less lag on fast moves)")
     p.add_argument(
         "--person", default="largest", choices=["largest", "central", "all"], help="which person to keep when several are detected"
     )
@@ -97,8 +102,8 @@ def register(subparsers, formatter_class) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="estimate N contiguous segments in parallel processes (default: 2 on 2+ cores for videos of 120+ frames, "
-        "else 1; 1 = a single pass). Boundaries are warmed up on 15 earlier frames, so tracks match a single pass closely",
+        help="share the video's segments (cut by its frame count alone: 1 below 120 frames, else 2, 4, ... of at most "
+        "600) between N processes (default: 2 on 2+ cores). Speed only: the keypoints are the same for every N",
     )
     _flags.add_quiet(p)
     p.set_defaults(func=run)

@@ -77,9 +77,10 @@ _RAY_OPTIONS = ("ray_address", "ray_num_cpus", "ray_model_concurrency")
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from posevid.commands.densepose import MODEL_DEFAULTS, model_options
+    from posevid.commands.densepose import model_options
     from posevid.data.prepare import prepare_dataset
     from posevid.data.prepare_ray import RaySettings
+    from posevid.densepose.options import DensePoseOptions
     from posevid.errors import InputError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -90,10 +91,10 @@ def run(args: argparse.Namespace) -> int:
     for name in ("ray_stage_cpus", "ray_model_cpus"):
         if getattr(args, name) <= 0:
             raise InputError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
-    densepose = model_options(args, prefix="densepose-") if args.densepose else None
-    if densepose is None:
-        options = model_options(args, prefix="densepose-")
-        given = [f"--densepose-{k.replace('_', '-')}" for k, v in options.items() if v != MODEL_DEFAULTS[k]]
+    densepose = model_options(args, prefix="densepose-")  # checked by prepare_dataset, before anything is written
+    if not args.densepose:
+        defaults = vars(DensePoseOptions())
+        given = [f"--densepose-{k.replace('_', '-')}" for k, v in vars(densepose).items() if v != defaults[k]]
         if given:
             raise InputError(f"{', '.join(given)} need(s) --densepose", hint="add --densepose or drop the option")
     ray = None
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         pose_workers=args.pose_workers,
         engine=args.engine,
         ray=ray,
-        densepose=densepose,
+        densepose=densepose if args.densepose else None,
     )
     print(result.summary())
     return 0

@@ -10,8 +10,10 @@ lies inside it, else absolute.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,20 @@ from posevid.errors import InputError
 from posevid.utils.jsonl import append_json_line, read_json_lines
 
 MANIFEST_NAME = "manifest.jsonl"
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrepareResult:
+    """What a preparation left in its folder, counted over the whole manifest (this run and earlier ones)."""
+
+    out: Path
+    ok: int
+    skipped: int
+    reused: int
+
+    def summary(self) -> str:
+        return f"{self.ok} usable item(s) in {self.out} ({self.reused} from an earlier run, {self.skipped} skipped)"
 
 
 class Manifest:
@@ -52,6 +68,29 @@ class Manifest:
     def append(self, entry: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         append_json_line(self.path, entry)
+
+    def append_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Append the entry of a processed work item (``posevid.data.prepare``'s clip stages) and return it.
+
+        An item is the manifest fields known so far plus ``_path`` (the clip) and ``_reason`` (why it is skipped,
+        None when usable). The skip reason is logged here, once, by the process that writes: the plain engine and
+        the Ray driver both come through here, so their manifests are the same line for line.
+        """
+        if item["_reason"] is not None:
+            log.warning("prepare: skipping clip %s: %s", item["clip_id"], item["_reason"])
+            entry = {"id": item["id"], "status": "skipped", "reason": item["_reason"], "clip_id": item["clip_id"]}
+        else:
+            entry = {k: v for k, v in item.items() if not k.startswith("_")}
+            entry["video"] = self.rel(item["_path"])
+            entry["status"] = "ok"
+        self.append(entry)
+        return entry
+
+    def result(self, reused: int) -> PrepareResult:
+        """Counts over the whole manifest (this run and earlier, interrupted ones); ``reused``: items found done."""
+        entries = self.entries()
+        ok = sum(e.get("status", "ok") == "ok" for e in entries)
+        return PrepareResult(self.root, ok, len(entries) - ok, reused)
 
     def rel(self, path: str | os.PathLike) -> str:
         path = Path(path).resolve()

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from posevid.data.captions import ClipRecord, clip_path, read_captions_csv
-from posevid.data.manifest import Manifest
+from posevid.data.manifest import Manifest, PrepareResult
 from posevid.errors import InputError, PosevidError
 from posevid.utils.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from posevid.utils.outputs import atomic_path
@@ -39,24 +39,6 @@ from posevid.utils.progress import progress_bar
 log = logging.getLogger(__name__)
 
 KINDS = ("charades", "hdvila", "image-pose", "ubc")
-
-
-@dataclass
-class PrepareResult:
-    out: Path
-    ok: int
-    skipped: int
-    reused: int
-
-    def summary(self) -> str:
-        return f"{self.ok} usable item(s) in {self.out} ({self.reused} from an earlier run, {self.skipped} skipped)"
-
-
-def _result(manifest: Manifest, reused: int) -> PrepareResult:
-    """Counts over the whole manifest (this run and earlier, interrupted ones)."""
-    entries = manifest.entries()
-    ok = sum(e.get("status", "ok") == "ok" for e in entries)
-    return PrepareResult(manifest.root, ok, len(entries) - ok, reused)
 
 
 def _safe_id(text: str) -> str:
@@ -117,7 +99,8 @@ def _extract_and_render(video: Path, out: Path, item_id: str, manifest: Manifest
 # A work item is a plain JSON-able dict: the manifest fields known so far, plus "_path" (the clip file or
 # None) and "_reason" (why it is skipped, None while usable). Every stage is a function item -> item that
 # does nothing once "_reason" is set. The plain engine runs the stages one item at a time; the Ray engine
-# (posevid.data.prepare_ray) runs each stage as a Ray Data operator. Both write the same manifest.
+# (posevid.data.prepare_ray) runs each stage as a Ray Data operator. Both write the same manifest, through
+# Manifest.append_item.
 ClipStage = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -257,17 +240,6 @@ def clip_stages(
     return stages + list(extra)
 
 
-def finish_clip(item: dict[str, Any], manifest: Manifest) -> dict[str, Any]:
-    """The manifest entry of a processed item (the skip reason is logged here, once, by the process that writes)."""
-    if item["_reason"] is not None:
-        log.warning("prepare: skipping clip %s: %s", item["clip_id"], item["_reason"])
-        return {"id": item["id"], "status": "skipped", "reason": item["_reason"], "clip_id": item["clip_id"]}
-    entry = {k: v for k, v in item.items() if not k.startswith("_")}
-    entry["video"] = manifest.rel(item["_path"])
-    entry["status"] = "ok"
-    return entry
-
-
 def _prepare_clips(items: list[dict[str, Any]], stages: list[StageSpec], out: Path, *, progress: bool) -> PrepareResult:
     manifest = Manifest(out)
     manifest.repair()
@@ -279,8 +251,8 @@ def _prepare_clips(items: list[dict[str, Any]], stages: list[StageSpec], out: Pa
             continue
         for stage in stages:
             item = stage.fn(item)
-        manifest.append(finish_clip(item, manifest))
-    return _result(manifest, reused)
+        manifest.append_item(item)
+    return manifest.result(reused)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -380,7 +352,7 @@ def _prepare_image_pose(src: Path, captions: Path | None, out: Path, *, frames_p
             }
         )
         ok += 1
-    return _result(manifest, reused)
+    return manifest.result(reused)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -447,7 +419,7 @@ def _prepare_ubc(src: Path, out: Path, *, progress: bool) -> PrepareResult:
             }
         )
         ok += 1
-    return _result(manifest, reused)
+    return manifest.result(reused)
 
 
 ENGINES = ("plain", "ray")
@@ -468,7 +440,7 @@ def prepare_dataset(
     engine: str = "plain",
     ray: Any = None,
     extra_stages: Sequence[StageSpec] = (),
-    densepose: Mapping[str, Any] | None = None,
+    densepose: Any = None,
 ) -> PrepareResult:
     """Prepare ``src`` into ``out`` (resumable). ``poses=None`` means: extract for image-pose only.
 
@@ -476,9 +448,9 @@ def prepare_dataset(
     (a :class:`posevid.data.prepare_ray.RaySettings`); the manifest is the same as the plain engine's.
     ``extra_stages`` run after pose extraction on every clip (``densepose`` adds its stage there).
     ``pose_workers`` is ``extract_keypoints``' ``workers`` (plain engine; Ray runs one process per clip).
-    ``densepose`` (``kind="ubc"``): ``SRC`` holds videos, and DensePose runs on their frames with these
-    ``DensePoseSettings`` model fields (``weights``, ``device``, ``dtype``, ``batch_size``, ``person``,
-    ``short_side``; ``{}`` for the defaults), see :mod:`posevid.data.prepare_densepose`.
+    ``densepose`` (``kind="ubc"``): ``SRC`` holds videos, and DensePose runs on their frames with these options, a
+    :class:`~posevid.densepose.options.DensePoseOptions` or a mapping of some of its fields (``weights``, ``device``,
+    ``dtype``, ``batch_size``, ``person``, ``short_side``; ``{}`` for the defaults), see :mod:`posevid.data.prepare_densepose`.
     """
     src, out = Path(src), Path(out)
     if kind not in KINDS:
@@ -525,7 +497,7 @@ def prepare_dataset(
         "frames_per_video": frames_per_video,
     }
     if densepose is not None:
-        settings["densepose"] = densepose
+        settings["densepose"] = densepose.as_dict()
     _write_meta(out, settings)
     if from_videos:
         if kind in VIDEO_KINDS:

@@ -16,7 +16,8 @@ and an interrupted run reuses it. The clip's manifest entry lists the frames wit
 :class:`posevid.data.datasets.DreamPoseFrameDataset` expands it into one training frame each.
 
 The model is loaded once per process and kept (:func:`load_predictor`): the plain engine loads it once for
-the whole run, each Ray worker process once for all the clips it is given.
+the whole run, each Ray worker process once for all the clips it is given. The options are
+:class:`~posevid.densepose.options.DensePoseOptions`, checked by its one ``validate``.
 """
 
 from __future__ import annotations
@@ -24,60 +25,52 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from posevid.data.manifest import Manifest
-from posevid.errors import InputError, PosevidError
+from posevid.densepose.options import DensePoseOptions  # torch-free
+from posevid.errors import PosevidError
 
 FRAMES_DIR = "frames"
-MODEL_FIELDS = ("weights", "device", "dtype", "batch_size", "person", "short_side")  # the DensePoseSettings fields a caller sets
-_PREDICTORS: dict[tuple, Any] = {}  # this process's loaded models, by (weights, device, dtype)
+_PREDICTORS: dict[tuple, Any] = {}  # this process's loaded models, by (weights, device, dtype); a run's short side is not in them
 
 
-def _weights_path(options: Mapping[str, Any]) -> Path:
+def load_predictor(options: DensePoseOptions):
+    """The DensePose model for ``options``, loaded once per process.
+
+    Kept at the model's own input size: :func:`~posevid.densepose.extract.extract_densepose` applies each run's
+    ``short_side`` to a view of it and never changes it, so runs with other short sides share one loaded model.
+    """
+    from posevid.densepose.predictor import DensePosePredictor
     from posevid.densepose.weights import resolve_weights
 
-    return resolve_weights(options.get("weights"), flag="--densepose-weights")  # prepare's flag, named in the hints
-
-
-def load_predictor(options: Mapping[str, Any]):
-    """The DensePose model for ``options`` (``DensePoseSettings`` model fields), loaded once per process."""
-    from posevid.densepose.predictor import DensePosePredictor
-
-    path = _weights_path(options)
-    key = (str(path.resolve()), options.get("device", "auto"), options.get("dtype", "fp32"))
+    path = resolve_weights(options.weights, flag="--densepose-weights")  # prepare's flag, named in the hints
+    key = (str(path.resolve()), options.device, options.dtype)
     if key not in _PREDICTORS:
-        _PREDICTORS[key] = DensePosePredictor.from_weights(path, device=key[1], dtype=key[2])
+        _PREDICTORS[key] = DensePosePredictor.from_weights(path, device=options.device, dtype=options.dtype)
     return _PREDICTORS[key]
 
 
-def check_densepose_options(options: Mapping[str, Any], *, load: bool) -> dict[str, Any]:
+def check_densepose_options(options: DensePoseOptions | Mapping[str, Any], *, load: bool) -> DensePoseOptions:
     """Check the options and the weights before anything is written; returns them with the weights path resolved.
 
-    ``load=True`` loads the model into this process's cache (the plain engine uses it right after);
+    ``options``: a :class:`~posevid.densepose.options.DensePoseOptions` or a mapping of some of its fields (the rest
+    are its defaults). ``load=True`` loads the model into this process's cache (the plain engine uses it right after);
     ``load=False`` (Ray: the workers load it) builds it once on the CPU to check the file and drops it.
     """
-    from posevid.densepose.extract import PERSON_RULES, DensePoseSettings
-    from posevid.utils.devices import DTYPES
+    from posevid.densepose.weights import resolve_weights
 
-    unknown = sorted(set(options) - set(MODEL_FIELDS))
-    if unknown:
-        raise InputError(f"unknown DensePose option(s) {', '.join(unknown)}", hint=f"use {', '.join(MODEL_FIELDS)}")
-    defaults = DensePoseSettings(input=Path(), out=Path())
-    options = {name: options.get(name, getattr(defaults, name)) for name in MODEL_FIELDS}  # complete, for meta.json
-    if options["person"] not in PERSON_RULES:
-        raise InputError(f"unknown DensePose person rule {options['person']!r}", hint=f"use one of {', '.join(PERSON_RULES)}")
-    if options["dtype"] not in DTYPES:
-        raise InputError(f"unknown DensePose dtype {options['dtype']!r}", hint=f"use one of {', '.join(DTYPES)}")
-    options["weights"] = str(_weights_path(options))
+    options = DensePoseOptions.from_mapping(options).validate(flag_prefix="--densepose-")  # errors name prepare's flags
+    options = replace(options, weights=str(resolve_weights(options.weights, flag="--densepose-weights")))
     if load:
         load_predictor(options)
     else:
         from posevid.densepose.model import DensePoseRCNN
         from posevid.densepose.weights import load_weights_file
 
-        DensePoseRCNN.from_state_dict(load_weights_file(options["weights"]), None, source=options["weights"])
+        DensePoseRCNN.from_state_dict(load_weights_file(options.weights), None, source=options.weights)
     return options
 
 
@@ -88,12 +81,12 @@ class DensePoseStage:
     reason; a model that cannot be loaded stops the run (every clip would fail the same way).
     """
 
-    def __init__(self, out: str | os.PathLike, options: Mapping[str, Any]) -> None:
+    def __init__(self, out: str | os.PathLike, options: DensePoseOptions) -> None:
         self.out = Path(out)
-        self.options = dict(options)
+        self.options = options
 
     def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
-        from posevid.densepose.extract import DensePoseSettings, extract_densepose
+        from posevid.densepose.extract import extract_densepose
 
         if item["_reason"] is not None:
             return item
@@ -101,9 +94,8 @@ class DensePoseStage:
         sidecar = folder / "densepose.json"
         if not sidecar.is_file():  # else finished by an interrupted earlier run (the folder appears only when complete)
             predictor = load_predictor(self.options)
-            settings = DensePoseSettings(input=Path(item["_path"]), out=folder, frames=True, overwrite=True, **self.options)
             try:
-                extract_densepose(settings, progress=False, predictor=predictor)
+                extract_densepose(item["_path"], folder, self.options, frames=True, overwrite=True, progress=False, predictor=predictor)
             except PosevidError as exc:
                 item["_reason"] = f"DensePose extraction failed: {exc}"
                 return item
@@ -139,4 +131,4 @@ def frame_entries(entry: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["FRAMES_DIR", "MODEL_FIELDS", "DensePoseStage", "check_densepose_options", "frame_entries", "load_predictor"]
+__all__ = ["FRAMES_DIR", "DensePoseStage", "check_densepose_options", "frame_entries", "load_predictor"]

@@ -10,7 +10,7 @@ Data flow::
     work items (driver: caption CSV + clip lookup, already-finished ids dropped)
       -> from_items, one block per clip
       -> map(captions) -> map(decode) -> map(pose, model stage) -> map(extra stages: DensePose hook)
-      -> iter_rows in the driver -> Manifest.append(finish_clip(item))
+      -> iter_rows in the driver -> Manifest.append_item(item)
 
 Each row is one JSON string (the work item of ``prepare.clip_items``), so the stage functions are the very
 functions the plain engine calls and the manifest is the same, line for line (the order may differ: rows
@@ -112,8 +112,6 @@ def build_dataset(items: list[dict[str, Any]], stages: list, settings: RaySettin
 
 def prepare_clips_ray(items: list[dict[str, Any]], stages: list, out: Path, *, settings: RaySettings | None, progress: bool):
     """Run the unfinished ``items`` through ``stages`` on Ray; the driver appends each finished clip to the manifest."""
-    from posevid.data.prepare import _result, finish_clip
-
     settings = settings or RaySettings()
     manifest = Manifest(out)
     manifest.repair()
@@ -133,5 +131,5 @@ def prepare_clips_ray(items: list[dict[str, Any]], stages: list, out: Path, *, s
 
             DataContext.get_current().enable_progress_bars = progress
             for row in build_dataset(todo, stages, settings).iter_rows():
-                manifest.append(finish_clip(json.loads(row["item"]), manifest))
-    return _result(manifest, len(items) - len(todo))
+                manifest.append_item(json.loads(row["item"]))
+    return manifest.result(len(items) - len(todo))

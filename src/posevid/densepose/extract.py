@@ -27,41 +27,20 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from posevid.densepose import MODEL_DEFAULTS, PERSON_RULES, check_short_side
-from posevid.densepose.config import DensePoseConfig
 from posevid.densepose.dreampose_format import dump_entry_to_uv, frame_number
 from posevid.densepose.ops import box_iou
+from posevid.densepose.options import DensePoseOptions
 from posevid.densepose.predictor import ChartResult, DensePosePredictor, FrameResult
 from posevid.errors import InputError, NoPersonError
-from posevid.utils.devices import DTYPES
 from posevid.utils.media import IMAGE_SUFFIXES
 from posevid.utils.outputs import OutputSet
 from posevid.utils.progress import Progress, no_progress, progress_bar
-
-
-@dataclass
-class DensePoseSettings:
-    """Everything :func:`extract_densepose` needs (the CLI fills it from flags)."""
-
-    input: Path
-    out: Path
-    weights: Path | None = MODEL_DEFAULTS["weights"]  # None: $POSEVID_DENSEPOSE_WEIGHTS or the cache (downloaded once when online)
-    device: str = MODEL_DEFAULTS["device"]
-    dtype: str = MODEL_DEFAULTS["dtype"]
-    batch_size: int = MODEL_DEFAULTS["batch_size"]
-    person: str = MODEL_DEFAULTS["person"]
-    iuv: bool = False
-    preview: bool = False
-    frames: bool = False  # also write each input frame as frame_N.png beside its pose (training data)
-    overwrite: bool = False
-    short_side: int | None = MODEL_DEFAULTS["short_side"]  # None: the model's 800 (the reference); smaller is faster, less exact
-    config: DensePoseConfig | None = None
 
 
 @dataclass
@@ -138,12 +117,10 @@ def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarra
 # Person choice and outputs
 # --------------------------------------------------------------------------------------------------
 class PersonChooser:
-    """Picks one detection per frame according to ``rule`` (keeps the track state between frames)."""
+    """Picks one detection per frame according to ``rule``, one of ``PERSON_RULES`` (keeps the track state between frames)."""
 
     def __init__(self, rule: str) -> None:
-        if rule not in PERSON_RULES:
-            raise InputError(f"unknown person rule {rule!r}", hint=f"use one of {', '.join(PERSON_RULES)}")
-        self.rule = rule
+        self.rule = DensePoseOptions(person=rule).validate().person
         self.previous: torch.Tensor | None = None
         self.resets = 0
 
@@ -219,40 +196,39 @@ def preview_frame(frame: np.ndarray, iuv: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 # The job
 # --------------------------------------------------------------------------------------------------
-def _check_settings(s: DensePoseSettings) -> None:
-    if s.dtype not in DTYPES:
-        raise InputError(f"unknown dtype {s.dtype!r}", hint=f"use one of {', '.join(DTYPES)}")
-    if s.person not in PERSON_RULES:
-        raise InputError(f"unknown person rule {s.person!r}", hint=f"use one of {', '.join(PERSON_RULES)}")
-    if s.batch_size < 1:
-        raise InputError(f"--batch-size must be at least 1, got {s.batch_size}")
-    check_short_side(s.short_side)
-    out = Path(s.out)
-    if out.exists() and (out.is_file() or any(out.iterdir())) and not s.overwrite:
-        raise InputError(f"--out folder {out} already exists and is not empty", hint="choose another --out or pass --overwrite")
-
-
 def extract_densepose(
-    settings: DensePoseSettings, progress: bool = True, predictor: DensePosePredictor | None = None, report: Progress = no_progress
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    options: DensePoseOptions = DensePoseOptions(),
+    *,
+    iuv: bool = False,
+    preview: bool = False,
+    frames: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    predictor: DensePosePredictor | None = None,
+    report: Progress = no_progress,
 ) -> DensePoseReport:
-    """Run DensePose on every frame of ``settings.input`` and write the output folder (see the module docstring).
+    """Run DensePose on every frame of ``source`` (a video, a folder of frames or an image) and write the folder ``out``.
 
-    ``progress``: a progress bar (the command line). ``report``: a :data:`~posevid.utils.progress.Progress`, called as
-    ``report("densepose", done, total)`` before the first batch and after every batch; whatever it raises (the app's
-    Cancel) stops the extraction there and nothing is left written. ``predictor``: an already loaded model (e.g. kept
-    by a ``prepare`` worker); else it is loaded from ``settings.weights``.
+    ``iuv``, ``preview``, ``frames``: the extra outputs of the module docstring; ``overwrite``: replace a non-empty
+    ``out``. ``progress``: a progress bar (the command line). ``report``: a :data:`~posevid.utils.progress.Progress`,
+    called as ``report("densepose", done, total)`` before the first batch and after every batch; whatever it raises (the
+    app's Cancel) stops the extraction there and nothing is left written. ``predictor``: an already loaded model (e.g.
+    kept by a ``prepare`` worker), used with ``options.short_side`` but never changed; else it is loaded from
+    ``options.weights``.
     """
-    s = settings
-    _check_settings(s)
-    source, out = Path(s.input).expanduser(), Path(s.out).expanduser()
-    names, frames, total, fps = _frames_of(source)  # input errors before the (slower) model load
+    options.validate()
+    source, out = Path(source).expanduser(), Path(out).expanduser()
+    if out.exists() and (out.is_file() or any(out.iterdir())) and not overwrite:
+        raise InputError(f"--out folder {out} already exists and is not empty", hint="choose another --out or pass --overwrite")
+    names, frame_iter, total, fps = _frames_of(source)  # input errors before the (slower) model load
     if predictor is None:
-        predictor = DensePosePredictor.from_weights(s.weights, cfg=s.config, device=s.device, dtype=s.dtype)
-    if s.short_side is not None:
-        from dataclasses import replace
-
-        predictor.cfg = replace(predictor.cfg, min_size=s.short_side, max_size=round(s.short_side * 1333 / 800))
-    chooser = PersonChooser(s.person)
+        predictor = DensePosePredictor.from_weights(options.weights, device=options.device, dtype=options.dtype)
+    if options.short_side is not None:
+        predictor = predictor.with_config(options.model_config(predictor.cfg))  # the caller's predictor keeps its own
+    settings = {"input": str(source), "out": str(out), **options.as_dict(), "iuv": iuv, "preview": preview, "frames": frames}
+    chooser = PersonChooser(options.person)
     bar = progress_bar(total=total, desc="densepose", enabled=bool(progress))
     start = time.perf_counter()
     empty: list[int] = []
@@ -262,27 +238,27 @@ def extract_densepose(
         tmp = outputs.path(out)
         tmp.mkdir()
         writer = None
-        if s.preview:
+        if preview:
             from posevid.video.io import VideoWriter
 
             writer = VideoWriter(tmp / "preview.mp4", fps=fps)
         try:
             report("densepose", 0, total)  # after the model load: a cancel while it loaded stops here
-            for batch in _batches(frames, s.batch_size):
+            for batch in _batches(frame_iter, options.batch_size):
                 results = predictor(batch, choose=chooser)
                 for frame, result in zip(batch, results, strict=True):
                     n, name = names[done] if done < len(names) else (done, f"#{done}")
                     index = result.chart_rows[0] if result.chart_rows else None
                     canvas, chart = dreampose_canvas(result, index)
                     np.save(tmp / f"frame_{n}_densepose.npy", canvas, allow_pickle=False)
-                    if s.frames:
+                    if frames:
                         _save_png(tmp / f"frame_{n}.png", frame)
-                    if s.iuv or writer is not None:
-                        iuv = iuv_image(result, index, chart)
-                        if s.iuv:
-                            _save_png(tmp / "iuv" / f"frame_{n}.png", iuv)
+                    if iuv or writer is not None:
+                        iuv_rgb = iuv_image(result, index, chart)
+                        if iuv:
+                            _save_png(tmp / "iuv" / f"frame_{n}.png", iuv_rgb)
                         if writer is not None:
-                            writer.write(preview_frame(frame, iuv))
+                            writer.write(preview_frame(frame, iuv_rgb))
                     if index is None:
                         empty.append(n)
                     per_frame.append(
@@ -303,24 +279,19 @@ def extract_densepose(
             if writer is not None:
                 writer.abort()
             bar.close()
-            if hasattr(frames, "close"):
-                frames.close()  # a stop before the last frame: release the video decoder now
+            if hasattr(frame_iter, "close"):
+                frame_iter.close()  # a stop before the last frame: release the video decoder now
         seconds = time.perf_counter() - start
         summary = DensePoseReport(out=out, frames=done, frames_without_person=empty, seconds=seconds, device=str(predictor.device))
-        _write_sidecar(tmp / "densepose.json", s, predictor, summary, chooser, per_frame)
+        _write_sidecar(tmp / "densepose.json", settings, predictor, summary, chooser, per_frame)
         outputs.commit()
     return summary
 
 
 def densepose_folder_for(
     video: str | os.PathLike,
+    options: DensePoseOptions = DensePoseOptions(),
     *,
-    weights: str | os.PathLike | None = MODEL_DEFAULTS["weights"],
-    person: str = MODEL_DEFAULTS["person"],
-    device: str = MODEL_DEFAULTS["device"],
-    dtype: str = MODEL_DEFAULTS["dtype"],
-    batch_size: int = MODEL_DEFAULTS["batch_size"],
-    short_side: int | None = MODEL_DEFAULTS["short_side"],
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     report: Progress = no_progress,
@@ -328,30 +299,29 @@ def densepose_folder_for(
     """A folder of ``frame_N_densepose.npy`` for a driving video, extracted once and cached.
 
     Cached under ``<POSEVID_CACHE or ~/.cache/posevid>/densepose/`` keyed by the video's content and the
-    settings that change the result (weights file, person rule, dtype, short side); like ``generate`` does
+    options that change the result (weights file, person rule, dtype, short side); like ``generate`` does
     for skeletons. The entry appears only when complete: a failure or a stop from ``report`` (see
     :func:`extract_densepose`) leaves none.
     """
+    from dataclasses import replace
+
     from posevid.densepose.weights import resolve_weights
     from posevid.utils.cache import cache_key, cache_root  # the same content key as the skeleton cache
 
+    options.validate()
     video = Path(video).expanduser()
     if not video.is_file():
         raise InputError(f"driving video not found: {video}", hint="pass a video file")
-    wpath = resolve_weights(weights)
+    wpath = resolve_weights(options.weights)
     wstat = wpath.stat() if wpath.is_file() else None
-    check_short_side(short_side)
-    key_settings = {"weights": str(wpath.resolve()), "wsize": wstat.st_size if wstat else None, "person": person, "dtype": dtype,
-                    "short_side": short_side, "v": 1}  # fmt: skip
+    key_settings = {"weights": str(wpath.resolve()), "wsize": wstat.st_size if wstat else None, "person": options.person,
+                    "dtype": options.dtype, "short_side": options.short_side, "v": 1}  # fmt: skip
     key = cache_key(video, key_settings)
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "densepose"
     out = root / f"{video.stem}-{key}"
     if (out / "densepose.json").is_file():
         return out
-    settings = DensePoseSettings(
-        video, out, weights=wpath, device=device, dtype=dtype, batch_size=batch_size, person=person, short_side=short_side, overwrite=True
-    )
-    extract_densepose(settings, progress=progress, report=report)
+    extract_densepose(video, out, replace(options, weights=wpath), overwrite=True, progress=progress, report=report)
     return out
 
 
@@ -362,10 +332,9 @@ def _save_png(path: Path, rgb: np.ndarray) -> None:
     Image.fromarray(rgb).save(path)
 
 
-def _write_sidecar(path: Path, s: DensePoseSettings, predictor: DensePosePredictor, report: DensePoseReport, chooser, per_frame) -> None:
+def _write_sidecar(path: Path, settings: dict, predictor: DensePosePredictor, report: DensePoseReport, chooser, per_frame) -> None:
     from posevid.utils.outputs import environment_info
 
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(s).items() if k != "config"}
     payload = {
         "kind": "densepose",
         "model": "densepose_rcnn_R_50_FPN_s1x",
@@ -384,6 +353,6 @@ def _write_sidecar(path: Path, s: DensePoseSettings, predictor: DensePosePredict
 
 
 __all__ = [
-    "PERSON_RULES", "DensePoseReport", "DensePoseSettings", "PersonChooser", "densepose_folder_for", "dreampose_canvas",
+    "DensePoseReport", "PersonChooser", "densepose_folder_for", "dreampose_canvas",
     "extract_densepose", "iuv_image",
 ]

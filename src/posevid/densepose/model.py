@@ -5,18 +5,20 @@ Module and parameter names follow detectron2's, so the published checkpoint's 33
 stage, the number of DensePose convolutions and the anchor count are read from the checkpoint's tensor
 shapes (:meth:`DensePoseRCNN.from_state_dict`), so a reduced-width test checkpoint needs no config.
 
-Inference is split into stages that tests can call one at a time, each fed either our previous stage or
-the golden one: :meth:`~DensePoseRCNN.features` -> :meth:`~DensePoseRCNN.propose` ->
-:meth:`~DensePoseRCNN.box_outputs` -> :meth:`~DensePoseRCNN.detect` -> :meth:`~DensePoseRCNN.decode` ->
-:meth:`~DensePoseRCNN.densepose_outputs`. Boxes are kept in float32 whatever the weights' dtype.
+Inference is one composition, :meth:`DensePoseRCNN.forward`: it fills a :class:`Stages` record in
+:data:`STAGE_ORDER` (features -> proposals -> box head -> detections -> DensePose boxes -> decoder -> pooled ->
+DensePose head -> charts), starting after the latest stage the record already holds. The predictor runs it on a
+batch; the golden tests run the same method on records holding a golden previous stage. Boxes are kept in float32
+whatever the weights' dtype.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -323,6 +325,46 @@ class Detections:
     classes: torch.Tensor  # (N,) int64
 
 
+STAGE_ORDER = (
+    "features", "proposals", "box_head", "detections", "densepose_boxes", "decoded", "densepose_pooled", "densepose_head", "charts",
+)
+"""The stages of :meth:`DensePoseRCNN.forward`, in the order they run; each fills the :class:`Stages` field of its name
+(``proposals``: ``proposal_boxes`` and ``proposal_logits``; ``box_head``: ``box_features``, ``class_logits``, ``box_deltas``)."""
+
+_RESULT = {"proposals": "proposal_boxes", "box_head": "class_logits"}  # the field that says a stage's result is there
+
+
+def _need(stages: Stages, stage: str, field: str):
+    value = getattr(stages, field)
+    if value is None:
+        raise ValueError(f"DensePose stage {stage!r} needs Stages.{field}: give it or start earlier")
+    return value
+
+
+@dataclass
+class Stages:
+    """Every intermediate result of one forward pass over a batch, in network coordinates, filled in stage order.
+
+    The predictor gets it back with ``return_stages=True``; the golden tests compare its fields with detectron2's and
+    give :meth:`DensePoseRCNN.forward` a record holding a golden previous stage to check the next one alone.
+    """
+
+    image_sizes: Sequence[tuple[int, int]]  # (h, w) of each resized image inside the padded batch
+    batch: torch.Tensor | None = None  # (B, 3, H, W) normalised, zero-padded BGR
+    features: dict[str, torch.Tensor] | None = None  # FPN p2..p6
+    proposal_boxes: list[torch.Tensor] | None = None  # per image, best objectness first
+    proposal_logits: list[torch.Tensor] | None = None
+    box_features: torch.Tensor | None = None  # box head output for the proposals of every image (concatenated)
+    class_logits: torch.Tensor | None = None
+    box_deltas: torch.Tensor | None = None
+    detections: list[Detections] | None = None
+    densepose_boxes: list[torch.Tensor] | None = None  # per image, the detections' boxes that go through the DensePose head
+    decoded: torch.Tensor | None = None  # the DensePose decoder's stride-4 map
+    densepose_pooled: torch.Tensor | None = None  # 28x28 ROIAlign of every DensePose box (concatenated)
+    densepose_head: torch.Tensor | None = None
+    charts: dict[str, torch.Tensor] | None = None  # coarse_segm, fine_segm, u, v: one row per DensePose box (concatenated)
+
+
 class DensePoseRCNN(nn.Module):
     """Generalized R-CNN with the DensePose chart head; inputs are normalised, padded BGR batches."""
 
@@ -465,32 +507,48 @@ class DensePoseRCNN(nn.Module):
         """The DensePose decoder's stride-4 map."""
         return self.roi_heads.decoder(features)
 
-    def densepose_outputs(
-        self, decoded: torch.Tensor, boxes: Sequence[torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """Pooled 28x28 features, head output and chart maps for the boxes of every image (concatenated)."""
-        cfg, heads = self.cfg, self.roi_heads
-        pooled = self._pool([decoded], [cfg.decoder_common_stride], boxes, cfg.dp_pooler_resolution, cfg.dp_sampling_ratio)
-        if pooled.shape[0] == 0:
-            empty = pooled.new_zeros((0, 1, 1, 1))
-            return pooled, empty, {k: empty for k in ("coarse_segm", "fine_segm", "u", "v")}
-        head = heads.densepose_head(pooled)
-        return pooled, head, heads.densepose_predictor(head)
+    def densepose_pool(self, decoded: torch.Tensor, boxes: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The DensePose head's 28x28 ROIAlign input for the boxes of every image (concatenated)."""
+        cfg = self.cfg
+        return self._pool([decoded], [cfg.decoder_common_stride], boxes, cfg.dp_pooler_resolution, cfg.dp_sampling_ratio)
 
+    # ---- the one composition ---------------------------------------------------------------------
     @torch.no_grad()
-    def forward(self, batch: torch.Tensor, image_sizes: Sequence[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
-        """Everything for a normalised, padded batch: per image its detections and their chart maps (network coordinates)."""
-        feats = self.features(batch)
-        proposals = [p[0] for p in self.propose(feats, image_sizes)]
-        _, logits, deltas = self.box_outputs(feats, proposals)
-        dets = self.detect(logits, deltas, proposals, image_sizes)
-        _, _, charts = self.densepose_outputs(self.decode(feats), [d.boxes for d in dets])
-        out, start = [], 0
-        for d in dets:
-            n = d.boxes.shape[0]
-            out.append({"boxes": d.boxes, "scores": d.scores, **{k: v[start : start + n].float() for k, v in charts.items()}})
-            start += n
-        return out
+    def forward(
+        self, stages: Stages, *, select: Callable[[list[Detections]], list[torch.Tensor]] | None = None, until: str = STAGE_ORDER[-1]
+    ) -> Stages:
+        """Run the missing stages of ``stages`` in :data:`STAGE_ORDER` up to ``until``; returns a new, filled record.
+
+        The run starts after the latest stage whose result ``stages`` already holds, and uses every given field as it
+        is: a normalised batch runs everything; a record with the golden proposals (and our features) starts at the
+        box head. ``select(detections)`` returns, per image, the boxes that go through the DensePose head (the
+        predictor: the kept and chosen instances); by default every detection does.
+        """
+        s = replace(stages)
+        given = [i for i, name in enumerate(STAGE_ORDER) if getattr(s, _RESULT.get(name, name)) is not None]
+        for name in STAGE_ORDER[max(given, default=-1) + 1 : STAGE_ORDER.index(until) + 1]:
+            need = functools.partial(_need, s, name)
+            if name == "features":
+                s.features = self.features(need("batch"))
+            elif name == "proposals":
+                proposals = self.propose(need("features"), s.image_sizes)
+                s.proposal_boxes, s.proposal_logits = [p[0] for p in proposals], [p[1] for p in proposals]
+            elif name == "box_head":
+                s.box_features, s.class_logits, s.box_deltas = self.box_outputs(need("features"), need("proposal_boxes"))
+            elif name == "detections":
+                s.detections = self.detect(need("class_logits"), need("box_deltas"), need("proposal_boxes"), s.image_sizes)
+            elif name == "densepose_boxes":
+                detections = need("detections")
+                s.densepose_boxes = select(detections) if select is not None else [d.boxes for d in detections]
+            elif name == "decoded":
+                s.decoded = self.decode(need("features"))
+            elif name == "densepose_pooled":
+                s.densepose_pooled = self.densepose_pool(need("decoded"), need("densepose_boxes"))
+            elif name == "densepose_head":
+                s.densepose_head = self.roi_heads.densepose_head(need("densepose_pooled"))
+            elif name == "charts":
+                s.charts = self.roi_heads.densepose_predictor(need("densepose_head"))
+        return s
 
 
-__all__ = ["DensePoseRCNN", "Detections", "FrozenBatchNorm2d", "Widths", "widths_from_state_dict"]
+__all__ = ["STAGE_ORDER", "DensePoseRCNN", "Detections", "FrozenBatchNorm2d", "Stages", "Widths", "widths_from_state_dict"]

@@ -2,14 +2,16 @@
 
 Per batch: each RGB frame is flipped to BGR (the model's input format), resized so its short side is 800
 and its long side at most 1333 (PIL bilinear on uint8, as detectron2's ``ResizeShortestEdge``), normalised
-and zero-padded to a multiple of 32; the network runs once on the batch; boxes are scaled back to each
-frame's size, clipped, and empty ones dropped (``detector_postprocess``). :meth:`FrameResult.chart`
-turns one instance's 112x112 maps into the per-box chart result (labels, U, V) that ``apply_net.py dump``
-stores, sized to the integer box as DensePose's converter does.
+and zero-padded to a multiple of 32; the model's one stage composition (:meth:`DensePoseRCNN.forward`) runs
+once on the batch. Between its detections and its DensePose head the boxes are scaled back to each frame's
+size, clipped, and empty ones dropped (``detector_postprocess``), so only the kept (or chosen) instances get
+charts. :meth:`FrameResult.chart` turns one instance's 112x112 maps into the per-box chart result (labels, U, V)
+that ``apply_net.py dump`` stores, sized to the integer box as DensePose's converter does.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ import torch.nn.functional as F
 
 from posevid.densepose.boxes import clip_boxes, nonempty
 from posevid.densepose.config import DensePoseConfig
-from posevid.densepose.model import DensePoseRCNN
+from posevid.densepose.model import DensePoseRCNN, Detections, Stages
 from posevid.errors import InputError
 from posevid.utils.devices import dtype_name, pick_device, torch_dtype
 
@@ -100,6 +102,10 @@ class FrameResult:
         return chart_result({k: v[row : row + 1] for k, v in self.charts.items()}, self.boxes[i])
 
 
+Chooser = Callable[[FrameResult], int | None]
+"""Picks one instance of a frame's detections (or None: nobody), e.g. :class:`posevid.densepose.extract.PersonChooser`."""
+
+
 class DensePosePredictor:
     """A loaded model on a device; call it on a list of RGB uint8 frames."""
 
@@ -132,48 +138,54 @@ class DensePosePredictor:
             sizes.append(hw)
         return self.model.normalize_and_pad(images), sizes
 
+    def with_config(self, cfg: DensePoseConfig) -> DensePosePredictor:
+        """A predictor on the same loaded model with another input config (e.g. a short side); ``self`` is left as it is."""
+        other = copy.copy(self)
+        other.cfg = cfg
+        return other
+
     @torch.no_grad()
-    def __call__(self, frames: Sequence[np.ndarray], choose: Callable[[FrameResult], int | None] | None = None) -> list[FrameResult]:
+    def __call__(
+        self, frames: Sequence[np.ndarray], choose: Chooser | None = None, *, return_stages: bool = False
+    ) -> list[FrameResult] | tuple[list[FrameResult], Stages]:
         """Detections and charts per frame. With ``choose`` (called on each frame's detections, in frame order),
         only the chosen instance gets chart maps: the DensePose head runs once per frame instead of once per
-        detection (up to 100), with the same values for that instance."""
-        if not len(frames):
-            return []
-        m = self.model
-        batch, sizes = self.preprocess(frames)
-        feats = m.features(batch)
-        proposals = [p[0] for p in m.propose(feats, sizes)]
-        _, logits, deltas = m.box_outputs(feats, proposals)
-        dets = m.detect(logits, deltas, proposals, sizes)
-        results, net_boxes = [], []
-        for d, rs, frame in zip(dets, sizes, frames, strict=True):
-            r, keep = postprocess({"boxes": d.boxes, "scores": d.scores}, rs, frame.shape[:2])
-            rows = list(range(len(r))) if choose is None else [i for i in [choose(r)] if i is not None]
-            r.chart_rows = rows
-            results.append(r)
-            net_boxes.append(d.boxes[keep][rows])
-        _, _, charts = m.densepose_outputs(m.decode(feats), net_boxes)
+        detection (up to 100), with the same values for that instance. ``return_stages=True`` also returns the
+        model's :class:`~posevid.densepose.model.Stages` record of the batch (what the golden tests compare)."""
+        batch, sizes = self.preprocess(frames) if len(frames) else (None, [])
+        results: list[FrameResult] = []
+
+        def select(detections: list[Detections]) -> list[torch.Tensor]:
+            """``detector_postprocess`` of each frame, then its chosen rows: only those go through the DensePose head."""
+            boxes = []
+            for d, resized, frame in zip(detections, sizes, frames, strict=True):
+                r, keep = postprocess(d, resized, frame.shape[:2])
+                r.chart_rows = list(range(len(r))) if choose is None else [i for i in [choose(r)] if i is not None]
+                results.append(r)
+                boxes.append(d.boxes[keep][r.chart_rows])
+            return boxes
+
+        stages = self.model(Stages(sizes, batch=batch), select=select) if len(frames) else Stages(sizes)
         start = 0
         for r in results:
             n = len(r.chart_rows)
-            r.charts = {k: v[start : start + n].float().cpu() for k, v in charts.items()}
+            r.charts = {k: v[start : start + n].float().cpu() for k, v in stages.charts.items()}
             start += n
-        return results
+        return (results, stages) if return_stages else results
 
 
-def postprocess(out: dict[str, torch.Tensor], resized_hw: tuple[int, int], frame_hw: tuple[int, int]) -> tuple[FrameResult, torch.Tensor]:
+def postprocess(detections: Detections, resized_hw: tuple[int, int], frame_hw: tuple[int, int]) -> tuple[FrameResult, torch.Tensor]:
     """``detector_postprocess``: boxes scaled from the network input to the frame, clipped, empty ones dropped.
 
-    Returns the frame's result (with the charts of ``out`` if it has them) and the kept-instance mask.
+    Returns the frame's result (no charts yet) and the kept-instance mask.
     """
     h, w = int(frame_hw[0]), int(frame_hw[1])
-    boxes = out["boxes"].clone()
+    boxes = detections.boxes.clone()
     boxes[:, 0::2] *= w / resized_hw[1]
     boxes[:, 1::2] *= h / resized_hw[0]
     boxes = clip_boxes(boxes, (h, w))
     keep = nonempty(boxes)
-    charts = {k: out[k][keep].float().cpu() for k in ("coarse_segm", "fine_segm", "u", "v") if k in out}
-    return FrameResult((h, w), boxes[keep].cpu(), out["scores"][keep].cpu(), charts), keep
+    return FrameResult((h, w), boxes[keep].cpu(), detections.scores[keep].cpu(), {}), keep
 
 
 __all__ = [

@@ -9,25 +9,42 @@ Typical use::
     skeleton = skeleton_video_for("dance.mp4")     # cached skeleton mp4 for `posevid generate --pose`
     whole = extract_wholebody("dance.mp4")         # + feet, face, hands (MediaPipe Holistic)
     kp2ds = wholebody_keypoints(whole)             # (T, 133, 3) COCO-WholeBody pixels, what Wan-Animate reads
+
+The names below are imported on first use (PEP 562), so that reading a default such as
+``posevid.pose.options.DEFAULT_SMOOTH`` (the CLI does, to build its flags) does not import numpy and the rest.
 """
 
-from posevid.pose.cleanup import OneEuroFilter, fill_missing, select_persons, smooth, smooth_zero_phase
-from posevid.pose.estimators import PoseEstimator, available_estimators, get_estimator, register_estimator
-from posevid.pose.extract import extract_keypoints, extract_keypoints_from_frames, fit_sequence
-from posevid.pose.formats import FORMATS, LINKS, convert
-from posevid.pose.geometry import FitTransform
-from posevid.pose.mmpose_fit import correct_sequence
-from posevid.pose.outputs import write_pose_videos
-from posevid.pose.render import STYLES, overlay, render_frame, render_sequence
-from posevid.pose.retarget import reference_pose, retarget
-from posevid.pose.sequence import KeypointSequence
-from posevid.pose.skeleton import is_skeleton_video, skeleton_style_of, skeleton_video_for
-from posevid.pose.wholebody import extract_wholebody, part_presence, to_wholebody, wholebody_keypoints
+from __future__ import annotations
 
-__all__ = [
-    "FORMATS", "LINKS", "STYLES", "FitTransform", "KeypointSequence", "OneEuroFilter", "PoseEstimator",
-    "available_estimators", "convert", "correct_sequence", "extract_keypoints", "extract_keypoints_from_frames", "extract_wholebody",
-    "fill_missing", "fit_sequence", "get_estimator", "is_skeleton_video", "overlay", "part_presence", "reference_pose",
-    "register_estimator", "render_frame", "render_sequence", "retarget", "select_persons", "skeleton_style_of", "skeleton_video_for",
-    "smooth", "smooth_zero_phase", "to_wholebody", "wholebody_keypoints", "write_pose_videos",
-]  # fmt: skip
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "cleanup": ("OneEuroFilter", "fill_missing", "select_persons", "smooth", "smooth_zero_phase"),
+    "estimators": ("PoseEstimator", "available_estimators", "get_estimator", "register_estimator"),
+    "extract": ("extract_keypoints", "extract_keypoints_from_frames", "fit_sequence"),
+    "formats": ("FORMATS", "LINKS", "convert"),
+    "geometry": ("FitTransform",),
+    "mmpose_fit": ("correct_sequence",),
+    "outputs": ("write_pose_videos",),
+    "render": ("STYLES", "overlay", "render_frame", "render_sequence"),
+    "retargeting": ("reference_pose", "retarget"),
+    "sequence": ("KeypointSequence",),
+    "skeleton": ("is_skeleton_video", "skeleton_style_of", "skeleton_video_for"),
+    "wholebody": ("extract_wholebody", "part_presence", "to_wholebody", "wholebody_keypoints"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'posevid.pose' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"posevid.pose.{module}"), name)
+    globals()[name] = value  # later look-ups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

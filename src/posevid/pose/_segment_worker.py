@@ -1,4 +1,7 @@
-"""Child process of the multi-worker pose pass: ``python -m posevid.pose._segment_worker`` (see ``extract._extract_parallel``).
+"""Child process of the multi-worker pose pass: ``python -m posevid.pose._segment_worker`` (see ``extract._detect_blocks``).
+
+It estimates one contiguous block of the video's segments (:mod:`posevid.pose.segments`), exactly as the calling
+process would estimate them.
 
 Why a plain subprocess and not ``multiprocessing``: spawn/forkserver re-import the caller's ``__main__``,
 which breaks every user script without an ``if __name__ == "__main__"`` guard, and fork copies a parent
@@ -55,7 +58,7 @@ def main() -> int:
     args = json.loads(sys.stdin.read())
     try:
         detections, name, fmt = _segment_detections(
-            args["video_path"], args["estimator"], args["estimator_options"], args["step"], tuple(args["segment"]),
+            args["video_path"], args["estimator"], args["estimator_options"], args["step"], [tuple(seg) for seg in args["segments"]],
             args["max_frames"], args["width"], args["height"],
         )  # fmt: skip
         payload = pack(detections, name, fmt)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from posevid.errors import InputError
+from posevid.pose.options import ONE_EURO_DEFAULTS
 
 PERSON_MODES = ("largest", "central", "all")
 FILL_MODES = ("interpolate", "hold", "none")
@@ -132,7 +133,12 @@ def fill_missing(keypoints: np.ndarray, mode: str = "interpolate") -> tuple[np.n
 class OneEuroFilter:
     """Vectorised One-Euro filter over arrays of values sampled at (possibly irregular) times."""
 
-    def __init__(self, min_cutoff: float = 2.0, beta: float = 50.0, d_cutoff: float = 1.0) -> None:
+    def __init__(
+        self,
+        min_cutoff: float = ONE_EURO_DEFAULTS["min_cutoff"],
+        beta: float = ONE_EURO_DEFAULTS["beta"],
+        d_cutoff: float = ONE_EURO_DEFAULTS["d_cutoff"],
+    ) -> None:
         if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
             raise InputError("One-Euro parameters must be min_cutoff > 0, d_cutoff > 0, beta >= 0")
         self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
@@ -168,8 +174,8 @@ class OneEuroFilter:
 
 
 def smooth(
-    keypoints: np.ndarray, times: np.ndarray, *, scale: float, min_cutoff: float = 2.0, beta: float = 50.0,
-    d_cutoff: float = 1.0, threshold: float = 0.3,
+    keypoints: np.ndarray, times: np.ndarray, *, scale: float, min_cutoff: float = ONE_EURO_DEFAULTS["min_cutoff"],
+    beta: float = ONE_EURO_DEFAULTS["beta"], d_cutoff: float = ONE_EURO_DEFAULTS["d_cutoff"], threshold: float = 0.3,
 ) -> np.ndarray:  # fmt: skip
     """One-Euro smoothing of ``(T, P, K, 3)`` pixel keypoints at ``times`` (seconds); scores unchanged.
 

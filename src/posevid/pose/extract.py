@@ -1,7 +1,8 @@
 """Video -> :class:`KeypointSequence`, streaming: frames are decoded, estimated and dropped one at a time.
 
 Memory stays constant in the video length apart from the keypoints themselves (T x K x 3 floats). The
-clean-up steps (person choice, gap filling, One-Euro smoothing) run on the keypoints after the pass.
+clean-up steps (person choice, gap filling, smoothing) run on the keypoints after the pass, over the whole
+stitched track when the video was estimated in segments (:mod:`posevid.pose.segments`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from posevid.pose.cleanup import ZERO_PHASE_SIGMA_S, ZERO_PHASE_SPEED, fill_miss
 from posevid.pose.estimators import PoseEstimator, get_estimator
 from posevid.pose.formats import num_keypoints
 from posevid.pose.geometry import FitTransform
+from posevid.pose.options import DEFAULT_SMOOTH, ONE_EURO_DEFAULTS
+from posevid.pose.segments import Segment, assign_segments, detect_segments, plan_segments
 from posevid.pose.sequence import KeypointSequence
 from posevid.utils.progress import progress_bar
-
-DEFAULT_SMOOTHING = {"min_cutoff": 2.0, "beta": 50.0, "d_cutoff": 1.0}
 
 
 class _Raised:
@@ -102,7 +103,7 @@ def extract_keypoints_from_frames(
     estimator_options: dict[str, Any] | None = None,
     fps: float = 30.0,
     frame_indices: Iterable[int] | None = None,
-    smoothing: bool | str | dict[str, float] = True,
+    smoothing: bool | str | dict[str, float] = DEFAULT_SMOOTH,
     person: str = "largest",
     fill: str = "interpolate",
     threshold: float = 0.3,
@@ -115,15 +116,16 @@ def extract_keypoints_from_frames(
     """Estimate poses on RGB frames (any iterable: list, array, generator) and clean the track up.
 
     ``fps`` is the rate of the given frames (sets the smoothing time step). ``smoothing``: see
-    :func:`smoothing_settings` (``True`` = One-Euro, ``"zero-phase"`` = lag-free, a dict of parameters, ``False``).
+    :func:`smoothing_settings` (default and ``True``: zero-phase, lag-free; ``"one-euro"``, a dict of parameters, ``False``).
+    One tracker runs over all the given frames (no segments: the frames are not a video whose length is known).
     Frames of a different size than ``width`` x ``height`` are rejected.
     Raises :class:`NoPersonError` when nobody is found in any frame and ``require_person`` is set.
     """
     owned = isinstance(estimator, str)
     est: PoseEstimator = get_estimator(estimator, **(estimator_options or {})) if owned else estimator
     try:
-        est.reset()
-        detections = _detect(progress_bar(frames, total=total, desc=f"pose ({est.name})", enabled=progress), est, width, height)
+        frames = progress_bar(frames, total=total, desc=f"pose ({est.name})", enabled=progress)
+        detections = detect_segments(frames, est, [(0, 0, None)], width, height)
     finally:
         if owned:
             est.close()
@@ -133,30 +135,20 @@ def extract_keypoints_from_frames(
     )  # fmt: skip
 
 
-def _detect(frames: Iterable[np.ndarray], est: PoseEstimator, width: int, height: int) -> list[np.ndarray]:
-    """Raw per-frame detections (each an (N, K, 3) float32 array, N = people found) of one estimator pass."""
-    detections: list[np.ndarray] = []
-    for frame in frames:
-        frame = np.asarray(frame)
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise InputError(f"frames must be uint8 RGB (H, W, 3), got {frame.dtype} {frame.shape}")
-        if frame.shape[:2] != (height, width):
-            raise InputError(f"frame of size {frame.shape[1]}x{frame.shape[0]} in a {width}x{height} sequence")
-        detections.append(np.asarray(est(frame), dtype=np.float32))
-    return detections
-
-
 def smoothing_settings(smoothing: bool | str | dict | None) -> dict | None:
-    """Normalise the ``smoothing`` option: None (off), One-Euro parameters, or ``{"method": "zero-phase", "sigma_s": s}``.
+    """Normalise the ``smoothing`` option: None (off), One-Euro parameters, or ``{"method": "zero-phase", ...}``.
 
-    ``True`` / ``"one-euro"`` / a dict of One-Euro parameters: the online One-Euro filter (the default of the
-    library, unchanged, so scripts keep their results); ``"zero-phase"`` (or a dict with ``method``) the lag-free
-    file smoother of :func:`~posevid.pose.cleanup.smooth_zero_phase`; ``False`` / ``None`` / ``"none"``: off.
+    ``True`` means the default smoother (:data:`~posevid.pose.options.DEFAULT_SMOOTH`, zero-phase, the lag-free file
+    smoother of :func:`~posevid.pose.cleanup.smooth_zero_phase`, as in ``posevid pose``); ``"one-euro"`` or a dict of
+    One-Euro parameters: the online filter of earlier versions (the library default before 2026-12); ``"zero-phase"``
+    or a dict with ``method``; ``False`` / ``None`` / ``"none"``: off.
     """
+    if smoothing is True:
+        smoothing = DEFAULT_SMOOTH
     if smoothing is None or smoothing is False or smoothing == "none":
         return None
-    if smoothing is True or smoothing == "one-euro":
-        return dict(DEFAULT_SMOOTHING)
+    if smoothing == "one-euro":
+        return dict(ONE_EURO_DEFAULTS)
     if smoothing == "zero-phase":
         return {"method": "zero-phase", "sigma_s": ZERO_PHASE_SIGMA_S, "speed": ZERO_PHASE_SPEED}
     if isinstance(smoothing, dict):
@@ -166,7 +158,7 @@ def smoothing_settings(smoothing: bool | str | dict | None) -> dict | None:
             return {"method": "zero-phase", "sigma_s": float(smoothing.get("sigma_s", ZERO_PHASE_SIGMA_S)),
                     "speed": None if speed is None else float(speed)}  # fmt: skip
         if method == "one-euro":
-            return dict(DEFAULT_SMOOTHING, **{k: v for k, v in smoothing.items() if k != "method"})
+            return dict(ONE_EURO_DEFAULTS, **{k: v for k, v in smoothing.items() if k != "method"})
     raise InputError(f"unknown smoothing {smoothing!r}", hint="use zero-phase, one-euro or none")
 
 
@@ -234,7 +226,7 @@ def extract_keypoints(
     stride: int = 1,
     target_fps: float | None = None,
     max_frames: int | None = None,
-    smoothing: bool | str | dict[str, float] = True,
+    smoothing: bool | str | dict[str, float] = DEFAULT_SMOOTH,
     person: str = "largest",
     fill: str = "interpolate",
     threshold: float = 0.3,
@@ -248,11 +240,13 @@ def extract_keypoints(
     ``target_fps`` overrides ``stride`` with the stride closest to that rate. Keypoints are in pixels of
     the upright (rotation-corrected) source frame; the sequence fps is source fps / stride.
 
-    ``workers`` > 1 splits the video into that many contiguous segments estimated in parallel processes
-    (see :func:`plan_segments`); ``None`` picks :func:`default_workers`; 1 is the plain single pass. Only
-    estimators given by name can run in workers (an estimator object falls back to one pass).
+    The selected frames are cut into segments by their count alone (:func:`~posevid.pose.segments.plan_segments`),
+    each estimated by a fresh tracker after a warm-up; ``workers`` only says how many processes share them
+    (``None``: :func:`~posevid.pose.segments.default_workers`; never more than there are segments), so the keypoints
+    are the same, bit for bit, for every worker count. Only estimators given by name run in worker processes (an
+    estimator object runs the same segments in this process).
     """
-    from posevid.video import iter_frames, probe_video
+    from posevid.video import probe_video
 
     info = probe_video(video_path)
     step = stride_for_fps(info.fps, target_fps, stride)
@@ -261,154 +255,77 @@ def extract_keypoints(
         if max_frames < 1:
             raise InputError(f"max_frames must be >= 1, got {max_frames}")
         expected = min(expected, max_frames)
-    n_workers = default_workers(expected) if workers is None else int(workers)
-    if n_workers < 1:
-        raise InputError(f"workers must be >= 1, got {workers}")
-    plan = (
-        plan_segments(expected, n_workers, head_start=head_start_frames(expected, n_workers))
-        if isinstance(estimator, str)
-        else [(0, 0, None)]
-    )
-    if len(plan) > 1:
-        seq = _extract_parallel(
-            video_path, info, plan, step, max_frames, estimator=estimator, estimator_options=estimator_options, smoothing=smoothing,
-            person=person, fill=fill, threshold=threshold, keypoint_format=keypoint_format, progress=progress, total=expected,
-            require_person=require_person,
-        )  # fmt: skip
-        seq.frame_indices = np.arange(len(seq), dtype=np.int64) * step
-        seq.meta.update(stride=step, source_fps=info.fps, rotation=info.rotation, workers=len(plan))
-        return seq
-    frames = prefetch(iter_frames(video_path, stride=step, max_frames=max_frames))
-    seq = extract_keypoints_from_frames(
-        frames, info.width, info.height, estimator=estimator, estimator_options=estimator_options, fps=info.fps / step,
-        frame_indices=None, smoothing=smoothing, person=person, fill=fill, threshold=threshold, keypoint_format=keypoint_format,
-        progress=progress, total=expected, source=str(Path(video_path)), require_person=require_person,
+    plan = plan_segments(expected)
+    blocks = assign_segments(plan, workers)
+    if not isinstance(estimator, str):
+        blocks = [plan]
+    bar = None
+    if progress:
+        name = estimator if isinstance(estimator, str) else estimator.name
+        bar = progress_bar(total=expected, desc=f"pose ({name}{f', {len(blocks)} workers' if len(blocks) > 1 else ''})")
+    try:
+        detections, name, fmt = _detect_blocks(video_path, info, blocks, step, max_frames, estimator, estimator_options, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    seq = _finish(
+        detections, name, fmt, info.width, info.height, fps=info.fps / step, frame_indices=None, smoothing=smoothing, person=person,
+        fill=fill, threshold=threshold, keypoint_format=keypoint_format, source=str(Path(video_path)), require_person=require_person,
     )  # fmt: skip
     seq.frame_indices = np.arange(len(seq), dtype=np.int64) * step
-    seq.meta.update(stride=step, source_fps=info.fps, rotation=info.rotation, workers=1)
+    # the cuts, not the worker count: the keypoints depend on the first and not on the second
+    seq.meta.update(stride=step, source_fps=info.fps, rotation=info.rotation, segments=[start for _, start, _ in plan])
     return seq
-
-
-WARMUP_FRAMES = 15  # frames a worker estimates before its segment (and discards) so video-mode tracking is locked on
-MIN_PARALLEL_FRAMES = 120  # below this many frames the automatic choice stays single-process (start-up ~1 s per worker)
-MIN_SEGMENT_FRAMES = 20  # an explicit ``workers`` is lowered until every segment has at least this many frames
-CHILD_START_FRAMES = 30  # a child's start-up (interpreter, mediapipe import, graph), in frames estimated meanwhile
-SKIP_DECODE_SHARE = 0.05  # decoding a frame a child skips, relative to estimating one
-
-
-def default_workers(num_frames: int) -> int:
-    """Automatic worker count: ``min(2, cpu_count)`` for videos of at least :data:`MIN_PARALLEL_FRAMES` frames, else 1.
-
-    Why 2: one mediapipe estimator uses ~1.1 cores; a second process on the other core gave +62 % on a 2-core
-    machine (49.5 -> 80.6 frames/s on an AMD EPYC, 24.7 -> 38.3 on a slower Xeon; docs/benchmarks.md, docs/pose.md).
-    More workers than cores only add start-up.
-    """
-    return min(2, os.cpu_count() or 1) if num_frames >= MIN_PARALLEL_FRAMES else 1
-
-
-def plan_segments(
-    num_frames: int, workers: int, warmup: int = WARMUP_FRAMES, head_start: int = 0
-) -> list[tuple[int, int, int | None]]:
-    """Split ``num_frames`` (selected) frames into contiguous ``(warm_start, start, end)`` segments.
-
-    Worker ``i`` estimates frames ``warm_start .. end - 1`` and keeps ``start .. end - 1``; the last
-    segment has ``end = None`` (to the end of the stream, so a frame count that the container's header
-    gets wrong changes nothing). Falls back to fewer workers (down to 1) on short videos.
-
-    ``head_start``: frames the first segment (run in the calling process, which starts at once) gets on top of
-    an even share of the rest, so that it ends with the child processes, which start later and estimate warm-up frames
-    first (see :func:`head_start_frames`). Lowered so every other segment keeps :data:`MIN_SEGMENT_FRAMES`.
-    """
-    workers = max(1, min(int(workers), num_frames // MIN_SEGMENT_FRAMES))
-    head = max(0, min(int(head_start), num_frames - workers * MIN_SEGMENT_FRAMES)) if workers > 1 else 0
-    # even shares of what is left after the head start; head = 0 is the plain even split
-    bounds = [0] + [head + round(i * (num_frames - head) / workers) for i in range(1, workers + 1)]
-    plan: list[tuple[int, int, int | None]] = []
-    for i in range(workers):
-        start = bounds[i]
-        plan.append((max(0, start - warmup), start, bounds[i + 1] if i < workers - 1 else None))
-    return plan
-
-
-def head_start_frames(num_frames: int, workers: int) -> int:
-    """How many more frames the calling process's segment gets than a child's (see :func:`plan_segments`).
-
-    Why these terms: a child first starts Python and mediapipe (~1.3 s CPU: about :data:`CHILD_START_FRAMES`
-    frames of estimation when both cores are busy), then estimates :data:`WARMUP_FRAMES` frames it discards,
-    and decodes without converting every frame before its segment (~5 % of the cost of an estimated frame).
-    With even segments the calling process finished 1.3-2.3 s before the child on the Charades clips and one
-    core idled meanwhile.
-    """
-    if workers < 2:
-        return 0
-    return WARMUP_FRAMES + CHILD_START_FRAMES + round(SKIP_DECODE_SHARE * num_frames / workers)
 
 
 def _segment_detections(
     video_path: str,
-    estimator: str,
+    estimator: str | PoseEstimator,
     estimator_options: dict[str, Any] | None,
     step: int,
-    segment: tuple[int, int, int | None],
+    segments: list[Segment],
     max_frames: int | None,
     width: int,
     height: int,
-    progress=None,
+    on_kept=None,
+    threads: int | None = 1,
 ) -> tuple[list[np.ndarray], str, str]:
-    """Raw detections of one segment (run in a worker process, or in the parent for the first segment).
+    """Raw detections of a contiguous block of segments, decoded in one forward pass (run in a worker process,
+    or in the calling process); ``estimator`` by name (built and closed here) or an object (reset, not closed).
 
     Returns small arrays only (keypoints, never frames), so memory does not grow with the number of workers.
+    ``threads``: decoder threads (1 in parallel workers: the other workers keep the other cores busy, and frame
+    threads cost ~50 % more CPU; the frames are the same either way).
     """
     from posevid.video import iter_frames
 
-    warm_start, start, end = segment
-    stop = end if end is not None else max_frames  # selected-frame index to stop before (None = end of video)
-    count = None if stop is None else stop - warm_start
-    # one decoder thread: the other workers keep the other cores busy, and frame threads cost ~50 % more CPU
-    frames: Iterable[np.ndarray] = prefetch(
-        iter_frames(video_path, stride=step, start=warm_start * step, max_frames=count, threads=1)
-    )
-    est = get_estimator(estimator, **(estimator_options or {}))
+    first, last = segments[0], segments[-1]
+    stop = last[2] if last[2] is not None else max_frames  # selected-frame index to stop before (None = end of video)
+    count = None if stop is None else stop - first[0]
+    frames = prefetch(iter_frames(video_path, stride=step, start=first[0] * step, max_frames=count, threads=threads))
+    owned = isinstance(estimator, str)
+    est: PoseEstimator = get_estimator(estimator, **(estimator_options or {})) if owned else estimator
     try:
-        est.reset()
-        if progress is not None:
-            frames = _counted(frames, progress, skip=start - warm_start)
-        try:
-            detections = _detect(frames, est, width, height)
-        except InputError:
-            if start == 0:
-                raise
-            detections = []  # the header promised more frames than the stream has: this segment is empty
+        detections = detect_segments(frames, est, segments, width, height, on_kept)
+    except InputError:
+        if first[1] == 0:
+            raise
+        detections = []  # the header promised more frames than the stream has: this block is empty
     finally:
-        est.close()
-    return detections[start - warm_start :], est.name, est.keypoint_format
+        frames.close()
+        if owned:
+            est.close()
+    return detections, est.name, est.keypoint_format
 
 
-def _counted(frames: Iterable[np.ndarray], bar, skip: int) -> Iterator[np.ndarray]:
-    for i, frame in enumerate(frames):
-        yield frame
-        if i >= skip:
-            bar.update(1)
-
-
-def _extract_parallel(
-    video_path,
-    info,
-    plan,
-    step: int,
-    max_frames: int | None,
-    *,
-    estimator: str,
-    estimator_options,
-    progress: bool,
-    total: int,
-    **finish,
-) -> KeypointSequence:
-    """Estimate the segments of ``plan`` in parallel (segment 0 here, the others in child processes), stitch, clean up.
+def _detect_blocks(
+    video_path, info, blocks: list[list[Segment]], step: int, max_frames: int | None, estimator, estimator_options, bar
+) -> tuple[list[np.ndarray], str, str]:
+    """Raw detections of all blocks, stitched in order: block 0 in this process, the others in worker processes.
 
     Why processes: one mediapipe instance uses ~1.1 cores and its objects cannot be shared, so each worker
-    builds its own estimator. The children are plain ``python -m posevid.pose._segment_worker`` processes
-    (see that module for why not ``multiprocessing``). The first segment runs in this process, which saves
+    builds its own estimator. The workers are plain ``python -m posevid.pose._segment_worker`` processes
+    (see that module for why not ``multiprocessing``). The first block runs in this process, which saves
     one start-up (~1 s: importing mediapipe and building its graph).
     """
     import contextlib
@@ -420,12 +337,15 @@ def _extract_parallel(
     from posevid.pose._segment_worker import unpack
 
     path = str(video_path)
+    tick = None if bar is None else (lambda: bar.update(1))
+    if len(blocks) == 1:  # one process: the decoder may use its own threads
+        return _segment_detections(path, estimator, estimator_options, step, blocks[0], max_frames, info.width, info.height, tick, None)
     package_root = str(Path(__file__).resolve().parents[2])  # the folder holding ``posevid``, whatever put it on sys.path
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     children = []
     logs = []  # the children's stderr (mediapipe's start-up chatter), shown only when a child fails
     try:
-        for seg in plan[1:]:
+        for block in blocks[1:]:
             logs.append(tempfile.TemporaryFile())  # noqa: SIM115 - closed in the finally below
             child = subprocess.Popen(
                 [sys.executable, "-m", "posevid.pose._segment_worker"],
@@ -434,31 +354,29 @@ def _extract_parallel(
                 stderr=logs[-1],
                 env=env,
             )
-            job = {"video_path": path, "estimator": estimator, "estimator_options": estimator_options, "step": step, "segment": list(seg),
-                   "max_frames": max_frames, "width": info.width, "height": info.height}  # fmt: skip
+            job = {"video_path": path, "estimator": estimator, "estimator_options": estimator_options, "step": step,
+                   "segments": [list(seg) for seg in block], "max_frames": max_frames, "width": info.width,
+                   "height": info.height}  # fmt: skip
             children.append(child)
             with contextlib.suppress(OSError):  # a child that died at once is reported (and replaced) below
                 child.stdin.write(json.dumps(job).encode())
                 child.stdin.close()
-        bar = progress_bar(total=total, desc=f"pose ({estimator}, {len(plan)} workers)", enabled=progress)
-        try:
-            detections, name, fmt = _segment_detections(
-                path, estimator, estimator_options, step, plan[0], max_frames, info.width, info.height, bar
-            )
-            for seg, child, log in zip(plan[1:], children, logs, strict=True):
-                payload = child.stdout.read()
-                if child.wait() == 0 and payload:
-                    part = unpack(payload)[0]
-                else:  # a broken worker (e.g. posevid not importable by a bare interpreter): do its segment here
-                    log.seek(0)
-                    tail = log.read().decode(errors="replace").strip().splitlines()[-1:]
-                    print(f"posevid: warning: pose worker failed ({' '.join(tail) or f'exit code {child.returncode}'}); "
-                          "estimating its segment in this process", file=sys.stderr)  # fmt: skip
-                    part = _segment_detections(path, estimator, estimator_options, step, seg, max_frames, info.width, info.height)[0]
-                detections.extend(part)
+        detections, name, fmt = _segment_detections(
+            path, estimator, estimator_options, step, blocks[0], max_frames, info.width, info.height, tick
+        )
+        for block, child, log in zip(blocks[1:], children, logs, strict=True):
+            payload = child.stdout.read()
+            if child.wait() == 0 and payload:
+                part = unpack(payload)[0]
+            else:  # a broken worker (e.g. posevid not importable by a bare interpreter): do its block here
+                log.seek(0)
+                tail = log.read().decode(errors="replace").strip().splitlines()[-1:]
+                print(f"posevid: warning: pose worker failed ({' '.join(tail) or f'exit code {child.returncode}'}); "
+                      "estimating its segments in this process", file=sys.stderr)  # fmt: skip
+                part = _segment_detections(path, estimator, estimator_options, step, block, max_frames, info.width, info.height)[0]
+            detections.extend(part)
+            if bar is not None:
                 bar.update(len(part))
-        finally:
-            bar.close()
     finally:
         for child in children:  # on an error here, do not leave workers running
             if child.poll() is None:
@@ -466,9 +384,7 @@ def _extract_parallel(
                 child.wait()
         for log in logs:
             log.close()
-    return _finish(
-        detections, name, fmt, info.width, info.height, fps=info.fps / step, frame_indices=None, source=str(Path(video_path)), **finish
-    )
+    return detections, name, fmt
 
 
 def fit_sequence(seq: KeypointSequence, size: tuple[int, int] | None, fit: str = "crop") -> KeypointSequence:

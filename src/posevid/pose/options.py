@@ -6,11 +6,18 @@ Kept apart from the CLI so every front end (CLI, app, task layer) resolves ``aut
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from posevid.errors import InputError
 
+if TYPE_CHECKING:
+    import numpy as np
+
+# The one default smoother: of extract_keypoints / extract_keypoints_from_frames (``smoothing=``), of ``posevid pose``
+# (PoseSettings.smooth), of skeleton_video_for and the app. Zero-phase: lag-free and nearer MMPose (docs/pose.md).
+# numpy-free module: the CLI reads these defaults to build its flags.
+DEFAULT_SMOOTH = "zero-phase"
+ONE_EURO_DEFAULTS = {"min_cutoff": 2.0, "beta": 50.0, "d_cutoff": 1.0}  # ``--smooth one-euro``: Hz, unit-free speed gain, Hz
 LIMB_RULES = ("auto", "calibrated", "threshold")
 CORRECTIONS = ("auto", "on", "off")
 
@@ -39,7 +46,8 @@ class PoseOptions:
 
 
 def options_from_flags(
-    *, smooth: str = "zero-phase", min_cutoff: float = 2.0, beta: float = 50.0, limb_rule: str = "auto",
+    *, smooth: str = DEFAULT_SMOOTH, min_cutoff: float = ONE_EURO_DEFAULTS["min_cutoff"], beta: float = ONE_EURO_DEFAULTS["beta"],
+    limb_rule: str = "auto",
     joint_correction: str = "auto", estimator: str = "mediapipe", style: str = "fyp", threshold: float = 0.3,
 ) -> PoseOptions:  # fmt: skip
     """Resolve the flags. ``auto``: the calibrated limb rule for mediapipe (its score is a visibility, which the

@@ -168,9 +168,10 @@ def skeleton_video_for(
     if options is None:  # a keypoints file is drawn by the rule of the estimator that made it
         made_by = str(seq.meta.get("estimator", "")) if seq is not None else estimator
         options = options_from_flags(estimator=made_by, style=style)
+    # v3 (issue 20): a raw video's keypoints follow its own segment cuts, no longer the machine's core count
     settings = {
         "style": style, "estimator": estimator, "size": list(size) if size else None, "fit": fit, "kind": kind,
-        "smoothing": options.smoothing, "limb_rule": options.limb_rule, "joint_correction": options.joint_correction, "v": 2,
+        "smoothing": options.smoothing, "limb_rule": options.limb_rule, "joint_correction": options.joint_correction, "v": 3,
     }  # fmt: skip
     key = cache_key(path, settings)
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "pose"

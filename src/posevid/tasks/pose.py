@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from posevid.pose.options import DEFAULT_SMOOTH, ONE_EURO_DEFAULTS
 from posevid.utils.progress import Progress, no_progress
 
 
@@ -31,8 +32,8 @@ class PoseSettings:
     size: str | None = None
     fit: str = "crop"
     no_smooth: bool = False
-    min_cutoff: float = 2.0
-    beta: float = 50.0
+    min_cutoff: float = ONE_EURO_DEFAULTS["min_cutoff"]
+    beta: float = ONE_EURO_DEFAULTS["beta"]
     person: str = "largest"
     fill: str = "interpolate"
     threshold: float = 0.3
@@ -41,7 +42,7 @@ class PoseSettings:
     npz: bool = False
     no_overlay: bool = False  # the default now; kept for scripts
     # issue 14 (closer to MMPose, faster outputs); posevid.pose.options resolves "auto"
-    smooth: str = "zero-phase"  # zero-phase | one-euro (min_cutoff, beta) | none
+    smooth: str = DEFAULT_SMOOTH  # zero-phase | one-euro (min_cutoff, beta) | none; the library's default too
     limb_rule: str = "auto"  # auto | calibrated | threshold
     joint_correction: str = "auto"  # auto | on | off
     overlay: bool = False
@@ -68,7 +69,8 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
     from posevid.pose.geometry import FitTransform, parse_size
     from posevid.pose.options import options_from_flags
     from posevid.pose.outputs import write_pose_videos
-    from posevid.pose.retarget import reference_pose, retarget
+    from posevid.pose.retargeting import reference_pose, retarget
+    from posevid.pose.segments import worker_count
     from posevid.pose.wholebody import WHOLEBODY_FORMATS, part_presence, wholebody_estimator
     from posevid.utils.outputs import OutputSet, sidecar_payload
     from posevid.video import iter_frames
@@ -150,7 +152,8 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
             "retarget_to": settings.retarget_to, "retarget_method": settings.retarget_method if settings.retarget_to else None,
             "num_frames": meta["num_frames"], "detected_frames": meta["detected_frames"], "empty_frames": meta["empty_frames"],
             "filled_frames": meta["filled_frames"], "detection_rate": meta["detection_rate"],
-            "workers": meta.get("workers", 1), "seconds": {"extract": round(t_extract, 2), "render": round(t_render, 2)},
+            "workers": worker_count(settings.workers, len(meta["segments"])),
+            "seconds": {"extract": round(t_extract, 2), "render": round(t_render, 2)},
             "outputs": sorted(p.name for p in outputs.files) + ["pose.json"],
             "files": [str(p) for p in outputs.files] + [str(sidecar)],
         }  # fmt: skip

@@ -9,11 +9,11 @@ dump ``.pkl``) given with ``--densepose``, or extracted from ``--driving-video``
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from posevid.densepose import MIN_SHORT_SIDE, MODEL_DEFAULTS, PERSON_RULES, check_short_side  # torch-free
+from posevid.densepose.options import MIN_SHORT_SIDE, PERSON_RULES, DensePoseOptions  # torch-free
 from posevid.errors import InputError
 from posevid.pipelines.schedulers import DREAMPOSE_SCHEDULERS  # torch-free
 from posevid.tasks.backbones import Backbone, Flag, Form, Generated, check_driving_video, option
@@ -24,6 +24,7 @@ HOW_TO_GET_WEIGHTS = (
     "and pass --model DIR; for a smoke test: posevid make-tiny --kind dreampose tiny_dp/"
 )
 DENSEPOSE_SECTION = "Advanced: DensePose extraction"
+DENSEPOSE = DensePoseOptions()  # the driving video's extraction defaults, defined once there
 WHEN = "with --driving-video: "  # starts the help of posevid densepose's model flags, here as --densepose-*
 
 
@@ -41,12 +42,12 @@ class DreamPoseOptions:
     densepose_weights: str | None = option(None, "--densepose-weights", shared="densepose", help=WHEN, metavar="PATH",
                                            app="--densepose-weights")
     densepose_person: str = option(
-        MODEL_DEFAULTS["person"], "--densepose-person", shared="densepose", help=WHEN, choices=PERSON_RULES,
+        DENSEPOSE.person, "--densepose-person", shared="densepose", help=WHEN, choices=PERSON_RULES,
         form=Form("Person to follow in the driving video", "dropdown", elem="person",
                   info="top-score: the reference's choice; largest: the biggest box; track: one person followed across frames"),
     )  # fmt: skip
     densepose_short_side: int | None = option(
-        MODEL_DEFAULTS["short_side"], "--densepose-short-side", shared="densepose", help=WHEN,
+        DENSEPOSE.short_side, "--densepose-short-side", shared="densepose", help=WHEN,
         form=Form("DensePose short side (pixels)", "number", minimum=MIN_SHORT_SIDE, elem="short-side", section=DENSEPOSE_SECTION,
                   info="driving-video frames are resized to this short side; empty: the model's 800 (the reference). Smaller is "
                        "faster (about 3x at 512 on a CPU) and less exact"),
@@ -111,6 +112,11 @@ def from_flags(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def densepose_options(o: DreamPoseOptions) -> DensePoseOptions:
+    """How a driving video's DensePose is extracted: the ``densepose_*`` options, the other model options' defaults."""
+    return DensePoseOptions(weights=o.densepose_weights, person=o.densepose_person, short_side=o.densepose_short_side)
+
+
 # ------------------------------------------------------------------------------------------------ hooks
 def validate(settings) -> None:
     """DreamPose's cheap checks (no torch import); the task has checked that one pose input is given."""
@@ -120,7 +126,7 @@ def validate(settings) -> None:
     if o.densepose and not Path(o.densepose).exists():
         raise InputError(f"pose input not found: {o.densepose}", hint="check --densepose")
     check_driving_video(settings)
-    check_short_side(o.densepose_short_side, "--densepose-short-side")
+    densepose_options(o).validate(flag_prefix="--densepose-")
     if not settings.model:
         raise InputError("no model given", hint=HOW_TO_GET_WEIGHTS)
     if o.custom_vae and not Path(o.custom_vae).is_file():
@@ -163,8 +169,8 @@ def prepare(settings, *, device: str, work: Path, progress, note) -> DensePoseIn
         from posevid.densepose.weights import resolve_weights
 
         weights = resolve_weights(o.densepose_weights, flag="--densepose-weights")  # hints name animate's (and app's) flag
-        pose_dir = densepose_folder_for(settings.driving_video, weights=weights, person=o.densepose_person, device=device,
-                                        short_side=o.densepose_short_side, progress=not settings.quiet, report=progress)  # fmt: skip
+        options = replace(densepose_options(o), weights=weights, device=device)
+        pose_dir = densepose_folder_for(settings.driving_video, options, progress=not settings.quiet, report=progress)
     else:
         size = parse_size(o.densepose_size) if o.densepose_size else None
         out = Path(o.densepose_out) if o.densepose_out else work / "poses"
