@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from posevid.commands import _flags
-from posevid.tasks.wan_preprocess import SOURCE_FPS, WanPreprocessSettings
+from posevid.errors import InputError
+from posevid.tasks.wan_preprocess import SOURCE_FPS, WanPreprocessSettings, output_fps
 
 D = WanPreprocessSettings()  # the defaults, defined once in the task
 
@@ -27,6 +28,14 @@ examples:
   posevid wan-preprocess dance.mp4 --image me.png --out wan_in/ --retarget        # the pose with your body's proportions
   posevid wan-preprocess dance.mp4 --image me.png --out wan_in/ --mode replace    # + src_bg.mp4, src_mask.mp4
 """
+
+
+def _fps(value: str) -> float | None:
+    """``--fps``: a rate, or ``source`` (None) for the driving video's own."""
+    try:
+        return output_fps(value)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(subparsers, formatter_class) -> None:
@@ -50,7 +59,7 @@ def register(subparsers, formatter_class) -> None:
         help="animate mode: rescale the driving poses to the reference's body proportions (needs a person in --image)",
     )  # fmt: skip
     p.add_argument(
-        "--fps", default=D.fps, metavar=f"N|{SOURCE_FPS}",
+        "--fps", type=_fps, default=D.fps, metavar=f"N|{SOURCE_FPS}",
         help=f"frame rate of the outputs; '{SOURCE_FPS}' keeps the driving video's (Wan's --fps -1)",
     )  # fmt: skip
     p.add_argument("--area", default=D.area, metavar="WxH", help="Wan's resolution area: the pixel budget of the pose video")
