@@ -283,3 +283,21 @@ def test_a_failed_run_leaves_a_previous_folder_unchanged(runs, bad_files, tmp_pa
     code = main(["wan-preprocess", str(bad_files["nobody"]), "--image", str(REFERENCE), "--out", str(out), "-q"])
     assert code == 2 and len(capfd.readouterr().err.strip().splitlines()) == 1
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before and not _staging_left(tmp_path)
+
+
+def test_the_reference_is_read_upright_as_wans_cv2_imread_reads_it(tmp_path):
+    """A phone photo's EXIF orientation is applied (src_ref.png is then written upright, without EXIF)."""
+    import cv2
+
+    from posevid.tasks.wan_preprocess import read_image
+
+    stored = np.zeros((40, 60, 3), np.uint8)
+    stored[:10, :20] = (250, 30, 30)  # a red corner shows where the top-left went
+    photo = Image.fromarray(stored)
+    exif = photo.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    path = tmp_path / "phone.jpg"
+    photo.save(path, exif=exif, quality=100)
+    ours, wans = read_image(path), cv2.imread(str(path))[..., ::-1]
+    assert ours.shape == wans.shape == (60, 40, 3)  # stored 60 wide, shown 40 wide
+    assert np.abs(ours.astype(int) - wans).mean() < 2 and ours[:20, -10:, 0].mean() > 200

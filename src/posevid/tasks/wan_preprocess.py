@@ -171,12 +171,17 @@ def validate(settings: WanPreprocessSettings, *, need_out: bool = False) -> _Che
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """The reference image as (H, W, 3) uint8 RGB (alpha dropped, as Wan's ``cv2.imread`` does); one line if unreadable."""
-    from PIL import Image
+    """The reference image as (H, W, 3) uint8 RGB, upright; one line if unreadable.
+
+    Upright: a photo's EXIF orientation is applied, as Wan's ``cv2.imread`` does and every viewer shows it, so
+    ``src_ref.png`` (written without EXIF) is read the same way by Wan, ComfyUI and PIL. Alpha is dropped, as
+    ``cv2.imread`` drops it.
+    """
+    from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
     except Exception:  # PIL raises several types for a damaged or foreign file
         raise InputError(f"cannot read the reference image {path}", hint="pass a PNG or JPEG image") from None
 
