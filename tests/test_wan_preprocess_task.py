@@ -301,3 +301,21 @@ def test_the_reference_is_read_upright_as_wans_cv2_imread_reads_it(tmp_path):
     ours, wans = read_image(path), cv2.imread(str(path))[..., ::-1]
     assert ours.shape == wans.shape == (60, 40, 3)  # stored 60 wide, shown 40 wide
     assert np.abs(ours.astype(int) - wans).mean() < 2 and ours[:20, -10:, 0].mean() > 200
+
+
+def test_dwpose_onnx_files_reach_the_video_and_the_reference(tiny_rtmpose_models, tiny_wholebody_pose_model, tmp_path):
+    """``--estimator dwpose --det-model --pose-model``: the given files estimate the frames and, when retargeting, the
+    reference (a tiny model whose answer ignores the image: the same 133 points in every frame and in the reference)."""
+    det, _ = tiny_rtmpose_models
+    out = tmp_path / "dw"
+    code, stderr, result = _run([str(CLIPS / "0RJKT.mp4"), "--image", str(REFERENCE), "--out", str(out), "--area", "160x96",
+                                 "--estimator", "dwpose", "--det-model", str(det), "--pose-model", str(tiny_wholebody_pose_model),
+                                 "--retarget", "--max-frames", "4", "--no-preview", "--smooth", "none"])  # fmt: skip
+    assert code == 0, stderr
+    info = result.info
+    assert info.pose["estimator"] == "dwpose" and info.keypoints.shape == (4, 133, 3)
+    assert np.array_equal(info.keypoints, np.repeat(info.keypoints[:1], 4, axis=0))  # no smoothing: the model's answer
+    scores = info.keypoints[0, :, 2]
+    assert np.array_equal(scores > 0.5, np.arange(133) % 2 == 1)  # odd joints 0.8, even 0.2 (the model's scores)
+    np.testing.assert_allclose(info.reference_keypoints[0, :, 2], scores, atol=1e-6)
+    assert {p.name for p in out.iterdir()} == WAN_FILES["animate"] | {"wan_preprocess.json"}
