@@ -233,6 +233,21 @@ def test_flags_fill_the_settings_with_the_task_defaults():
         parse_args([*base, "--fps", "-3"])
 
 
+@pytest.mark.parametrize(
+    "change, message",
+    [({"person": "all"}, "--person must be one of largest, central"), ({"smooth": "gauss"}, "--smooth must be one of"),
+     ({"joint_correction": "on", "estimator": "dwpose"}, "needs BlazePose landmarks"), ({"fps": 0}, "--fps must be > 0"),
+     ({"max_frames": 0}, "--max-frames"), ({"mode": "swap"}, "unknown Wan-Animate mode")],
+)  # fmt: skip
+def test_library_settings_are_checked_before_any_work(change, message):
+    from posevid.errors import InputError
+    from posevid.tasks.wan_preprocess import wan_inputs
+
+    settings = WanPreprocessSettings(video=str(CLIPS / "0RJKT.mp4"), image=str(REFERENCE), **change)
+    with pytest.raises(InputError, match=message):
+        wan_inputs(settings, progress=lambda stage, done, total: pytest.fail(f"work started: {stage}"))
+
+
 # ---- bad input: one line, exit 2, nothing left behind ------------------------------------------------------------
 
 

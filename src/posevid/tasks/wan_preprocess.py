@@ -109,6 +109,7 @@ class _Checked:
     area: tuple[int, int]
     estimator: str  # the estimator to run (whole-body variant unless body_only)
     options: dict[str, Any]
+    pose: Any  # posevid.pose.options.PoseOptions: smoothing and joint correction resolved
 
 
 def parse_area(text: str | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -137,7 +138,9 @@ def output_fps(value: float | str | None) -> float | None:
 
 def validate(settings: WanPreprocessSettings, *, need_out: bool = False) -> _Checked:
     """Every cheap check (no model, no decoding): a mistake costs nothing."""
+    from posevid.pose.cleanup import FILL_MODES, PERSON_MODES, SMOOTHERS
     from posevid.pose.estimators import available_estimators
+    from posevid.pose.options import options_from_flags
     from posevid.pose.wholebody import wholebody_estimator
 
     for value, what, flag in ((settings.video, "driving video", "VIDEO"), (settings.image, "reference image", "--image")):
@@ -156,6 +159,11 @@ def validate(settings: WanPreprocessSettings, *, need_out: bool = False) -> _Che
         raise InputError("retargeting works in animate mode only", hint="drop --retarget or use --mode animate")
     if settings.max_frames is not None and settings.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {settings.max_frames}")
+    one_person = tuple(m for m in PERSON_MODES if m != "all")  # "all" keeps several people; Wan's inputs follow one
+    for value, allowed, flag in ((settings.person, one_person, "--person"), (settings.fill, FILL_MODES, "--fill"),
+                                 (settings.smooth, SMOOTHERS, "--smooth")):  # fmt: skip
+        if value not in allowed:
+            raise InputError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
     if settings.estimator not in available_estimators():
         raise InputError(f"unknown pose estimator '{settings.estimator}'", hint=f"use one of {', '.join(available_estimators())}")
     options: dict[str, Any] = {}
@@ -167,7 +175,13 @@ def validate(settings: WanPreprocessSettings, *, need_out: bool = False) -> _Che
     elif settings.det_model or settings.pose_model:
         raise InputError("--det-model/--pose-model apply to --estimator dwpose or rtmpose only")
     estimator, options = (settings.estimator, options) if settings.body_only else wholebody_estimator(settings.estimator, options)
-    return _Checked(output_fps(settings.fps), parse_area(settings.area), estimator, options)
+    # style "fyp": the joint correction moves MediaPipe's joints to where COCO-trained models put them (MMPose for
+    # FYP, ViTPose for Wan)
+    pose = options_from_flags(
+        smooth=settings.smooth, min_cutoff=settings.min_cutoff, beta=settings.beta, joint_correction=settings.joint_correction,
+        estimator=settings.estimator, style="fyp", threshold=settings.threshold,
+    )  # fmt: skip
+    return _Checked(output_fps(settings.fps), parse_area(settings.area), estimator, options, pose)
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -238,15 +252,8 @@ def _keypoints(frames, checked: _Checked, settings: WanPreprocessSettings, *, fp
     ``image``: one still image (static mode, nothing to smooth).
     """
     from posevid.pose.extract import extract_keypoints_from_frames
-    from posevid.pose.options import options_from_flags
     from posevid.pose.wholebody import wholebody_keypoints
 
-    # style "fyp": the correction moves MediaPipe's joints to where COCO-trained models (MMPose for FYP, ViTPose
-    # for Wan) put them
-    opts = options_from_flags(
-        smooth="none" if image else settings.smooth, min_cutoff=settings.min_cutoff, beta=settings.beta,
-        joint_correction=settings.joint_correction, estimator=settings.estimator, style="fyp", threshold=settings.threshold,
-    )  # fmt: skip
     options = dict(checked.options, static_image_mode=True) if image and settings.estimator == "mediapipe" else checked.options
     height, width = frames[0].shape[:2]
 
@@ -256,11 +263,13 @@ def _keypoints(frames, checked: _Checked, settings: WanPreprocessSettings, *, fp
             progress("pose", done, len(frames))
 
     seq = extract_keypoints_from_frames(
-        counted(), width, height, estimator=checked.estimator, estimator_options=options, fps=fps, smoothing=opts.smoothing,
+        counted(), width, height, estimator=checked.estimator, estimator_options=options, fps=fps,
+        smoothing=None if image else checked.pose.smoothing,
         person=settings.person, fill="none" if image else settings.fill, threshold=settings.threshold,
         progress=not (settings.quiet or image), total=len(frames), source=source,
     )  # fmt: skip
-    return wholebody_keypoints(opts.prepare(seq), joint_correction=False), dict(seq.meta, joint_correction=opts.joint_correction)
+    meta = dict(seq.meta, joint_correction=checked.pose.joint_correction)
+    return wholebody_keypoints(checked.pose.prepare(seq), joint_correction=False), meta
 
 
 def wan_inputs(settings: WanPreprocessSettings, *, progress: Progress = no_progress) -> tuple[WanInputs, WanPreprocessInfo]:
