@@ -305,7 +305,8 @@ def wan_inputs(settings: WanPreprocessSettings, *, progress: Progress = no_progr
     kp_unique, pose_meta = _keypoints(
         unique_frames, checked, settings, fps=min(info.fps, fps), source=str(settings.video), progress=progress
     )  # fmt: skip
-    frames = np.stack(unique_frames)[position]
+    frames = np.stack([unique_frames[i] for i in position])  # one copy, then the decoded list goes
+    del unique_frames
     keypoints = kp_unique[position]
     seconds["pose"] = time.perf_counter() - t1
 
