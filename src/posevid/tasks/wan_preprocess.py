@@ -284,10 +284,10 @@ def wan_inputs(settings: WanPreprocessSettings, *, progress: Progress = no_progr
 
     checked = validate(settings)
     seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
     reference = read_image(settings.image)
     reference_keypoints = None
     if settings.retarget:  # before the video's work: a reference without a person stops here
+        t_ref = time.perf_counter()
         try:
             ref_kp, _ = _keypoints([reference], checked, settings, fps=1.0, source=str(settings.image), progress=no_progress, image=True)
         except NoPersonError:
@@ -296,6 +296,8 @@ def wan_inputs(settings: WanPreprocessSettings, *, progress: Progress = no_progr
                 hint="retargeting needs the reference's body: show the whole person",
             ) from None
         reference_keypoints = ref_kp[:1]
+        seconds["reference"] = time.perf_counter() - t_ref
+    t0 = time.perf_counter()
     info, indices, unique_frames = _source_frames(settings, checked.fps, progress)
     fps = info.fps if checked.fps is None else checked.fps
     seconds["decode"] = time.perf_counter() - t0
