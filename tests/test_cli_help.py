@@ -75,11 +75,12 @@ def _required(name: str) -> list[str]:
         "prepare": ["src", "--out", "x"],
         "eval": ["v.mp4"],
         "convert": ["--model", "a", "--out", "b"],
+        "wan-preprocess": ["v.mp4", "--image", "r.png", "--out", "x"],
     }.get(name, [])
 
 
 def test_commands_with_progress_bars_all_take_quiet():
-    for name in ("generate", "animate", "pose", "densepose", "eval", "prepare"):
+    for name in ("generate", "animate", "pose", "densepose", "eval", "prepare", "wan-preprocess"):
         assert _option(SUBS[name], "--quiet") is not None, name
 
 

@@ -23,7 +23,9 @@ from posevid import __version__  # noqa: E402
 from posevid.errors import PosevidError  # noqa: E402
 
 # Order = order in ``posevid --help``.
-COMMANDS = ("generate", "pose", "densepose", "animate", "batch", "prepare", "train", "eval", "app", "make_tiny", "convert")
+COMMANDS = (
+    "generate", "pose", "densepose", "animate", "wan_preprocess", "batch", "prepare", "train", "eval", "app", "make_tiny", "convert",
+)  # fmt: skip
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -28,11 +28,13 @@ from posevid.wan.frames import (
 from posevid.wan.masks import PersonMasks, backgrounds, dilate_mask, grid_fill, mask_video_frames, person_masks, replace_masks
 from posevid.wan.metas import WanMetas, WanPoses, metas_from_keypoints
 from posevid.wan.preprocess import DEFAULT_AREA, MODES, WanInputs, WanReport, preprocess
+from posevid.wan.preview import preview_frame, preview_frames
 from posevid.wan.retarget import retarget_poses
 
 __all__ = [
     "DEFAULT_AREA", "MODES", "FaceBoxes", "PersonMasks", "WanInputs", "WanMetas", "WanPoses", "WanReport", "area_size",
     "backgrounds", "dilate_mask", "draw_pose", "draw_pose_video", "face_box", "face_boxes", "face_crops", "frame_indices",
     "grid_fill", "letterbox_keypoints", "mask_video_frames", "metas_from_keypoints", "padding_resize", "person_masks",
-    "preprocess", "replace_masks", "resize_by_area", "retarget_poses", "stick_width", "target_frame_count",
+    "preprocess", "preview_frame", "preview_frames", "replace_masks", "resize_by_area", "retarget_poses", "stick_width",
+    "target_frame_count",
 ]  # fmt: skip
