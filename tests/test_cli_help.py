@@ -102,7 +102,7 @@ def test_defaults_come_from_the_task_settings():
         for f in b.fields():
             action = _option(SUBS["animate"], f.metadata["flag"].names[0])
             assert action.default == argparse.SUPPRESS, f.name
-            if f.default is not None and not isinstance(f.default, bool):
+            if f.default not in (None, "") and not isinstance(f.default, bool):
                 assert f"{b.name} {f.default}" in action.help or f"(default: {f.default})" in action.help, (f.name, action.help)
 
 

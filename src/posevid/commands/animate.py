@@ -89,7 +89,7 @@ def add_backbone_flags(parser) -> None:
         group = parser.add_argument_group(f"{b.title} (--backbone {b.name})")
         for f in b.fields():
             if f.name not in shared:
-                shown = None if f.default is None or isinstance(f.default, bool) else str(f.default)
+                shown = None if f.default in (None, "") or isinstance(f.default, bool) else str(f.default)
                 _flags.add_backbone_option(group, f.name, f.metadata["flag"], default_text=shown)
         for dest, flag in b.extra_flags:
             _flags.add_backbone_option(group, dest, flag)

@@ -194,9 +194,9 @@ def defaults_text(name: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ the registry
 def _registered() -> tuple[Backbone, ...]:
-    from posevid.tasks.backbones import dreampose
+    from posevid.tasks.backbones import dreampose, wan_animate
 
-    return (dreampose.BACKBONE,)
+    return (dreampose.BACKBONE, wan_animate.BACKBONE)
 
 
 # last: each registration module imports the names above
