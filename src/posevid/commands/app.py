@@ -83,7 +83,9 @@ def add_backbone_arguments(parser) -> None:
         parser.add_argument(f"--{b.name}-model", dest=_model_dest(b.name), metavar="DIR", default=None,
                             help=f"{b.title} for the image -> video tab: {b.model_help}; loaded once, on first use")  # fmt: skip
         for name, flag, app_flag in _startup_options(b):
-            _flags.add_backbone_option(parser, f"{b.name}:{name}", flag, names=(app_flag,), default_text=None,
+            default = b.default_of(name)
+            shown = None if default is None or isinstance(default, bool) else str(default)
+            _flags.add_backbone_option(parser, f"{b.name}:{name}", flag, names=(app_flag,), default_text=shown,
                                        when=f"for the image -> video tab ({b.title}): ")  # fmt: skip
 
 
