@@ -47,36 +47,44 @@ def test_image_to_video_form_has_the_driving_video_inputs_and_old_api_calls_stil
     from posevid.app.server import AppConfig, prepare_environment
     from posevid.app.ui import build_app
     from posevid.densepose.options import PERSON_RULES
+    from posevid.tasks.backbones import BACKBONES
 
     for name in ("GRADIO_TEMP_DIR", "GRADIO_EXAMPLES_CACHE"):  # prepare_environment sets them; restored after the test
         monkeypatch.setenv(name, "")
-    config = AppConfig(output_dir=str(tmp_path / "out"), densepose_weights="weights.safetensors")
+    config = AppConfig(output_dir=str(tmp_path / "out"), animate_options={"dreampose": {"densepose_weights": "weights.safetensors"}})
     prepare_environment(config)
     demo = build_app(config)
     by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
     assert isinstance(by_id["i2v-driving"], gr.File) and ".mp4" in by_id["i2v-driving"].file_types
     assert by_id["i2v-person"].value == "top-score" and [c[1] for c in by_id["i2v-person"].choices] == list(PERSON_RULES)
+    assert [c[1] for c in by_id["i2v-backbone"].choices] == list(BACKBONES)  # the choice comes from the registry
     params = demo.get_api_info()["named_endpoints"]["/image_to_video"]["parameters"]
-    labels = ["or a driving video (DensePose is extracted from it)", "Person to follow in the driving video",
-              "DensePose short side (pixels)"]
-    assert [p["label"] for p in params[-3:]] == labels
-    assert all(p["parameter_has_default"] for p in params[-3:])  # clients that send only the first seven values keep working
+    # the API clients written before the backbone choice call: the same ten values first, in the same order
+    assert [p["parameter_name"] for p in params[:10]] == ["image", "poses", "s1", "s2", "steps", "seed", "scheduler", "driving",
+                                                         "person", "short_side"]  # fmt: skip
+    assert [p["label"] for p in params[8:10]] == ["Person to follow in the driving video", "DensePose short side (pixels)"]
+    assert all(p["parameter_has_default"] for p in params[2:])  # clients that send only the first seven values keep working
+    assert params[10]["parameter_name"] == "backbone" and params[10]["parameter_default"] == "dreampose"
 
 
-def test_densepose_weights_that_went_missing_are_one_line(tmp_path):
+def test_startup_files_that_went_missing_are_one_line(tmp_path):
     from posevid.app.server import AppConfig
     from posevid.app.ui import AppState
     from posevid.errors import PosevidError
+    from posevid.tasks.backbones import get_backbone
 
     weights = tmp_path / "weights.safetensors"
     weights.write_bytes(b"x")
-    state = AppState(AppConfig(output_dir=str(tmp_path / "out"), densepose_weights=str(weights)))
-    assert state.densepose_weights() == str(weights)
+    state = AppState(AppConfig(output_dir=str(tmp_path / "out"), animate_models={"dreampose": str(tmp_path)},
+                               animate_options={"dreampose": {"densepose_weights": str(weights)}}))  # fmt: skip
+    assert state.animate_values(get_backbone("dreampose"))["densepose_weights"] == str(weights)
     weights.unlink()  # moved away after the app started
     with pytest.raises(PosevidError) as err:
-        state.densepose_weights()
-    assert str(err.value).startswith(f"DensePose weights not found: {weights}") and "--densepose-weights" in str(err.value)
+        state.animate_values(get_backbone("dreampose"))
+    assert str(err.value).startswith(f"--densepose-weights: not found: {weights}") and "restart the app" in str(err.value)
     assert "\n" not in str(err.value)
+    with pytest.raises(PosevidError, match="no DreamPose model loaded"):
+        AppState(AppConfig(output_dir=str(tmp_path / "out"))).animate_values(get_backbone("dreampose"))
 
 
 def test_image_to_video_short_side_setting_reaches_the_task(tmp_path, monkeypatch, examples_dir):
@@ -94,7 +102,8 @@ def test_image_to_video_short_side_setting_reaches_the_task(tmp_path, monkeypatc
     weights = tmp_path / "weights.safetensors"
     weights.write_bytes(b"x")  # only its existence is checked before the (replaced) task runs
     video = write_video(tmp_path / "dance.mp4", [np.zeros((64, 64, 3), np.uint8)] * 2, fps=4)
-    config = AppConfig(output_dir=str(tmp_path / "out"), dreampose_model=str(tmp_path), densepose_weights=str(weights))
+    config = AppConfig(output_dir=str(tmp_path / "out"), animate_models={"dreampose": str(tmp_path)},
+                       animate_options={"dreampose": {"densepose_weights": str(weights)}})
     prepare_environment(config)
     demo = build_app(config)
     by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
@@ -110,7 +119,7 @@ def test_image_to_video_short_side_setting_reaches_the_task(tmp_path, monkeypatc
     handler = next(f.fn for f in demo.fns.values() if f.api_name == "image_to_video")
     image = str(examples_dir / "key_frame.png")
     for short_side, expected in ((512, 512), (None, DensePoseOptions.short_side)):
-        out = asyncio.run(handler(image, None, 8, 3, 1, 0, "pndm", str(video), "top-score", short_side, [],
+        out = asyncio.run(handler(image, None, 8, 3, 1, 0, "pndm", str(video), "top-score", short_side, hist=[],
                                   request=None, progress=lambda *a, **k: None))  # fmt: skip
         assert calls[-1]["densepose_short_side"] == expected and calls[-1]["driving_video"] == Path(video)
         assert out[3][-1]["settings"]["i2v-short-side"] == expected  # kept in the history, loaded back into the form

@@ -92,8 +92,18 @@ def test_defaults_come_from_the_task_settings():
     g = GenerateSettings()
     assert f"(default {g.video_length})" in gen and f"(default {g.steps})" in gen and f"(default {g.seed})" in gen
     a = AnimateSettings()
-    assert _option(SUBS["animate"], "--steps").default == a.steps and _option(SUBS["animate"], "--seed").default == a.seed
+    assert _option(SUBS["animate"], "--seed").default == a.seed
     assert "(default: outputs/<image name>.mp4)" in ani
+    # a backbone's option is absent unless given (so another backbone's option can be refused); its help states the
+    # default of each backbone that takes it, read from the backbone's options dataclass
+    from posevid.tasks.backbones import BACKBONES
+
+    for b in BACKBONES.values():
+        for f in b.fields():
+            action = _option(SUBS["animate"], f.metadata["flag"].names[0])
+            assert action.default == argparse.SUPPRESS, f.name
+            if f.default not in (None, "") and not isinstance(f.default, bool):
+                assert f"{b.name} {f.default}" in action.help or f"(default: {f.default})" in action.help, (f.name, action.help)
 
 
 def test_pose_and_driving_video_flag_defaults_come_from_the_task_settings():
@@ -104,14 +114,15 @@ def test_pose_and_driving_video_flag_defaults_come_from_the_task_settings():
     for flag, value in (("--smooth", p.smooth), ("--limb-rule", p.limb_rule), ("--joint-correction", p.joint_correction),
                         ("--overlay", p.overlay), ("--preset", p.preset)):  # fmt: skip
         assert _option(SUBS["pose"], flag).default == value, flag
-    a = AnimateSettings()
-    assert _option(SUBS["animate"], "--densepose-person").default == a.densepose_person
     from posevid.densepose.options import DensePoseOptions
+    from posevid.tasks.backbones.dreampose import DreamPoseOptions
     from posevid.tasks.densepose import DensePoseSettings
 
+    a, dp = AnimateSettings(), DreamPoseOptions()
+    assert f"(default: {dp.densepose_person})" in _option(SUBS["animate"], "--densepose-person").help
     # --densepose-short-side: posevid densepose's --short-side flag (one definition), the same default everywhere
-    assert _option(SUBS["animate"], "--densepose-short-side").default == a.densepose_short_side == DensePoseOptions.short_side
-    assert _option(SUBS["densepose"], "--short-side").default == DensePoseSettings.short_side == DensePoseOptions.short_side
+    assert dp.densepose_short_side == DensePoseOptions.short_side == DensePoseSettings.short_side
+    assert _option(SUBS["densepose"], "--short-side").default == DensePoseOptions.short_side
     assert _option(SUBS["animate"], "--densepose-short-side").help.startswith("with --driving-video: ")
     assert _option(SUBS["animate"], "--driving-video").default is None and a.driving_video is None
     assert _option(SUBS["generate"], "--allow-untrained-temporal") is not None

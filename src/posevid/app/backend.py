@@ -1,11 +1,11 @@
 """The only module of the app that calls into posevid's pose code and pipelines.
 
 Why one thin module: the UI (``ui.py``) deals in form values and file paths; everything that knows how
-the pose extractor, the Follow-Your-Pose pipeline or the DreamPose pipeline are called lives here, so a
+the pose extractor, the Follow-Your-Pose pipeline or the animate task's backbones are called lives here, so a
 change in their signatures is fixed in one place. Each ``run_*`` function takes plain values, writes
 its files into the job's own folder (mp4 + gif + JSON sidecar) and returns a small dict of results.
 
-Models are loaded once per (kind, path, device, dtype) and reused across requests (:class:`ModelCache`);
+Models are loaded once per task key (backbone, path, device, dtype, ...) and reused across requests (:class:`ModelCache`);
 a pipeline object keeps per-call state (scheduler timesteps), so each cached model also carries a lock
 and two requests never run the same pipeline object at the same time.
 """
@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from posevid.densepose.options import DensePoseOptions  # torch-free
 from posevid.errors import InputError
 from posevid.tasks.common import ModelCache  # noqa: F401  (the app's model cache is the tasks')
 from posevid.tasks.generate import GenerateSettings
@@ -28,23 +27,6 @@ log = logging.getLogger("posevid.app")
 
 # ---------------------------------------------------------------------------------------------------
 # Model cache
-
-
-def dreampose_settings(*, model: str, epoch: int | None = None, custom_vae: str | None = None, device: str = "cpu",
-                       dtype: str = "fp32", **values: Any):
-    """The ``posevid animate`` task's settings for the app's image -> video tab (its model part is the app's start-up flags)."""
-    from posevid.tasks.animate import AnimateSettings
-
-    return AnimateSettings(model=model, epoch=epoch, custom_vae=custom_vae, device=device, dtype=dtype, quiet=True, **values)
-
-
-def preload_dreampose(models: ModelCache, **model: Any) -> None:
-    """Load the DreamPose pipeline into ``models`` under the key the animate task will look up."""
-    from posevid.tasks.animate import pipeline_loader
-    from posevid.utils.devices import dtype_name
-
-    settings = dreampose_settings(**model)
-    models.get(*pipeline_loader(settings, settings.device, dtype_name(settings.dtype)))
 
 
 def scheduler_names(kind: str) -> list[str]:
@@ -136,32 +118,23 @@ def run_text_to_video(settings: GenerateSettings, *, out_dir: Path, models: Mode
 
 
 # ---------------------------------------------------------------------------------------------------
-# Image -> video (DreamPose)
+# Image -> video (any backbone: posevid.tasks.backbones)
 
 
-def run_image_to_video(models: ModelCache | None, *, image: Path, out_dir: Path, pose_dir: Path | None = None,
-                       driving_video: Path | None = None, densepose_weights: str | None = None,
-                       densepose_person: str = DensePoseOptions.person, densepose_short_side: int | None = DensePoseOptions.short_side,
-                       s1: float, s2: float, steps: int, seed: int, model: str, scheduler: str | None = None, epoch: int | None = None,
-                       custom_vae: str | None = None, device: str = "cpu", dtype: str = "fp32",
-                       progress: Progress = no_progress) -> dict[str, Any]:
-    """DreamPose reference image + DensePose folder (or a driving video) -> mp4, gif and sidecar in ``out_dir``.
+def run_image_to_video(models: ModelCache | None, *, out_dir: Path, progress: Progress = no_progress, **values: Any) -> dict[str, Any]:
+    """Reference image + pose input (DensePose folder or driving video for DreamPose; a driving video for the other
+    backbones) -> mp4, gif and sidecar in ``out_dir``.
 
-    The ``posevid animate`` task itself (:func:`posevid.tasks.animate.animate`), so the app and the CLI give the
-    same frames and a driving video goes through the same cached DensePose extraction. Progress counts the
-    extracted DensePose frames (per batch), then the generated frames (DreamPose makes one per pose); ``progress``
-    is the job's :meth:`~posevid.app.jobs.Job.progress`, so a Cancel stops either stage within a batch or frame and
-    leaves no output or cache entry. Frames are min-max stretched, as the reference ``test.py`` writes them.
+    ``values``: the ``posevid animate`` task's settings as flat values (``backbone``, ``image``, ``driving_video``,
+    ``model``, ``seed`` and the backbone's own options, e.g. DreamPose's ``s1``, ``densepose``); what is not given
+    keeps the task's default (:class:`~posevid.tasks.animate.AnimateSettings` and the backbone's options dataclass).
+    It runs the task itself (:func:`posevid.tasks.animate.animate`), so the app and the CLI give the same frames and a
+    driving video goes through the same cached DensePose extraction. ``progress`` is the job's
+    :meth:`~posevid.app.jobs.Job.progress`, so a Cancel stops any stage within a batch, frame or denoising step and
+    leaves no output or cache entry.
     """
-    from posevid.tasks.animate import animate
+    from posevid.tasks.animate import animate, settings_from_values
 
-    settings = dreampose_settings(
-        model=model, epoch=epoch, custom_vae=custom_vae, device=device, dtype=dtype, image=str(image),
-        densepose=str(pose_dir) if pose_dir else None, driving_video=str(driving_video) if driving_video else None,
-        densepose_weights=densepose_weights, densepose_person=densepose_person, densepose_short_side=densepose_short_side,
-        out=str(out_dir / "result.mp4"),
-        scheduler=scheduler or "pndm", s1=float(s1), s2=float(s2), steps=int(steps), seed=int(seed),
-    )  # fmt: skip
-
+    settings = settings_from_values({**values, "out": str(out_dir / "result.mp4"), "quiet": True})
     result = animate(settings, models=models, progress=progress, note=lambda msg: log.info("image -> video: %s", msg))
     return {"mp4": result.video, "gif": result.gif, "sidecar": result.sidecar, "num_frames": len(result.frame_files)}

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from posevid.errors import InputError
 
@@ -23,10 +24,10 @@ class AppConfig:
     """Everything ``posevid app`` was started with."""
 
     model: str | None = None  # Follow-Your-Pose release folder (text -> video)
-    dreampose_model: str | None = None  # DreamPose checkpoint folder (image -> video)
-    dreampose_epoch: int | None = None  # which unet_epoch_N.pth (default: the loader's choice)
-    dreampose_vae: str | None = None  # finetuned VAE state dict (the README's --custom_vae)
-    densepose_weights: str | None = None  # DensePose R-CNN weights for driving videos (None: as posevid animate finds them)
+    # image -> video, per backbone (posevid.tasks.backbones): its model (--dreampose-model ...), and the options set
+    # once at start-up (e.g. {"dreampose": {"epoch": 499, "custom_vae": ..., "densepose_weights": ...}})
+    animate_models: dict[str, str] = field(default_factory=dict)
+    animate_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     host: str = "127.0.0.1"
     port: int = 7860
     output_dir: str = "outputs/app"

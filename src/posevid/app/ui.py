@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from posevid.app import backend
+from posevid.app import backend, forms
 from posevid.app.jobs import Job, JobCancelled, JobQueue
 from posevid.app.server import AppConfig
-from posevid.app.uploads import check_upload, collect_densepose
-from posevid.densepose.config import DensePoseConfig
-from posevid.densepose.options import MIN_SHORT_SIDE, PERSON_RULES, DensePoseOptions
+from posevid.app.uploads import check_upload
 from posevid.errors import PosevidError
+from posevid.tasks.animate import AnimateSettings
+from posevid.tasks.backbones import BACKBONES, DEFAULT, Backbone, check_pose_inputs, get_backbone
 from posevid.utils.media import KEYPOINT_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger("posevid.app")
-DENSEPOSE = DensePoseOptions()  # the driving video's extraction defaults (posevid animate --densepose-*'s)
 
 POSE_STYLES = ["fyp", "mmpose", "openpose"]
 POSE_SIZES = ["source", "512x512", "256x256", "768x768"]
@@ -78,22 +79,25 @@ class AppState:
             from posevid.tasks.generate import preload
 
             preload(self.t2v_settings(), self.models)  # under the key the generate task looks up
-        if self.config.dreampose_model:
-            c = self.config  # the image -> video tab runs the animate task, so its pipeline is preloaded under the task's key
-            backend.preload_dreampose(self.models, model=c.dreampose_model, epoch=c.dreampose_epoch, custom_vae=c.dreampose_vae,
-                                      device=c.device, dtype=c.dtype)
+        from posevid.tasks.animate import preload as preload_animate
+        from posevid.tasks.animate import settings_from_values
 
-    def check_dreampose(self) -> None:
-        if not self.config.dreampose_model:
-            raise PosevidError("no image -> video model loaded", hint="start the app with --dreampose-model DIR")
+        for name in self.config.animate_models:  # the image -> video tab runs the animate task: preloaded under the task's key
+            preload_animate(settings_from_values(self.animate_values(get_backbone(name))), self.models)
 
-    def densepose_weights(self) -> str | None:
-        """The DensePose weights for driving videos: ``--densepose-weights``, checked again per request (files move)."""
-        weights = self.config.densepose_weights
-        if weights and not Path(weights).expanduser().is_file():
-            raise PosevidError(f"DensePose weights not found: {weights}",
-                               hint="restart the app with --densepose-weights PATH of an existing .pkl or .safetensors file")
-        return weights
+    def animate_values(self, backbone: Backbone) -> dict[str, Any]:
+        """The animate task's values that the server fixes for ``backbone``: its model, device, dtype and start-up options
+        (the paths among them checked again per request: files move)."""
+        c = self.config
+        model = c.animate_models.get(backbone.name)
+        if not model:
+            raise PosevidError(f"no {backbone.title} model loaded", hint=f"start the app with --{backbone.name}-model DIR")
+        options = c.animate_options.get(backbone.name, {})
+        for name, value in options.items():
+            flag = backbone.flag(name)
+            if flag.metavar == "PATH" and value and not Path(value).expanduser().is_file():
+                raise PosevidError(f"{flag.app}: not found: {value}", hint=f"restart the app with {flag.app} PATH of an existing file")
+        return {"backbone": backbone.name, "model": model, "device": c.device, "dtype": c.dtype, **options}
 
 
 def _owner(request: gr.Request | None) -> str:
@@ -183,250 +187,288 @@ def _examples_dir(config: AppConfig) -> Path | None:
     return None
 
 
+@dataclass
+class TabParts:
+    """What ``build_app`` wires for one working tab: its form (in the order its API takes the values), its result
+    components, its buttons and its handler (which also returns the updated history)."""
+
+    kind: str
+    api_name: str
+    inputs: list[Any]
+    outputs: list[Any]
+    run: Any
+    cancel: Any
+    handler: Callable
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _history_update(state: AppState, hist: list[dict], kind: str, settings: dict, summary: dict, result: Path) -> tuple:
+    """The history outputs after one more result: the state, the table rows and the pick list."""
+    hist = _add_history(hist or [], kind, settings, summary, result, state.config.output_path)
+    return hist, _history_rows(hist), gr.update(choices=_history_choices(hist))
+
+
 def build_app(config: AppConfig) -> gr.Blocks:
     """The whole UI. ``config.output_path`` must already be prepared (see ``server.prepare_environment``)."""
     state = AppState(config)
-    max_bytes = config.max_upload_bytes
-    examples = _examples_dir(config)
-
+    backbones = ", ".join(b.title for b in BACKBONES.values())
     with gr.Blocks(title="posevid", analytics_enabled=False) as demo:
         demo.posevid_state = state  # reachable from tests and embedding code
         gr.Markdown("# posevid\nMake a video of a character follow a pose: extract a pose, then animate it from text "
-                    "(Follow-Your-Pose) or from an image (DreamPose).")
+                    f"(Follow-Your-Pose) or from an image ({backbones}).")
         history = gr.State([])
         with gr.Tabs(selected="pose", elem_id="tabs") as tabs:
-            # ---------------------------------------------------------------- Pose
-            with gr.Tab("Pose", id="pose", elem_id="tab-pose"), gr.Row():
-                with gr.Column():
-                    pose_video = gr.Video(label="Input video", sources=["upload"], include_audio=True, height=360, elem_id="pose-video")
-                    if examples is not None:
-                        files = [str(p) for p in sorted(examples.glob("*.mp4"))]
-                        if files:
-                            gr.Examples(examples=[[f] for f in files], inputs=[pose_video], label="Examples")
-                    pose_style = gr.Dropdown(POSE_STYLES, value="fyp", label="Skeleton style",
-                                             info="fyp: colours the released Follow-Your-Pose model expects", elem_id="pose-style")
-                    pose_smoothing = gr.Checkbox(value=True, label="Smooth keypoints over time", elem_id="pose-smoothing")
-                    pose_stride = gr.Slider(1, 10, value=1, step=1, label="Frame stride", info="keep every N-th frame",
-                                            elem_id="pose-stride")
-                    pose_size = gr.Dropdown(POSE_SIZES, value="source", label="Skeleton video size", elem_id="pose-size")
-                    with gr.Row():
-                        pose_run = gr.Button("Extract pose", variant="primary", elem_id="pose-run")
-                        pose_cancel = gr.Button("Cancel", variant="stop", elem_id="pose-cancel")
-                with gr.Column():
-                    with gr.Row():
-                        pose_skeleton = gr.Video(label="Skeleton", interactive=False, height=360, elem_id="pose-skeleton")
-                        pose_overlay = gr.Video(label="Overlay", interactive=False, height=360, elem_id="pose-overlay")
-                    pose_info = gr.Markdown(elem_id="pose-info")
-                    pose_keypoints = gr.File(label="Keypoints (JSON)", interactive=False, height=90, elem_id="pose-keypoints")
-                    pose_use = gr.Button("Use this pose for text → video", elem_id="pose-use")
-
-            # ---------------------------------------------------------------- Text -> video
-            with gr.Tab("Text → video", id="t2v", elem_id="tab-t2v"):
-                t2v_default = backend.GenerateSettings()  # the task's defaults, the only ones (posevid generate shows the same)
-                if not config.model:
-                    gr.Markdown("No Follow-Your-Pose model: start the app with `--model DIR` to generate.")
-                with gr.Row():
-                    with gr.Column():
-                        t2v_prompt = gr.Textbox(label="Prompt", value="Iron man on the beach", elem_id="t2v-prompt")
-                        t2v_negative = gr.Textbox(label="Negative prompt", value=t2v_default.negative_prompt or "", elem_id="t2v-negative")
-                        t2v_pose = gr.File(label="Pose: raw video, skeleton video or keypoints file",
-                                           file_types=[*VIDEO_SUFFIXES, *KEYPOINT_SUFFIXES], elem_id="t2v-pose")
-                        t2v_pose_type = gr.Radio(POSE_TYPES, value="auto", label="Pose input is", elem_id="t2v-pose-type")
-                        with gr.Row():
-                            t2v_frames = gr.Slider(1, 64, value=t2v_default.video_length, step=1, label="Frames", elem_id="t2v-frames")
-                            t2v_stride = gr.Slider(1, 20, value=t2v_default.stride, step=1, label="Pose frame stride", elem_id="t2v-stride")
-                        with gr.Row():
-                            t2v_steps = gr.Slider(1, 100, value=t2v_default.steps, step=1, label="Steps", elem_id="t2v-steps")
-                            t2v_guidance = gr.Slider(1, 30, value=t2v_default.guidance, step=0.5, label="Guidance scale",
-                                                     elem_id="t2v-guidance")
-                        with gr.Row():
-                            t2v_scheduler = gr.Dropdown(backend.scheduler_names("followyourpose"), value=t2v_default.scheduler,
-                                                        label="Scheduler", elem_id="t2v-scheduler")
-                            t2v_seed = gr.Number(value=t2v_default.seed, precision=0, label="Seed", elem_id="t2v-seed")
-                        with gr.Row():
-                            t2v_width = gr.Slider(64, 1024, value=t2v_default.width, step=64, label="Width", elem_id="t2v-width")
-                            t2v_height = gr.Slider(64, 1024, value=t2v_default.height, step=64, label="Height", elem_id="t2v-height")
-                        with gr.Row():
-                            t2v_run = gr.Button("Generate", variant="primary", elem_id="t2v-run")
-                            t2v_cancel = gr.Button("Cancel", variant="stop", elem_id="t2v-cancel")
-                    with gr.Column():
-                        t2v_video = gr.Video(label="Skeleton | result", interactive=False, height=360, elem_id="t2v-video")
-                        t2v_info = gr.Markdown(elem_id="t2v-info")
-                        t2v_files = gr.File(label="Downloads (mp4, gif, settings)", file_count="multiple", interactive=False,
-                                            elem_id="t2v-files")
-
-            # ---------------------------------------------------------------- Image -> video
-            with gr.Tab("Image → video", id="i2v", elem_id="tab-i2v"):
-                if not config.dreampose_model:
-                    gr.Markdown("No DreamPose model: start the app with `--dreampose-model DIR` to animate images.")
-                with gr.Row():
-                    with gr.Column():
-                        i2v_image = _readable_image_errors(gr.Image(label="Reference image", type="filepath", format="png",
-                                                                  sources=["upload"], elem_id="i2v-image"))
-                        with gr.Row():  # the pose: DensePose files, or a driving video they are extracted from
-                            i2v_poses = gr.File(label="DensePose poses: a zip of the folder, or frame_N_densepose.npy files",
-                                                file_count="multiple", file_types=[".zip", ".npy"], elem_id="i2v-poses")
-                            i2v_driving = gr.File(label="or a driving video (DensePose is extracted from it)",
-                                                  file_types=list(VIDEO_SUFFIXES),
-                                                  elem_id="i2v-driving")
-                        i2v_person = gr.Dropdown(list(PERSON_RULES), value=DENSEPOSE.person, label="Person to follow in the driving video",
-                                                 info="top-score: the reference's choice; largest: the biggest box; "
-                                                      "track: one person followed across frames", elem_id="i2v-person")
-                        with gr.Accordion("Advanced: DensePose extraction", open=False, elem_id="i2v-advanced"):
-                            i2v_short_side = gr.Number(
-                                value=DENSEPOSE.short_side, precision=0, minimum=MIN_SHORT_SIDE,
-                                label="DensePose short side (pixels)",
-                                info=f"driving-video frames are resized to this short side; empty: the model's {DensePoseConfig.min_size} "
-                                     "(the reference). Smaller is faster (about 3x at 512 on a CPU) and less exact",
-                                elem_id="i2v-short-side")  # fmt: skip
-                        with gr.Row():
-                            i2v_s1 = gr.Slider(0, 20, value=8.0, step=0.5, label="s1 (image guidance)", elem_id="i2v-s1")
-                            i2v_s2 = gr.Slider(0, 20, value=3.0, step=0.5, label="s2 (pose guidance)", elem_id="i2v-s2")
-                        with gr.Row():
-                            i2v_steps = gr.Slider(1, 200, value=100, step=1, label="Steps", elem_id="i2v-steps")
-                            i2v_seed = gr.Number(value=0, precision=0, label="Seed", elem_id="i2v-seed")
-                        i2v_scheduler = gr.Dropdown(backend.scheduler_names("dreampose"), value="pndm", label="Scheduler",
-                                                    elem_id="i2v-scheduler")
-                        with gr.Row():
-                            i2v_run = gr.Button("Animate", variant="primary", elem_id="i2v-run")
-                            i2v_cancel = gr.Button("Cancel", variant="stop", elem_id="i2v-cancel")
-                    with gr.Column():
-                        i2v_video = gr.Video(label="Result", interactive=False, height=360, elem_id="i2v-video")
-                        i2v_info = gr.Markdown(elem_id="i2v-info")
-                        i2v_files = gr.File(label="Downloads (mp4, gif, settings)", file_count="multiple", interactive=False,
-                                            elem_id="i2v-files")
-
-            # ---------------------------------------------------------------- History
-            with gr.Tab("History", id="history", elem_id="tab-history"):
-                history_table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, wrap=True, elem_id="history-table")
-                with gr.Row():
-                    history_pick = gr.Dropdown([], label="Result", elem_id="history-pick")
-                    history_load = gr.Button("Load its settings into the form", elem_id="history-load")
-
-        pose_inputs = [pose_video, pose_style, pose_smoothing, pose_stride, pose_size]
-        t2v_inputs = [t2v_prompt, t2v_negative, t2v_pose, t2v_pose_type, t2v_frames, t2v_stride, t2v_steps, t2v_guidance,
-                      t2v_scheduler, t2v_seed, t2v_width, t2v_height]
-        # the driving-video inputs come last: API clients written before them keep working (they default to none / top-score /
-        # the model's short side)
-        i2v_inputs = [i2v_image, i2v_poses, i2v_s1, i2v_s2, i2v_steps, i2v_seed, i2v_scheduler, i2v_driving, i2v_person, i2v_short_side]
+            pose = _pose_tab(state, _examples_dir(config))
+            t2v = _t2v_tab(state)
+            i2v = _i2v_tab(state)
+            history_table, history_pick, history_load = _history_tab()
         history_outputs = [history, history_table, history_pick]
-
-        # ------------------------------------------------------------------------ handlers
-        @_friendly
-        async def do_pose(video, style, smoothing, stride, size, hist, request: gr.Request, progress=gr.Progress()):
-            video = check_upload(video, "video", max_bytes=max_bytes, what="Input video")
-            settings = {"video": str(video), "style": style, "smoothing": smoothing, "stride": stride, "size": size}
-            job = state.jobs.submit("pose", lambda job: backend.run_pose(
-                video, job.folder, style=style, smoothing=bool(smoothing), stride=int(stride), size=_size(size), progress=job.progress),
-                owner=_owner(request))
-            res = await _wait(state, job, progress)
-            info = f"**Detection rate:** {res['detection_rate'] * 100:.1f} % of {res['num_frames']} frames"
-            summary = {"video": Path(video).name, "style": style, "stride": stride}
-            hist = _add_history(hist, "pose", settings, summary, res["skeleton"], state.config.output_path)
-            return (str(res["skeleton"]), str(res["overlay"]), info, str(res["keypoints"]), hist, _history_rows(hist),
-                    gr.update(choices=_history_choices(hist)))
-
-        @_friendly
-        async def do_t2v(prompt, negative, pose, pose_type, frames, stride, steps, guidance, scheduler, seed, width, height, hist,
-                   request: gr.Request, progress=gr.Progress()):
-            state.t2v_settings()  # refuse at once when the app has no text -> video model
-            kind = "keypoints" if Path(str(pose)).suffix.lower() in KEYPOINT_SUFFIXES else "video"
-            pose = check_upload(pose, kind, max_bytes=max_bytes, what="Pose")
-            seed = int(seed if seed is not None else t2v_default.seed)
-            values = [prompt, negative, str(pose), pose_type, frames, stride, steps, guidance, scheduler, seed, width, height]
-            settings = dict(zip([c.elem_id for c in t2v_inputs], values, strict=True))
-
-            def work(job: Job):
-                skeleton = backend.skeleton_from_pose_input(pose, pose_type, job.folder, progress=job.progress)
-                task = state.t2v_settings(prompts=[prompt], negative_prompt=negative or None, pose=str(skeleton), video_length=int(frames),
-                                          stride=int(stride), steps=int(steps), guidance=float(guidance), scheduler=scheduler, seed=seed,
-                                          width=int(width), height=int(height))  # fmt: skip
-                return backend.run_text_to_video(task, out_dir=job.folder, models=state.models,
-                                                 pose_source=f"{Path(pose).name} ({pose_type})", progress=job.progress)
-
-            res = await _wait(state, state.jobs.submit("t2v", work, owner=_owner(request)), progress)
-            info = f"{res['num_frames']} frames, seed {seed}, {steps} steps, guidance {guidance}"
-            hist = _add_history(hist, "t2v", settings, {"prompt": prompt, "seed": seed, "steps": steps}, res["mp4"],
-                                state.config.output_path)
-            files = [str(res["mp4"]), str(res["gif"]), str(res["sidecar"])]
-            return (str(res["side_by_side"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
-
-        @_friendly
-        async def do_i2v(image, poses, s1, s2, steps, seed, scheduler, driving=None, person=DENSEPOSE.person,
-                         short_side=DENSEPOSE.short_side, hist=None, request: gr.Request = None, progress=gr.Progress()):
-            cfg = state.config
-            state.check_dreampose()
-            image = check_upload(image, "image", max_bytes=max_bytes, what="Reference image")
-            poses = [] if not poses else [poses] if isinstance(poses, str) else list(poses)
-            if poses and driving:
-                raise PosevidError("Image → video: give either DensePose poses or a driving video, not both", hint="clear one of them")
-            if not poses and not driving:
-                raise PosevidError("Image → video: no pose given",
-                                   hint="upload DensePose poses (a zip of frame_N_densepose.npy) or a driving video")
-            weights = None
-            if driving:
-                driving = check_upload(driving, "video", max_bytes=max_bytes, what="Driving video")
-                weights = state.densepose_weights()
-            person = person or DENSEPOSE.person
-            short_side = int(short_side) if short_side else DENSEPOSE.short_side  # empty (or 0): the model's own
-            seed = int(seed if seed is not None else 0)
-            values = [str(image), [str(p) for p in poses] or None, s1, s2, steps, seed, scheduler, str(driving) if driving else None,
-                      person, short_side]
-            settings = dict(zip([c.elem_id for c in i2v_inputs], values, strict=True))
-
-            def work(job: Job):
-                pose_dir = collect_densepose(poses, job.folder / "poses", max_bytes=max_bytes) if poses else None
-                job.report(0, 0, "extracting DensePose from the driving video" if driving else "loading the model")
-                return backend.run_image_to_video(
-                    state.models, image=image, pose_dir=pose_dir, driving_video=driving, densepose_weights=weights, densepose_person=person,
-                    densepose_short_side=short_side, out_dir=job.folder, s1=float(s1), s2=float(s2), steps=int(steps), seed=seed,
-                    scheduler=scheduler,
-                    model=cfg.dreampose_model, epoch=cfg.dreampose_epoch, custom_vae=cfg.dreampose_vae, device=cfg.device, dtype=cfg.dtype,
-                    progress=job.progress)
-
-            res = await _wait(state, state.jobs.submit("i2v", work, owner=_owner(request)), progress)
-            info = f"{res['num_frames']} frames, s1 {s1}, s2 {s2}, {steps} steps, seed {seed}"
-            summary = {"image": Path(image).name, "s1": s1, "s2": s2, "steps": steps}
-            if driving:
-                info += f"; DensePose from {Path(driving).name} ({person}{f', short side {short_side}' if short_side else ''})"
-                summary["driving video"] = Path(driving).name
-            hist = _add_history(hist or [], "i2v", settings, summary, res["mp4"], state.config.output_path)
-            files = [str(res["mp4"]), str(res["gif"]), str(res["sidecar"])]
-            return (str(res["mp4"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
+        working = (pose, t2v, i2v)
 
         def cancel(request: gr.Request):
             count = state.jobs.cancel_owner(_owner(request))
             if count:
                 gr.Info(f"Cancelling {count} job(s).")
 
-        def use_pose(skeleton):
-            if not skeleton:
-                raise gr.Error("Extract a pose first.", print_exception=False)
-            return skeleton, "skeleton video", gr.Tabs(selected="t2v")
-
         def load_settings(choice, hist):
             entry = next((e for e in hist if str(e["n"]) == str(choice)), None)
             if entry is None:
                 raise gr.Error("Pick a result from the list first.", print_exception=False)
-            s = entry["settings"]
-            keep = [gr.update()] * (len(pose_inputs) + len(t2v_inputs) + len(i2v_inputs))
-            if entry["kind"] == "pose":
-                keep[: len(pose_inputs)] = [s["video"], s["style"], s["smoothing"], s["stride"], s["size"]]
-            elif entry["kind"] == "t2v":
-                keep[len(pose_inputs): len(pose_inputs) + len(t2v_inputs)] = [s[c.elem_id] for c in t2v_inputs]
-            else:
-                keep[len(pose_inputs) + len(t2v_inputs):] = [s[c.elem_id] for c in i2v_inputs]
-            return [*keep, gr.Tabs(selected=entry["kind"])]
+            values = [entry["settings"].get(c.elem_id, gr.update()) if tab.kind == entry["kind"] else gr.update()
+                      for tab in working for c in tab.inputs]  # fmt: skip
+            return [*values, gr.Tabs(selected=entry["kind"])]
 
         common = {"concurrency_id": "posevid-jobs", "concurrency_limit": config.concurrency}
-        pose_event = pose_run.click(do_pose, [*pose_inputs, history],
-                                    [pose_skeleton, pose_overlay, pose_info, pose_keypoints, *history_outputs], api_name="pose", **common)
-        t2v_event = t2v_run.click(do_t2v, [*t2v_inputs, history], [t2v_video, t2v_info, t2v_files, *history_outputs],
-                                  api_name="text_to_video", **common)
-        i2v_event = i2v_run.click(do_i2v, [*i2v_inputs, history], [i2v_video, i2v_info, i2v_files, *history_outputs],
-                                  api_name="image_to_video", **common)
-        for button, event in ((pose_cancel, pose_event), (t2v_cancel, t2v_event), (i2v_cancel, i2v_event)):
-            button.click(cancel, None, None, cancels=[event], queue=False, api_name=False)
-        pose_use.click(use_pose, [pose_skeleton], [t2v_pose, t2v_pose_type, tabs], api_name=False)
-        history_load.click(load_settings, [history_pick, history], [*pose_inputs, *t2v_inputs, *i2v_inputs, tabs], api_name=False)
+        for tab in working:
+            event = tab.run.click(tab.handler, [*tab.inputs, history], [*tab.outputs, *history_outputs], api_name=tab.api_name, **common)
+            tab.cancel.click(cancel, None, None, cancels=[event], queue=False, api_name=False)
+        pose.extra["use"].click(lambda skeleton: _use_pose(skeleton), [pose.extra["skeleton"]],
+                                [t2v.extra["pose"], t2v.extra["pose_type"], tabs], api_name=False)  # fmt: skip
+        history_load.click(load_settings, [history_pick, history], [*(c for tab in working for c in tab.inputs), tabs], api_name=False)
     return demo
+
+
+def _use_pose(skeleton):
+    if not skeleton:
+        raise gr.Error("Extract a pose first.", print_exception=False)
+    return skeleton, "skeleton video", gr.Tabs(selected="t2v")
+
+
+def _run_buttons(kind: str, label: str) -> tuple[Any, Any]:
+    with gr.Row():
+        return gr.Button(label, variant="primary", elem_id=f"{kind}-run"), gr.Button("Cancel", variant="stop", elem_id=f"{kind}-cancel")
+
+
+def _results(kind: str, label: str) -> tuple[Any, Any, Any]:
+    """The result column of a generating tab: the video, a line about it and the downloads."""
+    with gr.Column():
+        return (gr.Video(label=label, interactive=False, height=360, elem_id=f"{kind}-video"), gr.Markdown(elem_id=f"{kind}-info"),
+                gr.File(label="Downloads (mp4, gif, settings)", file_count="multiple", interactive=False, elem_id=f"{kind}-files"))
+
+
+# ------------------------------------------------------------------------------------------------ Pose
+def _pose_tab(state: AppState, examples: Path | None) -> TabParts:
+    max_bytes = state.config.max_upload_bytes
+    with gr.Tab("Pose", id="pose", elem_id="tab-pose"), gr.Row():
+        with gr.Column():
+            video = gr.Video(label="Input video", sources=["upload"], include_audio=True, height=360, elem_id="pose-video")
+            if examples is not None:
+                files = [str(p) for p in sorted(examples.glob("*.mp4"))]
+                if files:
+                    gr.Examples(examples=[[f] for f in files], inputs=[video], label="Examples")
+            style = gr.Dropdown(POSE_STYLES, value="fyp", label="Skeleton style",
+                                info="fyp: colours the released Follow-Your-Pose model expects", elem_id="pose-style")  # fmt: skip
+            smoothing = gr.Checkbox(value=True, label="Smooth keypoints over time", elem_id="pose-smoothing")
+            stride = gr.Slider(1, 10, value=1, step=1, label="Frame stride", info="keep every N-th frame", elem_id="pose-stride")
+            size = gr.Dropdown(POSE_SIZES, value="source", label="Skeleton video size", elem_id="pose-size")
+            run, cancel = _run_buttons("pose", "Extract pose")
+        with gr.Column():
+            with gr.Row():
+                skeleton = gr.Video(label="Skeleton", interactive=False, height=360, elem_id="pose-skeleton")
+                overlay = gr.Video(label="Overlay", interactive=False, height=360, elem_id="pose-overlay")
+            info = gr.Markdown(elem_id="pose-info")
+            keypoints = gr.File(label="Keypoints (JSON)", interactive=False, height=90, elem_id="pose-keypoints")
+            use = gr.Button("Use this pose for text → video", elem_id="pose-use")
+    inputs = [video, style, smoothing, stride, size]
+
+    @_friendly
+    async def do_pose(video, style, smoothing, stride, size, hist, request: gr.Request, progress=gr.Progress()):
+        video = check_upload(video, "video", max_bytes=max_bytes, what="Input video")
+        settings = dict(zip([c.elem_id for c in inputs], [str(video), style, smoothing, stride, size], strict=True))
+        job = state.jobs.submit("pose", lambda job: backend.run_pose(
+            video, job.folder, style=style, smoothing=bool(smoothing), stride=int(stride), size=_size(size), progress=job.progress),
+            owner=_owner(request))  # fmt: skip
+        res = await _wait(state, job, progress)
+        text = f"**Detection rate:** {res['detection_rate'] * 100:.1f} % of {res['num_frames']} frames"
+        summary = {"video": Path(video).name, "style": style, "stride": stride}
+        return (str(res["skeleton"]), str(res["overlay"]), text, str(res["keypoints"]),
+                *_history_update(state, hist, "pose", settings, summary, res["skeleton"]))  # fmt: skip
+
+    return TabParts("pose", "pose", inputs, [skeleton, overlay, info, keypoints], run, cancel, do_pose,
+                    extra={"use": use, "skeleton": skeleton})  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ Text -> video
+def _t2v_tab(state: AppState) -> TabParts:
+    max_bytes = state.config.max_upload_bytes
+    default = backend.GenerateSettings()  # the task's defaults, the only ones (posevid generate shows the same)
+    with gr.Tab("Text → video", id="t2v", elem_id="tab-t2v"):
+        if not state.config.model:
+            gr.Markdown("No Follow-Your-Pose model: start the app with `--model DIR` to generate.")
+        with gr.Row():
+            with gr.Column():
+                prompt = gr.Textbox(label="Prompt", value="Iron man on the beach", elem_id="t2v-prompt")
+                negative = gr.Textbox(label="Negative prompt", value=default.negative_prompt or "", elem_id="t2v-negative")
+                pose = gr.File(label="Pose: raw video, skeleton video or keypoints file", file_types=[*VIDEO_SUFFIXES, *KEYPOINT_SUFFIXES],
+                               elem_id="t2v-pose")  # fmt: skip
+                pose_type = gr.Radio(POSE_TYPES, value="auto", label="Pose input is", elem_id="t2v-pose-type")
+                with gr.Row():
+                    frames = gr.Slider(1, 64, value=default.video_length, step=1, label="Frames", elem_id="t2v-frames")
+                    stride = gr.Slider(1, 20, value=default.stride, step=1, label="Pose frame stride", elem_id="t2v-stride")
+                with gr.Row():
+                    steps = gr.Slider(1, 100, value=default.steps, step=1, label="Steps", elem_id="t2v-steps")
+                    guidance = gr.Slider(1, 30, value=default.guidance, step=0.5, label="Guidance scale", elem_id="t2v-guidance")
+                with gr.Row():
+                    scheduler = gr.Dropdown(backend.scheduler_names("followyourpose"), value=default.scheduler, label="Scheduler",
+                                            elem_id="t2v-scheduler")  # fmt: skip
+                    seed = gr.Number(value=default.seed, precision=0, label="Seed", elem_id="t2v-seed")
+                with gr.Row():
+                    width = gr.Slider(64, 1024, value=default.width, step=64, label="Width", elem_id="t2v-width")
+                    height = gr.Slider(64, 1024, value=default.height, step=64, label="Height", elem_id="t2v-height")
+                run, cancel = _run_buttons("t2v", "Generate")
+            video, info, files = _results("t2v", "Skeleton | result")
+    inputs = [prompt, negative, pose, pose_type, frames, stride, steps, guidance, scheduler, seed, width, height]
+
+    @_friendly
+    async def do_t2v(prompt, negative, pose, pose_type, frames, stride, steps, guidance, scheduler, seed, width, height, hist,
+                     request: gr.Request, progress=gr.Progress()):  # fmt: skip
+        state.t2v_settings()  # refuse at once when the app has no text -> video model
+        kind = "keypoints" if Path(str(pose)).suffix.lower() in KEYPOINT_SUFFIXES else "video"
+        pose = check_upload(pose, kind, max_bytes=max_bytes, what="Pose")
+        seed = int(seed if seed is not None else default.seed)
+        values = [prompt, negative, str(pose), pose_type, frames, stride, steps, guidance, scheduler, seed, width, height]
+        settings = dict(zip([c.elem_id for c in inputs], values, strict=True))
+
+        def work(job: Job):
+            skeleton = backend.skeleton_from_pose_input(pose, pose_type, job.folder, progress=job.progress)
+            task = state.t2v_settings(prompts=[prompt], negative_prompt=negative or None, pose=str(skeleton), video_length=int(frames),
+                                      stride=int(stride), steps=int(steps), guidance=float(guidance), scheduler=scheduler, seed=seed,
+                                      width=int(width), height=int(height))  # fmt: skip
+            return backend.run_text_to_video(task, out_dir=job.folder, models=state.models, pose_source=f"{Path(pose).name} ({pose_type})",
+                                             progress=job.progress)  # fmt: skip
+
+        res = await _wait(state, state.jobs.submit("t2v", work, owner=_owner(request)), progress)
+        text = f"{res['num_frames']} frames, seed {seed}, {steps} steps, guidance {guidance}"
+        summary = {"prompt": prompt, "seed": seed, "steps": steps}
+        return (str(res["side_by_side"]), text, [str(res["mp4"]), str(res["gif"]), str(res["sidecar"])],
+                *_history_update(state, hist, "t2v", settings, summary, res["mp4"]))  # fmt: skip
+
+    return TabParts("t2v", "text_to_video", inputs, [video, info, files], run, cancel, do_t2v, extra={"pose": pose, "pose_type": pose_type})
+
+
+# ------------------------------------------------------------------------------------------------ Image -> video
+# The positional API of /image_to_video as clients written before the backbone choice call it; every input added
+# since comes after these (each with a default), so those clients keep working.
+I2V_API_V1 = ("i2v-image", "i2v-poses", "i2v-s1", "i2v-s2", "i2v-steps", "i2v-seed", "i2v-scheduler", "i2v-driving", "i2v-person",
+              "i2v-short-side")  # fmt: skip
+I2V_REQUIRED = ("i2v-image", "i2v-poses")  # no default in that API
+
+
+def _i2v_tab(state: AppState) -> TabParts:
+    """Reference image + driving video (or a backbone's own pose input), the backbone chosen from the registry; each
+    backbone's options (from its options dataclass) shown while it is chosen."""
+    max_bytes = state.config.max_upload_bytes
+    default = AnimateSettings()
+    with gr.Tab("Image → video", id="i2v", elem_id="tab-i2v"):
+        if not state.config.animate_models:
+            flags = ", ".join(f"`--{b.name}-model DIR`" for b in BACKBONES.values())
+            gr.Markdown(f"No image → video model: start the app with {flags} to animate images.")
+        with gr.Row():
+            with gr.Column():
+                backbone = gr.Dropdown([(b.title, b.name) for b in BACKBONES.values()], value=default.backbone, label="Backbone",
+                                       elem_id="i2v-backbone")  # fmt: skip
+                image = _readable_image_errors(gr.Image(label="Reference image", type="filepath", format="png", sources=["upload"],
+                                                        elem_id="i2v-image"))  # fmt: skip
+                driving = gr.File(label="Driving video: the motion to follow (DreamPose: or DensePose poses)",
+                                  file_types=list(VIDEO_SUFFIXES), elem_id="i2v-driving")  # fmt: skip
+                groups, controls = {}, []
+                for b in BACKBONES.values():
+                    with gr.Column(visible=b.name == default.backbone) as group:
+                        controls += forms.option_controls(b)
+                    groups[b.name] = group
+                seed = gr.Number(value=default.seed, precision=0, label="Seed", elem_id="i2v-seed")
+                run, cancel = _run_buttons("i2v", "Animate")
+            video, info, files = _results("i2v", "Result")
+    backbone.change(lambda name: [gr.Column(visible=name == n) for n in groups], backbone, list(groups.values()), api_name=False)
+    by_id = {c.elem_id: c for c in (image, driving, seed, backbone, *(c.component for c in controls))}
+    inputs = [by_id[e] for e in I2V_API_V1 if e in by_id] + [c for e, c in by_id.items() if e not in I2V_API_V1]
+    handler = _i2v_handler(state, inputs, {c.elem_id: c for c in controls}, max_bytes)
+    return TabParts("i2v", "image_to_video", inputs, [video, info, files], run, cancel, handler)
+
+
+def _param(component) -> str:
+    return component.elem_id.removeprefix(forms.PREFIX).replace("-", "_")
+
+
+def _i2v_handler(state: AppState, inputs: list, controls: dict[str, forms.Control], max_bytes: int) -> Callable:
+    """The image -> video handler: one parameter per input (named after its control), then the history."""
+    params = [inspect.Parameter(_param(c), inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                **({} if c.elem_id in I2V_REQUIRED else {"default": None})) for c in inputs]  # fmt: skip
+    signature = inspect.Signature([
+        *params,
+        inspect.Parameter("hist", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request),
+        inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()),
+    ])  # fmt: skip
+
+    async def do_i2v(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        given = bound.arguments
+        values = {c.elem_id: given[_param(c)] for c in inputs}
+        b = get_backbone(values["i2v-backbone"] or DEFAULT)
+        fixed = state.animate_values(b)
+        image = check_upload(values["i2v-image"], "image", max_bytes=max_bytes, what="Reference image")
+        driving = values["i2v-driving"] and check_upload(values["i2v-driving"], "video", max_bytes=max_bytes, what="Driving video")
+        mine = [c for c in controls.values() if c.backbone is b]
+        uploads = {c.field.name: [v] if isinstance(v, str) else list(v)
+                   for c in mine if c.form.widget == "files" and (v := values[c.elem_id])}  # fmt: skip
+        names = {c.field.name: c.form.name or c.form.label for c in mine}
+        check_pose_inputs(b, set(uploads) | ({"driving_video"} if driving else set()),
+                          lambda n: "a driving video" if n == "driving_video" else names[n], where="Image → video: ", verb="upload")
+        options = {c.field.name: forms.option_value(c, values[c.elem_id]) for c in mine if c.form.widget != "files"}
+        seed = int(values["i2v-seed"]) if values["i2v-seed"] is not None else AnimateSettings().seed
+        settings = {**values, "i2v-image": str(image), "i2v-driving": str(driving) if driving else None, "i2v-seed": seed,
+                    **{c.elem_id: options[c.field.name] for c in mine if c.field.name in options},
+                    **{c.elem_id: [str(p) for p in uploads[c.field.name]] for c in mine if c.field.name in uploads}}  # fmt: skip
+
+        def work(job: Job):
+            collected = {name: str(forms.COLLECTORS[next(c.form.upload for c in mine if c.field.name == name)](
+                files, job.folder / name, max_bytes=max_bytes)) for name, files in uploads.items()}  # fmt: skip
+            job.report(0, 0, "preparing the pose input" if driving else "loading the model")
+            return backend.run_image_to_video(state.models, out_dir=job.folder, progress=job.progress, **fixed, image=image,
+                                              driving_video=driving, seed=seed, **options, **collected)  # fmt: skip
+
+        res = await _wait(state, state.jobs.submit("i2v", work, owner=_owner(given["request"])), given["progress"])
+        shown = ", ".join(f"{c.field.name} {options[c.field.name]}" for c in mine if c.field.name in options)
+        text = f"{res['num_frames']} frames with {b.title}, {shown}, seed {seed}"
+        summary = {"backbone": b.name, "image": Path(image).name, "seed": seed}
+        if driving:
+            text += f"; motion from {Path(driving).name}"
+            summary["driving video"] = Path(driving).name
+        files = [str(res["mp4"]), str(res["gif"]), str(res["sidecar"])]
+        return (str(res["mp4"]), text, files, *_history_update(state, given["hist"], "i2v", settings, summary, res["mp4"]))
+
+    do_i2v.__signature__ = signature
+    do_i2v.__annotations__ = {"request": gr.Request}
+    return _friendly(do_i2v)
+
+
+# ------------------------------------------------------------------------------------------------ History
+def _history_tab() -> tuple[Any, Any, Any]:
+    with gr.Tab("History", id="history", elem_id="tab-history"):
+        table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, wrap=True, elem_id="history-table")
+        with gr.Row():
+            pick = gr.Dropdown([], label="Result", elem_id="history-pick")
+            load = gr.Button("Load its settings into the form", elem_id="history-load")
+    return table, pick, load

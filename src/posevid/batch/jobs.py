@@ -3,7 +3,8 @@
 A job is ``{"task": "generate" | "animate", "id": optional name, FIELD: VALUE, ...}`` where every FIELD is a
 flag of ``posevid generate`` / ``posevid animate``, spelled as on the command line without the dashes
 (``"steps": 2``, ``"frames": 4``, ``"negative-prompt"`` or ``"negative_prompt"``, the reference spellings
-such as ``"skeleton_path"`` too). ``true`` switches a flag on, ``false`` leaves it off; a list repeats a
+such as ``"skeleton_path"`` too; an animate job's ``"backbone"`` is ``--backbone``, and an option of another backbone
+is a bad line). ``true`` switches a flag on, ``false`` leaves it off; a list repeats a
 repeatable flag (``--prompt``). The output location belongs to the batch (``DIR/<id>.mp4``), so ``out``,
 ``output_dir`` and ``frames_dir`` are refused, and one job makes one video (one prompt, one video per prompt).
 

@@ -169,3 +169,45 @@ def add_run_arguments(parser, default=SUPPRESS) -> None:
         default=default,
         help=f"how overlapping windows are fused at every step (default {run.window_weighting}: window edges count least)",
     )
+
+
+def add_backbone_option(parser, dest: str, flag, *, names: tuple[str, ...] | None = None, default_text: str | None = None,
+                        when: str | None = None) -> None:  # fmt: skip
+    """One option of an ``animate`` backbone (a :class:`posevid.tasks.backbones.Flag`) as a flag filling ``dest``.
+
+    The flag's default is SUPPRESS: it is in the parsed namespace only when given, so ``posevid animate`` can refuse
+    an option the chosen backbone does not take, and each backbone's own default (stated in the help as
+    ``default_text``) applies otherwise. ``flag.shared`` names a flag defined once for several commands: ``scheduler``
+    (:func:`add_scheduler`) or ``densepose`` (``posevid densepose``'s model flags, as ``--densepose-*``; ``when``
+    starts their help, by default the flag's own help).
+    """
+    names = names or flag.names
+    if flag.shared == "scheduler":
+        add_scheduler(parser, choices=flag.choices, default=SUPPRESS, aliases=names[1:])
+        return
+    if flag.shared == "densepose":
+        from posevid.commands.densepose import add_model_arguments
+
+        prefix = "densepose-"
+        add_model_arguments(_Suppressed(parser, dest), prefix=prefix, when=flag.help if when is None else when,
+                            names=(names[0].removeprefix("--" + prefix).replace("-", "_"),))  # fmt: skip
+        return
+    text = SUPPRESS if flag.hidden else _help_default(flag.help, default_text)
+    if flag.switch is not None:
+        parser.add_argument(*names, dest=dest, action="store_const", const=flag.switch, default=SUPPRESS, help=text)
+        return
+    parser.add_argument(*names, dest=dest, type=flag.type, choices=flag.choices, metavar=flag.metavar, default=SUPPRESS, help=text)
+
+
+class _Suppressed:
+    """A parser whose flags default to SUPPRESS, their own default stated in the help instead (a flag defined for
+    another command, added as an animate backbone's option)."""
+
+    def __init__(self, parser, dest: str) -> None:
+        self._parser, self._dest = parser, dest
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        kwargs["dest"] = self._dest
+        kwargs["help"] = _help_default(kwargs.get("help", ""), None if "default" in kwargs.get("help", "") else kwargs.get("default"))
+        kwargs["default"] = SUPPRESS
+        return self._parser.add_argument(*args, **kwargs)

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from posevid.commands import _flags
-from posevid.commands.densepose import add_model_arguments
 from posevid.errors import InputError
+from posevid.tasks.backbones import BACKBONES
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as opposed to a local path
 
@@ -17,18 +17,14 @@ def register(subparsers, formatter_class) -> None:
     p = subparsers.add_parser(
         "app",
         help="start the web app (Gradio) in your browser",
-        description="Start the posevid web app: extract poses, generate videos from text (Follow-Your-Pose) or from an "
-        "image (DreamPose), and browse/re-run this session's results. Works offline; serves on 127.0.0.1 by default.",
+        description="Start the posevid web app: extract poses, generate videos from text (Follow-Your-Pose) or from an image ("
+        + ", ".join(b.title for b in BACKBONES.values())
+        + "), and browse/re-run this session's results. Works offline; serves on 127.0.0.1 by default.",
         formatter_class=formatter_class,
     )
     p.add_argument("--model", metavar="FYP_DIR", default=None,
                    help="Follow-Your-Pose release folder (or hub id) for the text -> video tab; loaded once, on first use")
-    p.add_argument("--dreampose-model", metavar="DIR", default=None,
-                   help="DreamPose checkpoint folder for the image -> video tab; loaded once, on first use")
-    p.add_argument("--dreampose-epoch", type=int, default=None, metavar="N",
-                   help="use unet_epoch_N.pth of the DreamPose folder; none = the latest")
-    p.add_argument("--dreampose-vae", default=None, metavar="PATH", help="finetuned DreamPose VAE weights (as test.py --custom_vae)")
-    add_model_arguments(p, prefix="densepose-", when="for driving videos in the image -> video tab: ", names=("weights",))
+    add_backbone_arguments(p)
     p.add_argument("--preload", action="store_true", help="load the models at start-up instead of on the first request")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; 0.0.0.0 exposes the app to your network (there is no login)")
@@ -58,16 +54,57 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     if not 0 <= args.port < 65536:
         raise InputError(f"--port must be between 0 and 65535, got {args.port}")
-    for flag, value in (("--model", args.model), ("--dreampose-model", args.dreampose_model), ("--dreampose-vae", args.dreampose_vae),
-                        ("--densepose-weights", args.densepose_weights)):
-        if value and not Path(value).expanduser().exists() and not (flag == "--model" and _HUB_ID.match(value)):
+    models, options = backbone_config(args)
+    for flag, value in (("--model", args.model), *paths_given(args)):
+        if value and not Path(value).expanduser().exists() and not (flag.endswith("-model") and _HUB_ID.match(value)):
             raise InputError(f"{flag}: not found: {value}", hint="pass the path of the downloaded model (its folder, or the weights file)")
     config = AppConfig(
-        model=args.model, dreampose_model=args.dreampose_model, dreampose_epoch=args.dreampose_epoch, dreampose_vae=args.dreampose_vae,
-        densepose_weights=str(args.densepose_weights) if args.densepose_weights else None,
+        model=args.model, animate_models=models, animate_options=options,
         host=args.host, port=args.port, output_dir=str(args.output_dir),
         max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=pick_device(args.device), dtype=args.dtype,
         examples_dir=str(args.examples_dir) if args.examples_dir else None, preload=args.preload,
     )
     launch(config, block=True)
     return 0
+
+
+def _model_dest(name: str) -> str:
+    return f"{name.replace('-', '_')}_model"
+
+
+def _startup_options(backbone):
+    """The backbone's options that ``posevid app`` sets once at start-up (``Flag.app``): (field, flag, app flag)."""
+    return [(f.name, f.metadata["flag"], f.metadata["flag"].app) for f in backbone.fields() if f.metadata["flag"].app]
+
+
+def add_backbone_arguments(parser) -> None:
+    """Per image -> video backbone (the registry): ``--NAME-model`` and its start-up options (``--dreampose-epoch`` ...)."""
+    for b in BACKBONES.values():
+        parser.add_argument(f"--{b.name}-model", dest=_model_dest(b.name), metavar="DIR", default=None,
+                            help=f"{b.title} for the image -> video tab: {b.model_help}; loaded once, on first use")  # fmt: skip
+        for name, flag, app_flag in _startup_options(b):
+            default = b.default_of(name)
+            shown = None if default is None or isinstance(default, bool) else str(default)
+            _flags.add_backbone_option(parser, f"{b.name}:{name}", flag, names=(app_flag,), default_text=shown,
+                                       when=f"for the image -> video tab ({b.title}): ")  # fmt: skip
+
+
+def backbone_config(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, dict]]:
+    """``AppConfig.animate_models`` and ``animate_options`` from the flags of :func:`add_backbone_arguments`."""
+    models = {b.name: getattr(args, _model_dest(b.name)) for b in BACKBONES.values() if getattr(args, _model_dest(b.name))}
+    options = {}
+    for b in BACKBONES.values():
+        given = {name: getattr(args, f"{b.name}:{name}") for name, _, _ in _startup_options(b) if hasattr(args, f"{b.name}:{name}")}
+        if given:
+            options[b.name] = {k: str(v) if isinstance(v, Path) else v for k, v in given.items()}
+    return models, options
+
+
+def paths_given(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(flag, value) of every model folder and start-up file given (checked before the app starts)."""
+    out = [(f"--{b.name}-model", getattr(args, _model_dest(b.name))) for b in BACKBONES.values()]
+    for b in BACKBONES.values():
+        for name, flag, app_flag in _startup_options(b):
+            if flag.metavar == "PATH":
+                out.append((app_flag, str(getattr(args, f"{b.name}:{name}", "") or "")))
+    return out

@@ -1,4 +1,5 @@
-"""What the use cases share beyond the generic helpers: the sidecar record of a settings dataclass and the model cache.
+"""What the use cases share beyond the generic helpers: the sidecar record of a settings dataclass, the model cache and
+the writer of a video's files (:class:`FrameFiles`, used by ``generate`` and by ``animate`` for every backbone).
 
 Device/dtype choice, the progress callback and the atomic output set are not specific to use cases: they live in
 :mod:`posevid.utils` (``utils.devices``, ``utils.progress``, ``utils.outputs``), where the lower layers use them too.
@@ -13,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 
@@ -81,3 +83,48 @@ class ModelCache:
         entry = self.get(key, loader)
         with entry.lock:
             yield entry.model
+
+
+# ------------------------------------------------------------------------------------------- video files
+class FrameFiles:
+    """One video's files written frame by frame into an :class:`~posevid.utils.outputs.OutputSet`: the mp4 (streamed,
+    so memory does not grow with the length), the GIF (written at the end) and one PNG per frame.
+
+    ``video`` / ``gif``: final paths, or None for none; ``png(number)``: the staged path of a frame's PNG (None: no
+    PNGs). Used as a context manager: on an exception the mp4 is aborted and nothing is left behind.
+    """
+
+    def __init__(self, outputs, *, video: Path | None = None, gif: Path | None = None, png: Callable[[int], Path] | None = None,
+                 fps: float) -> None:  # fmt: skip
+        from posevid.video import VideoWriter
+
+        self._video = VideoWriter(outputs.path(video), fps=fps) if video is not None else None
+        self._gif = outputs.path(gif) if gif is not None else None
+        self._png = png
+        self._fps = fps
+        self._kept: list[Any] = []
+
+    def write(self, frame, number: int) -> None:
+        """One uint8 (H, W, 3) frame; ``number`` names its PNG."""
+        from PIL import Image
+
+        if self._png is not None:
+            Image.fromarray(frame).save(self._png(number), format="PNG")
+        if self._video is not None:
+            self._video.write(frame)
+        if self._gif is not None:
+            self._kept.append(frame)
+
+    def __enter__(self) -> FrameFiles:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        from posevid.video import write_gif
+
+        if self._video is not None:
+            if exc_type is not None:
+                self._video.abort()
+                return
+            self._video.close()
+        if exc_type is None and self._gif is not None:
+            write_gif(self._gif, self._kept, fps=self._fps)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from posevid.errors import CheckpointError, InputError
 from posevid.pipelines.memory import RunSettings
-from posevid.tasks.common import record_of
+from posevid.tasks.common import FrameFiles, record_of
 from posevid.utils.devices import dtype_name, pick_device, torch_dtype
 from posevid.utils.outputs import OutputSet
 from posevid.utils.progress import Progress, no_progress
@@ -334,12 +334,11 @@ def _run(pipe, settings, prompts, paths, skeleton, model_name, device, options, 
     with OutputSet(paths[0]) as outputs:
         if streamed:  # long-video path: pose and decoded frames streamed, memory independent of --frames
             from posevid.pipelines.windowing import decode_frames
-            from posevid.video import VideoWriter
 
             latents = pipe(prompts[0], skeleton, **sampling, stream_pose=True, output_type="latent").videos
-            with VideoWriter(outputs.path(paths[0]), fps=settings.fps) as writer:
-                for frame in decode_frames(pipe, latents, options.decode_chunk_size):
-                    writer.write(frame)
+            with FrameFiles(outputs, video=paths[0], fps=settings.fps) as sink:
+                for t, frame in enumerate(decode_frames(pipe, latents, options.decode_chunk_size)):
+                    sink.write(frame, t)
             pipe.maybe_free_model_hooks()
             written = [[paths[0]]]
         else:
@@ -359,9 +358,6 @@ def _run(pipe, settings, prompts, paths, skeleton, model_name, device, options, 
 def _write_videos(outputs: OutputSet, paths: list[Path], videos, pose, settings: GenerateSettings) -> list[list[Path]]:
     """Every video (mp4 and/or gif, PNG frames) into the output set."""
     import numpy as np
-    from PIL import Image
-
-    from posevid.video import write_gif, write_video
 
     skeleton = None
     if settings.side_by_side:
@@ -371,20 +367,14 @@ def _write_videos(outputs: OutputSet, paths: list[Path], videos, pose, settings:
         frames = (np.asarray(video) * 255).astype(np.uint8)  # (f, H, W, 3); truncation, as the reference writes its GIFs
         if skeleton is not None:
             frames = np.concatenate([skeleton[k if skeleton.shape[0] > 1 else 0], frames], axis=2)
-        files: list[Path] = []
-        targets = [path]
-        if settings.gif and path.suffix.lower() == ".mp4":
-            targets.append(path.with_suffix(".gif"))
-        for target in targets:
-            (write_gif if target.suffix.lower() == ".gif" else write_video)(outputs.path(target), frames, fps=settings.fps)
-            files.append(target)
-        if settings.frames_dir:
-            folder = Path(settings.frames_dir)
+        mp4 = path if path.suffix.lower() != ".gif" else None
+        gif = path if mp4 is None else path.with_suffix(".gif") if settings.gif else None
+        pngs = [Path(settings.frames_dir) / f"{path.stem}_{t:04d}.png" for t in range(len(frames))] if settings.frames_dir else []
+        staged = [outputs.path(p) for p in pngs]
+        with FrameFiles(outputs, video=mp4, gif=gif, png=staged.__getitem__ if staged else None, fps=settings.fps) as sink:
             for t, frame in enumerate(frames):
-                target = folder / f"{path.stem}_{t:04d}.png"
-                Image.fromarray(frame).save(outputs.path(target), format="PNG")
-                files.append(target)
-        written.append(files)
+                sink.write(frame, t)
+        written.append([p for p in (mp4, gif) if p is not None] + pngs)
     return written
 
 

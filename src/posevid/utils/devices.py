@@ -51,10 +51,11 @@ def dtype_name(name: str) -> str:
     return key
 
 
-def dtype_for_device(name: str, device: str) -> str:
-    """``name`` checked, with ``auto`` resolved for ``device``: fp16 on an accelerator, fp32 on the CPU."""
+def dtype_for_device(name: str, device: str, *, accelerator: str = "fp16") -> str:
+    """``name`` checked, with ``auto`` resolved for ``device``: ``accelerator`` (fp16; a model released in bf16 says
+    so) on an accelerator, fp32 on the CPU."""
     if name == "auto":
-        return "fp32" if device.split(":")[0] == "cpu" else "fp16"
+        return "fp32" if device.split(":")[0] == "cpu" else dtype_name(accelerator)
     return dtype_name(name)
 
 
