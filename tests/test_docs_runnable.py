@@ -9,7 +9,6 @@ every ``--out`` it names must exist afterwards.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shlex
@@ -19,17 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from plugins.docs import doc_blocks
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _doc_blocks():
-    spec = importlib.util.spec_from_file_location("doc_blocks", ROOT / ".ci" / "doc_blocks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-doc_blocks = _doc_blocks()
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
