@@ -7,8 +7,8 @@ with ``posevid`` on PATH running this checkout's source. Each block must exit 0,
 every ``--out`` it names must exist afterwards.
 
 The pages are independent, so the selected pages run at the same time (one thread per page, each page's blocks in
-order in its own folder): their ``posevid`` processes are mostly imports on one core each, and on 2 cores two pages
-take the time of the longer one instead of the sum.
+order in its own folder): their ``posevid`` processes are single-threaded, mostly imports, so on 2 cores the pages
+take about half the sum of their times instead of the sum.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 PAGES = {path: [b for b in doc_blocks.blocks(path) if b.marker == "runnable"] for path in DOCS}
 PAGES = {path: found for path, found in PAGES.items() if found}
+# at most this many pages at once (each runs one single-threaded posevid process at a time, under 1 GB)
+MAX_PAGES_AT_ONCE = 4
 
 
 def test_the_tiny_examples_are_marked_runnable():
@@ -72,7 +74,7 @@ def page_runs(request, tmp_path_factory) -> dict:
     """Every page selected in this session (``-k`` respected), run at the same time; {page: run_page(...)}."""
     selected = [item.callspec.params["page"] for item in request.session.items
                 if getattr(item, "originalname", None) == "test_runnable_blocks_of_a_page"]  # fmt: skip
-    with ThreadPoolExecutor(max_workers=max(1, min(len(selected), os.cpu_count() or 1))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(selected), MAX_PAGES_AT_ONCE))) as pool:
         futures = {page: pool.submit(run_page, page, tmp_path_factory.mktemp("docs_page")) for page in selected}
     return {page: future.result() for page, future in futures.items()}
 
