@@ -3,8 +3,8 @@
 
 A fenced ```bash block is picked up when the line right above its fence is an HTML comment marker:
 
-    <!-- ci: install-and-run -->   README: install posevid and run the main job (run by .ci/run and the fresh-venv test)
-    <!-- ci: test -->              README: install what the tests need and run them (same)
+    <!-- ci: install-and-run -->   README: install posevid and run the main job (run by .ci/run, once)
+    <!-- ci: test -->              README: install what the tests need and run the suite (same)
     <!-- runnable -->              runs offline on the tiny models from a repository checkout (tests/test_docs_runnable.py)
 
 Markers are invisible on the rendered page. Command line (stdlib only, runs before anything is installed):
