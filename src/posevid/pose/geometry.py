@@ -16,19 +16,6 @@ from posevid.errors import InputError
 FITS = ("crop", "pad")
 
 
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """``"512x512"`` -> (512, 512); None stays None; one-line error otherwise."""
-    if text is None or text == "":
-        return None
-    try:
-        w, h = (int(v) for v in str(text).lower().split("x"))
-    except ValueError:
-        raise InputError(f"--size must look like WIDTHxHEIGHT (e.g. 512x512), got '{text}'") from None
-    if w <= 0 or h <= 0 or w > 8192 or h > 8192:
-        raise InputError(f"--size {text} is out of range (1..8192 per side)")
-    return w, h
-
-
 @dataclass(frozen=True)
 class FitTransform:
     """Map a ``src`` (W, H) frame onto a ``dst`` (W, H) frame: ``p' = p * scale + offset``."""

@@ -147,11 +147,13 @@ def animate(settings: AnimateSettings, *, models=None, progress: Progress = no_p
 
     import tempfile
 
-    from posevid.data.dreampose_poses import DensePoseSequence, parse_size, resolve_pose_source
+    from posevid.data.dreampose_poses import DensePoseSequence, resolve_pose_source
+    from posevid.utils.sizes import parse_size
 
     with tempfile.TemporaryDirectory(prefix="posevid-dp-") as tmp:
         work = Path(settings.densepose_out) if settings.densepose_out else Path(tmp) / "poses"
-        size = parse_size(settings.densepose_size) if settings.densepose_size else None
+        wh = parse_size(settings.densepose_size, flag="--densepose-size")
+        size = (wh.height, wh.width) if wh else None  # the pose canvas is (H, W)
         if settings.driving_video:  # DensePose extracted once per video and cached; the pipeline resizes it to the image size
             from dataclasses import replace
 

@@ -66,13 +66,14 @@ def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None)
 
     from posevid.errors import InputError
     from posevid.pose.extract import extract_keypoints, fit_sequence, prefetch
-    from posevid.pose.geometry import FitTransform, parse_size
+    from posevid.pose.geometry import FitTransform
     from posevid.pose.options import options_from_flags
     from posevid.pose.outputs import write_pose_videos
     from posevid.pose.retargeting import reference_pose, retarget
     from posevid.pose.segments import worker_count
     from posevid.pose.wholebody import WHOLEBODY_FORMATS, part_presence, wholebody_estimator
     from posevid.utils.outputs import OutputSet, sidecar_payload
+    from posevid.utils.sizes import parse_size
     from posevid.video import iter_frames
 
     size = parse_size(settings.size)
