@@ -30,21 +30,29 @@ log = logging.getLogger("posevid.app")
 # Model cache
 
 
-def dreampose_settings(*, model: str, epoch: int | None = None, custom_vae: str | None = None, device: str = "cpu",
-                       dtype: str = "fp32", **values: Any):
+def placement(device: str | None = None, dtype: str | None = None) -> dict[str, str]:
+    """The app's ``--device``/``--dtype`` as task settings: only those given, so a task keeps its own default for the
+    others (animate's dtype ``auto`` = fp16 on a GPU, as ``posevid animate``)."""
+    return {name: value for name, value in (("device", device), ("dtype", dtype)) if value is not None}
+
+
+def dreampose_settings(*, model: str, epoch: int | None = None, custom_vae: str | None = None, device: str | None = None,
+                       dtype: str | None = None, **values: Any):
     """The ``posevid animate`` task's settings for the app's image -> video tab (its model part is the app's start-up flags)."""
     from posevid.tasks.animate import AnimateSettings
 
-    return AnimateSettings(model=model, epoch=epoch, custom_vae=custom_vae, device=device, dtype=dtype, quiet=True, **values)
+    return AnimateSettings(model=model, epoch=epoch, custom_vae=custom_vae, quiet=True, **placement(device, dtype), **values)
 
 
 def preload_dreampose(models: ModelCache, **model: Any) -> None:
-    """Load the DreamPose pipeline into ``models`` under the key the animate task will look up."""
+    """Load the DreamPose pipeline into ``models`` under the key the animate task will look up (device and dtype
+    resolved as the task resolves them)."""
     from posevid.tasks.animate import pipeline_loader
-    from posevid.utils.devices import dtype_name
+    from posevid.utils.devices import dtype_for_device, pick_device
 
     settings = dreampose_settings(**model)
-    models.get(*pipeline_loader(settings, settings.device, dtype_name(settings.dtype)))
+    device = pick_device(settings.device)
+    models.get(*pipeline_loader(settings, device, dtype_for_device(settings.dtype, device)))
 
 
 def scheduler_names(kind: str) -> list[str]:
@@ -143,7 +151,7 @@ def run_image_to_video(models: ModelCache | None, *, image: Path, out_dir: Path,
                        driving_video: Path | None = None, densepose_weights: str | None = None,
                        densepose_person: str = DensePoseOptions.person, densepose_short_side: int | None = DensePoseOptions.short_side,
                        s1: float, s2: float, steps: int, seed: int, model: str, scheduler: str | None = None, epoch: int | None = None,
-                       custom_vae: str | None = None, device: str = "cpu", dtype: str = "fp32",
+                       custom_vae: str | None = None, device: str | None = None, dtype: str | None = None,
                        progress: Progress = no_progress) -> dict[str, Any]:
     """DreamPose reference image + DensePose folder (or a driving video) -> mp4, gif and sidecar in ``out_dir``.
 
@@ -152,6 +160,7 @@ def run_image_to_video(models: ModelCache | None, *, image: Path, out_dir: Path,
     extracted DensePose frames (per batch), then the generated frames (DreamPose makes one per pose); ``progress``
     is the job's :meth:`~posevid.app.jobs.Job.progress`, so a Cancel stops either stage within a batch or frame and
     leaves no output or cache entry. Frames are min-max stretched, as the reference ``test.py`` writes them.
+    ``device``/``dtype``/``scheduler`` None: the task's defaults.
     """
     from posevid.tasks.animate import animate
 
@@ -160,7 +169,7 @@ def run_image_to_video(models: ModelCache | None, *, image: Path, out_dir: Path,
         densepose=str(pose_dir) if pose_dir else None, driving_video=str(driving_video) if driving_video else None,
         densepose_weights=densepose_weights, densepose_person=densepose_person, densepose_short_side=densepose_short_side,
         out=str(out_dir / "result.mp4"),
-        scheduler=scheduler or "pndm", s1=float(s1), s2=float(s2), steps=int(steps), seed=int(seed),
+        s1=float(s1), s2=float(s2), steps=int(steps), seed=int(seed), **({"scheduler": scheduler} if scheduler else {}),
     )  # fmt: skip
 
     result = animate(settings, models=models, progress=progress, note=lambda msg: log.info("image -> video: %s", msg))

@@ -20,7 +20,7 @@ log = logging.getLogger("posevid.app")
 
 @dataclass
 class AppConfig:
-    """Everything ``posevid app`` was started with."""
+    """Everything ``posevid app`` can be started with; the defaults here are the only ones (its flags read them)."""
 
     model: str | None = None  # Follow-Your-Pose release folder (text -> video)
     dreampose_model: str | None = None  # DreamPose checkpoint folder (image -> video)
@@ -32,8 +32,8 @@ class AppConfig:
     output_dir: str = "outputs/app"
     max_upload_mb: float = 200.0
     concurrency: int = 1
-    device: str = "cpu"
-    dtype: str = "fp32"
+    device: str = "auto"  # both tabs; auto = cuda > mps > cpu, as posevid generate / animate
+    dtype: str | None = None  # both tabs; None: each task's own default (generate fp32, animate auto = fp16 on a GPU)
     examples_dir: str | None = None
     max_queue: int = 64
     preload: bool = False

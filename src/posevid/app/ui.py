@@ -70,7 +70,7 @@ class AppState:
         if not self.config.model:
             raise PosevidError("no text -> video model loaded", hint="start the app with --model FOLLOWYOURPOSE_DIR")
         c = self.config
-        return backend.GenerateSettings(model=str(Path(c.model).expanduser().resolve()), device=c.device, dtype=c.dtype, **values)
+        return backend.GenerateSettings(model=str(Path(c.model).expanduser().resolve()), **backend.placement(c.device, c.dtype), **values)
 
     def preload(self) -> None:
         """Load the configured models now (``--preload``), so the first request does not wait."""
@@ -144,11 +144,9 @@ async def _wait(state: AppState, job: Job, progress: gr.Progress) -> Any:
     return job.result
 
 
-def _size(text: str) -> tuple[int, int] | None:
-    if text == "source":
-        return None
-    w, h = text.lower().split("x")
-    return int(w), int(h)
+def _size(text: str) -> str | None:
+    """The pose task's ``size`` (WxH, read by ``utils.sizes.parse_size``) for a choice of the size dropdown."""
+    return None if text == "source" else text
 
 
 def _history_rows(history: list[dict]) -> list[list[Any]]:

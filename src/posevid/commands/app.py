@@ -6,9 +6,12 @@ import argparse
 import re
 from pathlib import Path
 
+from posevid.app.server import AppConfig  # gradio-free
 from posevid.commands import _flags
 from posevid.commands.densepose import add_model_arguments
 from posevid.errors import InputError
+
+D = AppConfig()  # the defaults, defined once
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as opposed to a local path
 
@@ -21,26 +24,31 @@ def register(subparsers, formatter_class) -> None:
         "image (DreamPose), and browse/re-run this session's results. Works offline; serves on 127.0.0.1 by default.",
         formatter_class=formatter_class,
     )
-    p.add_argument("--model", metavar="FYP_DIR", default=None,
+    p.add_argument("--model", metavar="FYP_DIR", default=D.model,
                    help="Follow-Your-Pose release folder (or hub id) for the text -> video tab; loaded once, on first use")
-    p.add_argument("--dreampose-model", metavar="DIR", default=None,
+    p.add_argument("--dreampose-model", metavar="DIR", default=D.dreampose_model,
                    help="DreamPose checkpoint folder for the image -> video tab; loaded once, on first use")
-    p.add_argument("--dreampose-epoch", type=int, default=None, metavar="N",
+    p.add_argument("--dreampose-epoch", type=int, default=D.dreampose_epoch, metavar="N",
                    help="use unet_epoch_N.pth of the DreamPose folder; none = the latest")
-    p.add_argument("--dreampose-vae", default=None, metavar="PATH", help="finetuned DreamPose VAE weights (as test.py --custom_vae)")
+    p.add_argument("--dreampose-vae", default=D.dreampose_vae, metavar="PATH",
+                   help="finetuned DreamPose VAE weights (as test.py --custom_vae)")
     add_model_arguments(p, prefix="densepose-", when="for driving videos in the image -> video tab: ", names=("weights",))
-    p.add_argument("--preload", action="store_true", help="load the models at start-up instead of on the first request")
-    p.add_argument("--host", default="127.0.0.1",
+    p.add_argument("--preload", action="store_true", default=D.preload, help="load the models at start-up instead of on the first request")
+    p.add_argument("--host", default=D.host,
                    help="address to listen on; 0.0.0.0 exposes the app to your network (there is no login)")
-    p.add_argument("--port", type=int, default=7860, help="port to listen on")
-    p.add_argument("--output-dir", default="outputs/app", type=Path,
+    p.add_argument("--port", type=int, default=D.port, help="port to listen on")
+    p.add_argument("--output-dir", default=Path(D.output_dir), type=Path,
                    help="folder for uploads and results (a sub-folder per session and request); the only folder the app serves files from")
-    p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest accepted upload, in MB")
-    p.add_argument("--concurrency", type=int, default=1,
+    p.add_argument("--max-upload-mb", type=float, default=D.max_upload_mb, help="largest accepted upload, in MB")
+    p.add_argument("--concurrency", type=int, default=D.concurrency,
                    help="how many jobs run at the same time; the others wait in a first-come first-served queue")
-    _flags.add_device(p, what="where the models run")
-    _flags.add_dtype(p)
-    p.add_argument("--examples-dir", default=None, type=Path, metavar="DIR",
+    _flags.add_device(p, default=D.device, what="where the models run")
+    from posevid.tasks.animate import AnimateSettings
+    from posevid.tasks.generate import GenerateSettings
+
+    _flags.add_dtype(p, default=D.dtype, what=f"precision of the models; unset: each task's own (text -> video {GenerateSettings.dtype}, "
+                     f"image -> video {AnimateSettings.dtype} = fp16 on a GPU, as posevid animate)")
+    p.add_argument("--examples-dir", default=D.examples_dir, type=Path, metavar="DIR",
                    help="folder of example videos shown in the pose tab; none = ./examples when it exists")
     p.set_defaults(func=run)
 
@@ -49,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from posevid.utils.extras import require
 
     require("gradio", "posevid app")
-    from posevid.app.server import AppConfig, launch
+    from posevid.app.server import launch
     from posevid.utils.devices import pick_device
 
     if args.concurrency < 1:
@@ -62,11 +70,12 @@ def run(args: argparse.Namespace) -> int:
                         ("--densepose-weights", args.densepose_weights)):
         if value and not Path(value).expanduser().exists() and not (flag == "--model" and _HUB_ID.match(value)):
             raise InputError(f"{flag}: not found: {value}", hint="pass the path of the downloaded model (its folder, or the weights file)")
+    pick_device(args.device)  # a device that is not there fails here, at start-up; the tasks resolve "auto" themselves
     config = AppConfig(
         model=args.model, dreampose_model=args.dreampose_model, dreampose_epoch=args.dreampose_epoch, dreampose_vae=args.dreampose_vae,
         densepose_weights=str(args.densepose_weights) if args.densepose_weights else None,
         host=args.host, port=args.port, output_dir=str(args.output_dir),
-        max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=pick_device(args.device), dtype=args.dtype,
+        max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=args.device, dtype=args.dtype,
         examples_dir=str(args.examples_dir) if args.examples_dir else None, preload=args.preload,
     )
     launch(config, block=True)
