@@ -12,7 +12,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -263,16 +263,26 @@ def preload(settings: GenerateSettings, models) -> None:
 
 
 # ------------------------------------------------------------------------------------------- run
+def with_presets(settings: GenerateSettings) -> GenerateSettings:
+    """``settings`` with the ``fast`` preset applied (20-step DPM-Solver++), as a new object: an app or a batch runner
+    may reuse the one it passed. An explicit scheduler or step count (not at its default) still wins."""
+    if not settings.fast:
+        return settings
+    from posevid.pipelines.memory import FAST_SCHEDULER, FAST_STEPS
+
+    defaults = type(settings)()
+    return replace(
+        settings,
+        scheduler=FAST_SCHEDULER if settings.scheduler == defaults.scheduler else settings.scheduler,
+        steps=FAST_STEPS if settings.steps == defaults.steps else settings.steps,
+    )
+
+
 def generate(settings: GenerateSettings, *, models=None, progress: Progress = no_progress, warn=None) -> GenerateResult:
     """Run one ``posevid generate`` job. ``models``: a ModelCache to reuse loaded pipelines across calls."""
-    from posevid.pipelines.memory import FAST_SCHEDULER, FAST_STEPS, run_options_from_settings
+    from posevid.pipelines.memory import run_options_from_settings
 
-    if settings.fast:  # preset; an explicit scheduler/steps (not at the default) still wins
-        defaults = GenerateSettings()
-        if settings.scheduler == defaults.scheduler:
-            settings.scheduler = FAST_SCHEDULER
-        if settings.steps == defaults.steps:
-            settings.steps = FAST_STEPS
+    settings = with_presets(settings)  # a copy: the caller's settings object is left as it was
     validate(settings)
     prompts = list(settings.prompts)
     count = len(prompts) * settings.num_videos_per_prompt
