@@ -74,6 +74,7 @@ class GenerateSettings(RunSettings):
     num_videos_per_prompt: int = 1
     fps: float = 8.0
     side_by_side: bool = False
+    side_by_side_out: str | None = None  # also write a skeleton | result copy of the (one) video here (the app's preview)
     pose_antialias: bool = False
     device: str = "auto"
     dtype: str = "fp32"
@@ -147,6 +148,9 @@ def validate(settings: GenerateSettings) -> None:
     )  # fmt: skip
     if settings.fps <= 0:
         raise InputError(f"--fps must be > 0, got {settings.fps}")
+    if settings.side_by_side_out and (len(settings.prompts) * settings.num_videos_per_prompt != 1
+                                      or Path(settings.side_by_side_out).suffix.lower() != ".mp4"):  # fmt: skip
+        raise InputError(f"side_by_side_out {settings.side_by_side_out} takes one video and an .mp4 name")
     dtype_name(settings.dtype)
 
 
@@ -339,7 +343,7 @@ def _run(pipe, settings, prompts, paths, skeleton, model_name, device, options, 
         options.window is not None
         and len(paths) == 1
         and paths[0].suffix.lower() == ".mp4"
-        and not (settings.gif or settings.frames_dir or settings.side_by_side)
+        and not (settings.gif or settings.frames_dir or settings.side_by_side or settings.side_by_side_out)
     )
     with OutputSet(paths[0]) as outputs:
         if streamed:  # long-video path: pose and decoded frames streamed, memory independent of --frames
@@ -367,21 +371,29 @@ def _run(pipe, settings, prompts, paths, skeleton, model_name, device, options, 
 
 
 def _write_videos(outputs: OutputSet, paths: list[Path], videos, pose, settings: GenerateSettings) -> list[list[Path]]:
-    """Every video (mp4 and/or gif, PNG frames) into the output set."""
+    """Every video (mp4 and/or gif, PNG frames, the side-by-side copy) into the output set.
+
+    The one side-by-side of posevid (``--side-by-side``, the app's preview): the skeleton frames as the pipeline read
+    them (resized to the output size), left of the result."""
     import numpy as np
     from PIL import Image
 
     from posevid.video import write_gif, write_video
 
     skeleton = None
-    if settings.side_by_side:
+    if settings.side_by_side or settings.side_by_side_out:
         skeleton = np.round(pose.permute(0, 1, 3, 4, 2).numpy() * 255).astype(np.uint8)  # (b|1, f, H, W, 3)
     written: list[list[Path]] = []
     for k, (path, video) in enumerate(zip(paths, videos, strict=True)):
         frames = (np.asarray(video) * 255).astype(np.uint8)  # (f, H, W, 3); truncation, as the reference writes its GIFs
-        if skeleton is not None:
-            frames = np.concatenate([skeleton[k if skeleton.shape[0] > 1 else 0], frames], axis=2)
+        both = None if skeleton is None else np.concatenate([skeleton[k if skeleton.shape[0] > 1 else 0], frames], axis=2)
+        if settings.side_by_side:
+            frames = both
         files: list[Path] = []
+        if settings.side_by_side_out:
+            target = Path(settings.side_by_side_out)
+            write_video(outputs.path(target), both, fps=settings.fps)
+            files.append(target)
         targets = [path]
         if settings.gif and path.suffix.lower() == ".mp4":
             targets.append(path.with_suffix(".gif"))
