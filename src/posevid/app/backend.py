@@ -16,10 +16,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from posevid.densepose.options import DensePoseOptions  # torch-free
 from posevid.errors import InputError
+from posevid.tasks.animate import AnimateSettings
 from posevid.tasks.common import ModelCache  # noqa: F401  (the app's model cache is the tasks')
 from posevid.tasks.generate import GenerateSettings
+from posevid.tasks.pose import PoseSettings
 from posevid.utils.progress import Progress, no_progress
 
 log = logging.getLogger("posevid.app")
@@ -37,8 +38,6 @@ def placement(device: str | None = None, dtype: str | None = None) -> dict[str, 
 def dreampose_settings(*, model: str, epoch: int | None = None, custom_vae: str | None = None, device: str | None = None,
                        dtype: str | None = None, **values: Any):
     """The ``posevid animate`` task's settings for the app's image -> video tab (its model part is the app's start-up flags)."""
-    from posevid.tasks.animate import AnimateSettings
-
     return AnimateSettings(model=model, epoch=epoch, custom_vae=custom_vae, quiet=True, **placement(device, dtype), **values)
 
 
@@ -64,13 +63,14 @@ def scheduler_names(kind: str) -> list[str]:
 # Pose
 
 
-def run_pose(video: Path, out_dir: Path, *, style: str = "fyp", smoothing: bool = True, stride: int = 1,
-             size: tuple[int, int] | None = None, progress: Progress = no_progress) -> dict[str, Any]:
-    """Keypoints + skeleton video + overlay video for one uploaded clip: the ``posevid pose`` task, files in ``out_dir``."""
-    from posevid.tasks.pose import PoseSettings, pose
+def run_pose(video: Path, out_dir: Path, *, style: str = PoseSettings.style, smoothing: bool = not PoseSettings.no_smooth,
+             stride: int = PoseSettings.stride, size: str | None = PoseSettings.size, progress: Progress = no_progress) -> dict[str, Any]:
+    """Keypoints + skeleton video + overlay video for one uploaded clip: the ``posevid pose`` task, files in ``out_dir``.
+    ``size``: WxH as ``posevid pose --size`` takes it, None = the video's own."""
+    from posevid.tasks.pose import pose
 
     settings = PoseSettings(video=str(video), out=str(out_dir), style=style, no_smooth=not smoothing, stride=max(1, int(stride)),
-                            size=f"{size[0]}x{size[1]}" if size else None, overlay=True, quiet=True)  # fmt: skip
+                            size=size, overlay=True, quiet=True)  # fmt: skip
     # overlay=True: the app shows it (the CLI writes it only with --overlay since issue 14)
     result = pose(settings, progress=progress)
     meta = result.meta
@@ -128,7 +128,8 @@ def run_text_to_video(settings: GenerateSettings, *, out_dir: Path, models: Mode
 
 def run_image_to_video(models: ModelCache | None, *, image: Path, out_dir: Path, pose_dir: Path | None = None,
                        driving_video: Path | None = None, densepose_weights: str | None = None,
-                       densepose_person: str = DensePoseOptions.person, densepose_short_side: int | None = DensePoseOptions.short_side,
+                       densepose_person: str = AnimateSettings.densepose_person,
+                       densepose_short_side: int | None = AnimateSettings.densepose_short_side,
                        s1: float, s2: float, steps: int, seed: int, model: str, scheduler: str | None = None, epoch: int | None = None,
                        custom_vae: str | None = None, device: str | None = None, dtype: str | None = None,
                        progress: Progress = no_progress) -> dict[str, Any]:

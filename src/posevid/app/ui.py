@@ -23,12 +23,11 @@ from posevid.app.jobs import Job, JobCancelled, JobQueue
 from posevid.app.server import AppConfig
 from posevid.app.uploads import check_upload, collect_densepose
 from posevid.densepose.config import DensePoseConfig
-from posevid.densepose.options import MIN_SHORT_SIDE, PERSON_RULES, DensePoseOptions
+from posevid.densepose.options import MIN_SHORT_SIDE, PERSON_RULES
 from posevid.errors import PosevidError
 from posevid.utils.media import KEYPOINT_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger("posevid.app")
-DENSEPOSE = DensePoseOptions()  # the driving video's extraction defaults (posevid animate --densepose-*'s)
 
 POSE_STYLES = ["fyp", "mmpose", "openpose"]
 POSE_SIZES = ["source", "512x512", "256x256", "768x768"]
@@ -194,6 +193,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
         history = gr.State([])
         with gr.Tabs(selected="pose", elem_id="tabs") as tabs:
             # ---------------------------------------------------------------- Pose
+            pose_default = backend.PoseSettings()  # the pose task's defaults, the only ones (posevid pose shows the same)
             with gr.Tab("Pose", id="pose", elem_id="tab-pose"), gr.Row():
                 with gr.Column():
                     pose_video = gr.Video(label="Input video", sources=["upload"], include_audio=True, height=360, elem_id="pose-video")
@@ -201,12 +201,14 @@ def build_app(config: AppConfig) -> gr.Blocks:
                         files = [str(p) for p in sorted(examples.glob("*.mp4"))]
                         if files:
                             gr.Examples(examples=[[f] for f in files], inputs=[pose_video], label="Examples")
-                    pose_style = gr.Dropdown(POSE_STYLES, value="fyp", label="Skeleton style",
+                    pose_style = gr.Dropdown(POSE_STYLES, value=pose_default.style, label="Skeleton style",
                                              info="fyp: colours the released Follow-Your-Pose model expects", elem_id="pose-style")
-                    pose_smoothing = gr.Checkbox(value=True, label="Smooth keypoints over time", elem_id="pose-smoothing")
-                    pose_stride = gr.Slider(1, 10, value=1, step=1, label="Frame stride", info="keep every N-th frame",
+                    pose_smoothing = gr.Checkbox(value=not pose_default.no_smooth, label="Smooth keypoints over time",
+                                                 elem_id="pose-smoothing")
+                    pose_stride = gr.Slider(1, 10, value=pose_default.stride, step=1, label="Frame stride", info="keep every N-th frame",
                                             elem_id="pose-stride")
-                    pose_size = gr.Dropdown(POSE_SIZES, value="source", label="Skeleton video size", elem_id="pose-size")
+                    pose_size = gr.Dropdown(POSE_SIZES, value=pose_default.size or "source", label="Skeleton video size",
+                                            elem_id="pose-size")
                     with gr.Row():
                         pose_run = gr.Button("Extract pose", variant="primary", elem_id="pose-run")
                         pose_cancel = gr.Button("Cancel", variant="stop", elem_id="pose-cancel")
@@ -255,6 +257,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
             # ---------------------------------------------------------------- Image -> video
             with gr.Tab("Image → video", id="i2v", elem_id="tab-i2v"):
+                i2v_default = backend.AnimateSettings()  # the animate task's defaults (posevid animate shows the same)
                 if not config.dreampose_model:
                     gr.Markdown("No DreamPose model: start the app with `--dreampose-model DIR` to animate images.")
                 with gr.Row():
@@ -267,23 +270,24 @@ def build_app(config: AppConfig) -> gr.Blocks:
                             i2v_driving = gr.File(label="or a driving video (DensePose is extracted from it)",
                                                   file_types=list(VIDEO_SUFFIXES),
                                                   elem_id="i2v-driving")
-                        i2v_person = gr.Dropdown(list(PERSON_RULES), value=DENSEPOSE.person, label="Person to follow in the driving video",
+                        i2v_person = gr.Dropdown(list(PERSON_RULES), value=i2v_default.densepose_person,
+                                                 label="Person to follow in the driving video",
                                                  info="top-score: the reference's choice; largest: the biggest box; "
                                                       "track: one person followed across frames", elem_id="i2v-person")
                         with gr.Accordion("Advanced: DensePose extraction", open=False, elem_id="i2v-advanced"):
                             i2v_short_side = gr.Number(
-                                value=DENSEPOSE.short_side, precision=0, minimum=MIN_SHORT_SIDE,
+                                value=i2v_default.densepose_short_side, precision=0, minimum=MIN_SHORT_SIDE,
                                 label="DensePose short side (pixels)",
                                 info=f"driving-video frames are resized to this short side; empty: the model's {DensePoseConfig.min_size} "
                                      "(the reference). Smaller is faster (about 3x at 512 on a CPU) and less exact",
                                 elem_id="i2v-short-side")  # fmt: skip
                         with gr.Row():
-                            i2v_s1 = gr.Slider(0, 20, value=8.0, step=0.5, label="s1 (image guidance)", elem_id="i2v-s1")
-                            i2v_s2 = gr.Slider(0, 20, value=3.0, step=0.5, label="s2 (pose guidance)", elem_id="i2v-s2")
+                            i2v_s1 = gr.Slider(0, 20, value=i2v_default.s1, step=0.5, label="s1 (image guidance)", elem_id="i2v-s1")
+                            i2v_s2 = gr.Slider(0, 20, value=i2v_default.s2, step=0.5, label="s2 (pose guidance)", elem_id="i2v-s2")
                         with gr.Row():
-                            i2v_steps = gr.Slider(1, 200, value=100, step=1, label="Steps", elem_id="i2v-steps")
-                            i2v_seed = gr.Number(value=0, precision=0, label="Seed", elem_id="i2v-seed")
-                        i2v_scheduler = gr.Dropdown(backend.scheduler_names("dreampose"), value="pndm", label="Scheduler",
+                            i2v_steps = gr.Slider(1, 200, value=i2v_default.steps, step=1, label="Steps", elem_id="i2v-steps")
+                            i2v_seed = gr.Number(value=i2v_default.seed, precision=0, label="Seed", elem_id="i2v-seed")
+                        i2v_scheduler = gr.Dropdown(backend.scheduler_names("dreampose"), value=i2v_default.scheduler, label="Scheduler",
                                                     elem_id="i2v-scheduler")
                         with gr.Row():
                             i2v_run = gr.Button("Animate", variant="primary", elem_id="i2v-run")
@@ -350,8 +354,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
             return (str(res["side_by_side"]), info, files, hist, _history_rows(hist), gr.update(choices=_history_choices(hist)))
 
         @_friendly
-        async def do_i2v(image, poses, s1, s2, steps, seed, scheduler, driving=None, person=DENSEPOSE.person,
-                         short_side=DENSEPOSE.short_side, hist=None, request: gr.Request = None, progress=gr.Progress()):
+        async def do_i2v(image, poses, s1, s2, steps, seed, scheduler, driving=None, person=i2v_default.densepose_person,
+                         short_side=i2v_default.densepose_short_side, hist=None, request: gr.Request = None, progress=gr.Progress()):
             cfg = state.config
             state.check_dreampose()
             image = check_upload(image, "image", max_bytes=max_bytes, what="Reference image")
@@ -365,9 +369,9 @@ def build_app(config: AppConfig) -> gr.Blocks:
             if driving:
                 driving = check_upload(driving, "video", max_bytes=max_bytes, what="Driving video")
                 weights = state.densepose_weights()
-            person = person or DENSEPOSE.person
-            short_side = int(short_side) if short_side else DENSEPOSE.short_side  # empty (or 0): the model's own
-            seed = int(seed if seed is not None else 0)
+            person = person or i2v_default.densepose_person
+            short_side = int(short_side) if short_side else i2v_default.densepose_short_side  # empty (or 0): the model's own
+            seed = int(seed if seed is not None else i2v_default.seed)
             values = [str(image), [str(p) for p in poses] or None, s1, s2, steps, seed, scheduler, str(driving) if driving else None,
                       person, short_side]
             settings = dict(zip([c.elem_id for c in i2v_inputs], values, strict=True))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from posevid.errors import InputError
+from posevid.pose.options import POSE_DEFAULTS
 
 FITS = ("crop", "pad")
 
@@ -22,7 +23,7 @@ class FitTransform:
 
     src: tuple[int, int]
     dst: tuple[int, int]
-    fit: str = "crop"
+    fit: str = POSE_DEFAULTS.fit
 
     def __post_init__(self) -> None:
         if self.fit not in FITS:

@@ -12,43 +12,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from posevid.pose.options import DEFAULT_SMOOTH, ONE_EURO_DEFAULTS
+from posevid.pose.options import POSE_DEFAULTS as D  # the defaults the library shares, defined once one layer down
 from posevid.utils.progress import Progress, no_progress
 
 
 @dataclass
 class PoseSettings:
-    """Everything ``posevid pose`` can be told; the defaults here are the only ones."""
+    """Everything ``posevid pose`` can be told; the defaults here are the only ones (the flags, the app's pose tab and batch
+    read them). Those the library functions share are :data:`posevid.pose.options.POSE_DEFAULTS`', read here."""
 
     video: str | None = None
     out: str | None = None
-    estimator: str = "mediapipe"
+    estimator: str = D.estimator
     det_model: str | None = None
     pose_model: str | None = None
-    style: str = "fyp"
-    stride: int = 1
+    style: str = D.style
+    stride: int = D.stride
     fps: float | None = None
     max_frames: int | None = None
     size: str | None = None
-    fit: str = "crop"
+    fit: str = D.fit
     no_smooth: bool = False
-    min_cutoff: float = ONE_EURO_DEFAULTS["min_cutoff"]
-    beta: float = ONE_EURO_DEFAULTS["beta"]
-    person: str = "largest"
-    fill: str = "interpolate"
-    threshold: float = 0.3
+    min_cutoff: float = D.min_cutoff
+    beta: float = D.beta
+    person: str = D.person
+    fill: str = D.fill
+    threshold: float = D.threshold
     format: str | None = None  # joint layout of keypoints.json: coco17, or wholebody133 with --wholebody
     wholebody: bool = False  # body, feet, face and hands (COCO-WholeBody-133): MediaPipe Holistic, or all DWPose/RTMW joints
     npz: bool = False
     no_overlay: bool = False  # the default now; kept for scripts
     # issue 14 (closer to MMPose, faster outputs); posevid.pose.options resolves "auto"
-    smooth: str = DEFAULT_SMOOTH  # zero-phase | one-euro (min_cutoff, beta) | none; the library's default too
-    limb_rule: str = "auto"  # auto | calibrated | threshold
-    joint_correction: str = "auto"  # auto | on | off
+    smooth: str = D.smooth  # zero-phase | one-euro (min_cutoff, beta) | none; the library's default too
+    limb_rule: str = D.limb_rule  # auto | calibrated | threshold
+    joint_correction: str = D.joint_correction  # auto | on | off
     overlay: bool = False
-    preset: str = "ultrafast"  # libx264 preset of the output videos
+    preset: str = D.preset  # libx264 preset of the output videos
     retarget_to: str | None = None
-    retarget_method: str = "bones"
+    retarget_method: str = D.retarget_method
     workers: int | None = None
     quiet: bool = False
 
