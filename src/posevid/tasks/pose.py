@@ -61,6 +61,12 @@ class PoseResult:
     meta: dict[str, Any]
 
 
+def model_key(settings: PoseSettings) -> tuple:
+    """What a pose job's estimator is made of (``posevid batch`` groups its jobs by it). Nothing is cached between jobs:
+    an estimator tracks one video, and every job builds its own."""
+    return ("pose", settings.estimator, settings.det_model, settings.pose_model, settings.wholebody)
+
+
 def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None) -> PoseResult:
     """Run one ``posevid pose`` job: keypoints.json (+ .npz), skeleton.mp4 (+ overlay.mp4) and pose.json in ``settings.out``."""
     import time
