@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+KINDS = ("charades", "hdvila", "image-pose", "ubc")  # source layouts
+ENGINES = ("plain", "ray")
+
 
 @dataclass(frozen=True)
 class PrepareDefaults:
