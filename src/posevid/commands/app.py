@@ -37,7 +37,7 @@ def register(subparsers, formatter_class) -> None:
     p.add_argument("--host", default=D.host,
                    help="address to listen on; 0.0.0.0 exposes the app to your network (there is no login)")
     p.add_argument("--port", type=int, default=D.port, help="port to listen on")
-    p.add_argument("--output-dir", default=Path(D.output_dir), type=Path,
+    p.add_argument("--output-dir", default=D.output_dir, type=Path,
                    help="folder for uploads and results (a sub-folder per session and request); the only folder the app serves files from")
     p.add_argument("--max-upload-mb", type=float, default=D.max_upload_mb, help="largest accepted upload, in MB")
     p.add_argument("--concurrency", type=int, default=D.concurrency,
@@ -53,11 +53,8 @@ def register(subparsers, formatter_class) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from posevid.utils.extras import require
-
-    require("gradio", "posevid app")
-    from posevid.app.server import launch
+def collect_settings(args: argparse.Namespace) -> AppConfig:
+    """Parsed flags -> the app's config, checked (ranges, model paths, the device) before anything starts."""
     from posevid.utils.devices import pick_device
 
     if args.concurrency < 1:
@@ -71,12 +68,20 @@ def run(args: argparse.Namespace) -> int:
         if value and not Path(value).expanduser().exists() and not (flag == "--model" and _HUB_ID.match(value)):
             raise InputError(f"{flag}: not found: {value}", hint="pass the path of the downloaded model (its folder, or the weights file)")
     pick_device(args.device)  # a device that is not there fails here, at start-up; the tasks resolve "auto" themselves
-    config = AppConfig(
+    return AppConfig(
         model=args.model, dreampose_model=args.dreampose_model, dreampose_epoch=args.dreampose_epoch, dreampose_vae=args.dreampose_vae,
         densepose_weights=str(args.densepose_weights) if args.densepose_weights else None,
         host=args.host, port=args.port, output_dir=str(args.output_dir),
         max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=args.device, dtype=args.dtype,
         examples_dir=str(args.examples_dir) if args.examples_dir else None, preload=args.preload,
-    )
-    launch(config, block=True)
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from posevid.utils.extras import require
+
+    require("gradio", "posevid app")
+    from posevid.app.server import launch
+
+    launch(collect_settings(args), block=True)
     return 0

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from posevid.errors import CheckpointError, InputError
+from posevid.pipelines.fyp_checks import SAMPLING_DEFAULTS
 from posevid.pipelines.memory import RunSettings
 from posevid.tasks.common import record_of
 from posevid.utils.devices import dtype_name, pick_device, torch_dtype
@@ -53,6 +54,7 @@ class GenerateSettings(RunSettings):
     ``window_weighting``) come from :data:`posevid.pipelines.memory.RunSettings`, derived from
     :class:`~posevid.pipelines.memory.RunOptions`, whose defaults are the authoritative ones: here they default to
     "not given" (None, or False for a switch), so RunOptions' default, or the ``low_memory`` preset's value, applies.
+    The sampling defaults the pipeline shares are :data:`~posevid.pipelines.fyp_checks.SAMPLING_DEFAULTS`', read here.
     """
 
     prompts: list[str] = field(default_factory=list)
@@ -64,18 +66,18 @@ class GenerateSettings(RunSettings):
     model: str | None = None
     negative_prompt: str | None = None
     video_length: int = 8
-    stride: int = 5
+    stride: int = SAMPLING_DEFAULTS.frame_stride
     height: int = 512
     width: int = 512
-    steps: int = 50
-    guidance: float = 12.5
+    steps: int = SAMPLING_DEFAULTS.num_inference_steps
+    guidance: float = SAMPLING_DEFAULTS.guidance_scale
     seed: int = 33
     scheduler: str = "ddim"
-    num_videos_per_prompt: int = 1
+    num_videos_per_prompt: int = SAMPLING_DEFAULTS.num_videos_per_prompt
     fps: float = 8.0
     side_by_side: bool = False
     side_by_side_out: str | None = None  # also write a skeleton | result copy of the (one) video here (the app's preview)
-    pose_antialias: bool = False
+    pose_antialias: bool = SAMPLING_DEFAULTS.pose_antialias
     device: str = "auto"
     dtype: str = "fp32"
     allow_untrained_temporal: bool = False
