@@ -25,7 +25,7 @@ from posevid.cli import build_parser
 SETTINGS = {  # command -> its settings dataclass, the one place its defaults live
     "generate": "posevid.tasks.generate:GenerateSettings",
     "pose": "posevid.tasks.pose:PoseSettings",
-    "densepose": "posevid.densepose.extract:DensePoseSettings",  # the "densepose" branch moves it to posevid.tasks.densepose
+    "densepose": "posevid.tasks.densepose:DensePoseSettings",
     "animate": "posevid.tasks.animate:AnimateSettings",
     "batch": "posevid.batch.driver:BatchSettings",
     "prepare": "posevid.tasks.prepare:PrepareSettings",
@@ -33,6 +33,7 @@ SETTINGS = {  # command -> its settings dataclass, the one place its defaults li
     "app": "posevid.app.server:AppConfig",
     "make-tiny": "posevid.tasks.make_tiny:MakeTinySettings",
     "convert": "posevid.tasks.convert:ConvertSettings",
+    "wan-preprocess": "posevid.tasks.wan_preprocess:WanPreprocessSettings",
 }
 LAYERED = {"train": "flags layer over the recipe's config: each is 'not given' (None); the defaults are training/config.py's"}
 
@@ -49,7 +50,7 @@ NOT_SAME = {
     ("animate", "max_j"): (None, "test.py's end frame index: becomes the 'frames' slice"),
     **{("animate", dest): (None, "test.py flag, accepted and ignored") for dest in ("strength", "iters", "batch_size", "test_poses",
                                                                                        "pose_path")},  # fmt: skip
-    ("densepose", "quiet"): (None, "no progress bar: extract_densepose(progress=not quiet)"),
+    ("wan-preprocess", "no_preview"): ("preview", lambda v: not v),  # --no-preview: no preview.mp4
 }
 
 # Flags whose default is SUPPRESS (absent unless given, so a config file can sit under them) state their default in the
@@ -137,7 +138,8 @@ def test_every_flag_default_is_the_settings_default(command):
 
 # minimal command lines: what each command requires, nothing else
 REQUIRED = {"generate": [], "animate": [], "pose": ["v.mp4", "--out", "o"], "eval": ["v.mp4"], "prepare": ["src", "--out", "o"],
-            "convert": ["--model", "m", "--out", "o"], "make-tiny": ["o"], "app": []}  # fmt: skip
+            "convert": ["--model", "m", "--out", "o"], "make-tiny": ["o"], "app": [], "densepose": ["v.mp4", "--out", "o"],
+            "wan-preprocess": ["v.mp4", "--image", "i.png", "--out", "o"]}  # fmt: skip
 
 
 @pytest.mark.parametrize("command", sorted(REQUIRED))
@@ -148,7 +150,7 @@ def test_a_command_line_without_flags_gives_the_settings_defaults(command, monke
     module = importlib.import_module(f"posevid.commands.{command.replace('-', '_')}")
     monkeypatch.setattr("posevid.utils.devices.pick_device", lambda name="auto": name)  # app: no device probing here
     settings = module.collect_settings(SUBS[command].parse_args(REQUIRED[command]))
-    given = {"video", "out", "videos", "src", "model"}
+    given = {"video", "out", "videos", "src", "model", "input", "image"}
     for f in dataclasses.fields(cls):
         if f.name not in given:
             assert getattr(settings, f.name) == _default(cls, f.name), f"posevid {command}: {f.name}"
@@ -194,9 +196,9 @@ LIBRARY: dict[tuple[str, str], tuple[str, str, Callable | None]] = {
     ("posevid.pose.outputs:write_pose_videos", "style"): (POSE, "style", None),
     ("posevid.pose.outputs:write_pose_videos", "threshold"): (POSE, "threshold", None),
     ("posevid.pose.outputs:write_pose_videos", "preset"): (POSE, "preset", None),
-    ("posevid.pose.retarget:retarget", "method"): (POSE, "retarget_method", None),
-    ("posevid.pose.retarget:retarget", "threshold"): (POSE, "threshold", None),
-    ("posevid.pose.retarget:reference_pose", "estimator"): (POSE, "estimator", None),
+    ("posevid.pose.retargeting:retarget", "method"): (POSE, "retarget_method", None),
+    ("posevid.pose.retargeting:retarget", "threshold"): (POSE, "threshold", None),
+    ("posevid.pose.retargeting:reference_pose", "estimator"): (POSE, "estimator", None),
     ("posevid.pose.skeleton:skeleton_video_for", "style"): (POSE, "style", None),
     ("posevid.pose.skeleton:skeleton_video_for", "estimator"): (POSE, "estimator", None),
     ("posevid.pose.skeleton:skeleton_video_for", "fit"): (POSE, "fit", None),
