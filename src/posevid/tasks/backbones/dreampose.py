@@ -18,6 +18,7 @@ from posevid.errors import InputError
 from posevid.pipelines.schedulers import DREAMPOSE_SCHEDULERS  # torch-free
 from posevid.tasks.backbones import Backbone, Flag, Form, Generated, check_driving_video, option
 from posevid.utils.devices import torch_dtype
+from posevid.utils.sizes import parse_size
 
 HOW_TO_GET_WEIGHTS = (
     "download the DreamPose demo checkpoints (demo/custom-chkpts: unet_epoch_499.pth, adapter_499.pth, checkpoint-499/, vae_1499.pth) "
@@ -161,7 +162,7 @@ class DensePoseInput:
 def prepare(settings, *, device: str, work: Path, progress, note) -> DensePoseInput:
     """The DensePose sequence: read from ``--densepose`` (converted into ``work`` or ``--densepose-out``), or extracted
     from ``--driving-video`` once per video and cached (the pipeline resizes it to the image size)."""
-    from posevid.data.dreampose_poses import DensePoseSequence, parse_size, resolve_pose_source
+    from posevid.data.dreampose_poses import DensePoseSequence, resolve_pose_source
 
     o: DreamPoseOptions = settings.options
     if settings.driving_video:
@@ -172,7 +173,8 @@ def prepare(settings, *, device: str, work: Path, progress, note) -> DensePoseIn
         options = replace(densepose_options(o), weights=weights, device=device)
         pose_dir = densepose_folder_for(settings.driving_video, options, progress=not settings.quiet, report=progress)
     else:
-        size = parse_size(o.densepose_size) if o.densepose_size else None
+        wh = parse_size(o.densepose_size, flag="--densepose-size")
+        size = (wh.height, wh.width) if wh else None  # the pose canvas is (H, W)
         out = Path(o.densepose_out) if o.densepose_out else work / "poses"
         pose_dir = resolve_pose_source(o.densepose, out, image_size=size, image_root=o.densepose_images, empty=o.densepose_empty)
     with warnings.catch_warnings(record=True) as caught:
