@@ -278,8 +278,7 @@ LIBRARY: dict[tuple[str, str], tuple[str, str, Callable | None]] = {
     **{("posevid.pipelines.followyourpose:FollowYourPosePipeline.__call__", p): ("posevid.pipelines.memory:RunOptions", f, None)
        for p, f in (("decode_chunk_size", "decode_chunk_size"), ("split_cfg", "split_cfg"), ("window_size", "window"),
                     ("window_overlap", "overlap"), ("window_weighting", "window_weighting"))},  # fmt: skip
-    # DreamPose's pipeline keeps its own literals (DreamPoseOptions, tasks/backbones/dreampose.py, is the seam's); equal values
-    # are checked here
+    # DreamPose's sampling defaults: pipelines.dreampose_defaults.DREAMPOSE_DEFAULTS, read by the pipeline and DreamPoseOptions
     **{("posevid.pipelines.dreampose:DreamPosePipeline.__call__", p): ("posevid.tasks.backbones.dreampose:DreamPoseOptions", f, None)
        for p, f in (("s1", "s1"), ("s2", "s2"), ("num_inference_steps", "steps"), ("frame_batch_size", "frame_batch"))},
     ("posevid.batch.driver:run_batch", "retries"): ("posevid.batch.driver:BatchSettings", "retries", None),

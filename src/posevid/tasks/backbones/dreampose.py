@@ -15,6 +15,7 @@ from typing import Any
 
 from posevid.densepose.options import MIN_SHORT_SIDE, PERSON_RULES, DensePoseOptions  # torch-free
 from posevid.errors import InputError
+from posevid.pipelines.dreampose_defaults import DREAMPOSE_DEFAULTS as SAMPLING  # torch-free: the pipeline's own defaults
 from posevid.pipelines.schedulers import DREAMPOSE_SCHEDULERS  # torch-free
 from posevid.tasks.backbones import Backbone, Flag, Form, Generated, check_driving_video, option
 from posevid.utils.devices import torch_dtype
@@ -77,12 +78,13 @@ class DreamPoseOptions:
                                    "else openai/clip-vit-base-patch32")  # fmt: skip
     scheduler: str = option("pndm", "--scheduler", "--sampler", shared="scheduler", choices=DREAMPOSE_SCHEDULERS,
                             form=Form("Scheduler", "dropdown", elem="scheduler"))  # fmt: skip
-    s1: float = option(8.0, "--s1", help="image guidance scale (README demo 8; test.py default 0.5)",
+    s1: float = option(SAMPLING.s1, "--s1", help="image guidance scale (README demo 8; test.py default 0.5)",
                        form=Form("s1 (image guidance)", "slider", 0, 20, 0.5, elem="s1"))
-    s2: float = option(3.0, "--s2", help="pose guidance scale (README demo 3; test.py default 0.5)",
+    s2: float = option(SAMPLING.s2, "--s2", help="pose guidance scale (README demo 3; test.py default 0.5)",
                        form=Form("s2 (pose guidance)", "slider", 0, 20, 0.5, elem="s2"))
-    steps: int = option(100, "--steps", "--n_steps", help="denoising steps", form=Form("Steps", "slider", 1, 200, 1, elem="steps"))
-    frame_batch: int = option(1, "--frame-batch", metavar="K",
+    steps: int = option(SAMPLING.num_inference_steps, "--steps", "--n_steps", help="denoising steps",
+                        form=Form("Steps", "slider", 1, 200, 1, elem="steps"))
+    frame_batch: int = option(SAMPLING.frame_batch_size, "--frame-batch", metavar="K",
                               help="frames per UNet call (same frames with the deterministic schedulers; faster on GPUs, "
                                    "memory grows with K)")  # fmt: skip
     stretch: bool = option(True, "--no-stretch", switch=False,
