@@ -194,7 +194,7 @@ def main() -> None:
         return
 
     from posevid.errors import PosevidError
-    from posevid.pose.geometry import parse_size
+    from posevid.utils.sizes import parse_size
 
     size = parse_size(args.size)
     load_before = os.getloadavg()

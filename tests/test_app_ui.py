@@ -123,3 +123,46 @@ def test_image_to_video_short_side_setting_reaches_the_task(tmp_path, monkeypatc
                                   request=None, progress=lambda *a, **k: None))  # fmt: skip
         assert calls[-1]["densepose_short_side"] == expected and calls[-1]["driving_video"] == Path(video)
         assert out[3][-1]["settings"]["i2v-short-side"] == expected  # kept in the history, loaded back into the form
+
+
+def test_image_to_video_runs_on_the_animate_tasks_device_and_dtype_unless_the_app_is_told(tmp_path, monkeypatch, examples_dir):
+    """``posevid app`` without --device/--dtype: the image -> video job gets AnimateSettings' defaults (device auto, dtype auto:
+    fp16 on a GPU), as ``posevid animate`` does, not cpu/fp32; the app's flags still override both, and --preload fills the
+    key the job looks up."""
+    from types import SimpleNamespace
+
+    import posevid.app.server as server
+    import posevid.tasks.animate as animate_task
+    from posevid.app.ui import build_app
+    from posevid.cli import main
+    from posevid.tasks.animate import AnimateSettings
+
+    for name in ("GRADIO_TEMP_DIR", "GRADIO_EXAMPLES_CACHE"):
+        monkeypatch.setenv(name, "")
+    configs, jobs, keys = [], [], []
+    monkeypatch.setattr(server, "launch", lambda config, block=True: configs.append(config))
+
+    def fake_animate(settings, *, models=None, progress=None, note=None):
+        jobs.append(settings)
+        out = Path(settings.out)
+        return SimpleNamespace(video=out, gif=out.with_suffix(".gif"), sidecar=out.with_suffix(".json"), frame_files=["frame_0.png"])
+
+    monkeypatch.setattr(animate_task, "animate", fake_animate)
+    from plugins.dreampose import write_synthetic_densepose
+
+    image = str(examples_dir / "key_frame.png")
+    poses = [str(p) for p in sorted(write_synthetic_densepose(tmp_path / "poses", [0]).glob("*.npy"))]
+    defaults = AnimateSettings()
+    for flags, expected in (([], (defaults.device, defaults.dtype)), (["--device", "cpu", "--dtype", "bf16"], ("cpu", "bf16"))):
+        out = tmp_path / f"out{len(configs)}"
+        assert main(["app", "--dreampose-model", str(tmp_path), "--output-dir", str(out), *flags]) == 0
+        server.prepare_environment(configs[-1])
+        demo = build_app(configs[-1])
+        handler = next(f.fn for f in demo.fns.values() if f.api_name == "image_to_video")
+        asyncio.run(handler(image, poses, 8, 3, 1, 0, "pndm", None, "top-score", None, hist=[], request=None,
+                            progress=lambda *a, **k: None))  # fmt: skip
+        assert (jobs[-1].device, jobs[-1].dtype) == expected
+        monkeypatch.setattr(demo.posevid_state.models, "get", lambda key, load: keys.append(key))
+        demo.posevid_state.preload()
+        assert keys[-1] == animate_task.model_key(jobs[-1])  # preloaded under the job's own key
+    assert (defaults.device, defaults.dtype) == ("auto", "auto")

@@ -161,6 +161,38 @@ def test_missing_job_file_is_one_line_error(tmp_path: Path, capsys) -> None:
 
 
 # ------------------------------------------------------------------------------------------- real models
+def test_pose_jobs_write_the_folder_of_posevid_pose_and_resume(tmp_path: Path, charades_cut: Path) -> None:
+    """A pose job is ``posevid pose`` (its flags, its positional VIDEO as the "video" field) writing OUT/<id>/; it is done
+    once OUT/<id>/pose.json is there, so a rerun skips it."""
+    from posevid.pose.sequence import KeypointSequence
+
+    small = {"max-frames": 6, "workers": 1, "size": "64x64"}
+    jobs = _write_jobs(tmp_path / "jobs.jsonl", [
+        {"task": "pose", "id": "clip", "video": str(charades_cut), **small},
+        {"task": "pose", "id": "bad", "video": str(charades_cut), "style": "picasso"},
+        {"task": "pose", "video": str(charades_cut), "out": "elsewhere"},
+        {"task": "pose", "id": "novideo", "stride": 2},
+    ])  # fmt: skip
+    parsed, bad = read_jobs(jobs)
+    assert parsed[0].argv == [str(charades_cut), "--max-frames", "6", "--workers", "1", "--size", "64x64"]
+    reasons = {b.line: b.error for b in bad}
+    assert "invalid choice: 'picasso'" in reasons[2] and "set by the batch (outputs go to the folder OUT/<id>/)" in reasons[3]
+    assert "required: video" in reasons[4]
+    out = tmp_path / "out"
+    assert main(["batch", str(jobs), "--out", str(out)]) == 1  # the bad lines make the exit code non-zero
+    assert sorted(p.name for p in (out / "clip").iterdir()) == ["keypoints.json", "pose.json", "skeleton.mp4"]
+    s = _summary(out)
+    assert s["counts"] == {"done": 1, "skipped": 0, "failed": 0, "bad_lines": 3}
+    assert sorted(s["done"][0]["outputs"]) == ["keypoints.json", "pose.json", "skeleton.mp4"]
+    # the same keypoints as the command line with the same flags
+    assert main(["pose", str(charades_cut), "--out", str(tmp_path / "cli"), "--quiet", *[f"--{k}={v}" for k, v in small.items()]]) == 0
+    ours, cli = KeypointSequence.load(out / "clip" / "keypoints.json"), KeypointSequence.load(tmp_path / "cli" / "keypoints.json")
+    assert (ours.width, ours.height) == (64, 64) and len(ours) == 6
+    np.testing.assert_allclose(ours.keypoints, cli.keypoints, atol=1e-4)
+    main(["batch", str(jobs), "--out", str(out)])
+    assert _summary(out)["counts"]["skipped"] == 1
+
+
 @pytest.fixture(scope="module")
 def pose(examples_dir: Path) -> Path:
     return examples_dir / "dance_skeleton.mp4"

@@ -134,7 +134,8 @@ def test_rgba_and_grey_images_are_converted_with_a_note(tmp_path, tiny_dreampose
     assert probe_video(out).num_frames == 1 and not (tmp_path / "o.gif").exists()
 
 
-def test_animate_from_a_densepose_dump(tmp_path, tiny_dreampose_release, examples_dir, fake_densepose_modules, capsys):
+@pytest.mark.parametrize("canvas", ["--densepose-images", "--densepose-size"])  # --densepose-size 36x45: width first, as written
+def test_animate_from_a_densepose_dump(tmp_path, tiny_dreampose_release, examples_dir, fake_densepose_modules, capsys, canvas):
     import pickle
 
     import torch
@@ -150,8 +151,9 @@ def test_animate_from_a_densepose_dump(tmp_path, tiny_dreampose_release, example
                         "pred_densepose": [cls(torch.ones(30, 20, dtype=torch.uint8), torch.rand(2, 30, 20))]})  # fmt: skip
     dump = tmp_path / "dump.pkl"
     dump.write_bytes(pickle.dumps(entries))
+    value = str(images) if canvas == "--densepose-images" else "36x45"
     code = main(
-        ["animate", "--image", str(examples_dir / "key_frame.png"), "--densepose", str(dump), "--densepose-images", str(images),
+        ["animate", "--image", str(examples_dir / "key_frame.png"), "--densepose", str(dump), canvas, value,
          "--densepose-out", str(tmp_path / "npy"), "--model", str(tiny_dreampose_release), "--steps", "1", "--out", str(tmp_path / "d.mp4"),
          "--no-gif", "--quiet"]
     )  # fmt: skip

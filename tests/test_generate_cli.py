@@ -344,3 +344,22 @@ def test_readme_command_without_weights_says_how_to_get_them(skeleton, tmp_path)
     line = assert_one_line_error(proc, "make-tiny", "--model")
     assert len(line) < 700
     assert not (tmp_path / "astronaut.mp4").exists()
+
+
+def test_fast_preset_leaves_the_callers_settings_alone(tiny_fyp_release, skeleton, tmp_path):
+    """``fast=True`` runs 20-step DPM-Solver++ without changing the caller's settings object (an app or batch runner
+    reuses it), and an explicit scheduler or step count still wins over the preset."""
+    from dataclasses import replace
+
+    from posevid.pipelines.memory import FAST_SCHEDULER, FAST_STEPS
+    from posevid.tasks.generate import GenerateSettings, generate
+
+    settings = GenerateSettings(model=str(tiny_fyp_release), prompts=["a dancer"], pose=str(skeleton), video_length=2, stride=2,
+                                height=64, width=64, device="cpu", fast=True, out=str(tmp_path / "a.mp4"), quiet=True)  # fmt: skip
+    before = replace(settings)
+    generate(settings)
+    assert settings == before  # not mutated
+    record = json.loads((tmp_path / "a.json").read_text())["settings"]
+    assert (record["scheduler"], record["steps"]) == (FAST_SCHEDULER, FAST_STEPS)  # the preset applied to the run
+    generate(replace(settings, steps=1, out=str(tmp_path / "b.mp4")))
+    assert json.loads((tmp_path / "b.json").read_text())["settings"]["steps"] == 1

@@ -162,7 +162,7 @@ def test_retarget_errors():
 @pytest.mark.parametrize("fit", ["crop", "pad"])
 def test_fit_transform_keeps_keypoints_on_their_pixels(fit):
     from posevid.pose import FitTransform
-    from posevid.pose.geometry import parse_size
+    from posevid.utils.sizes import parse_size
 
     src = np.zeros((90, 160, 3), np.uint8)
     points = np.array([[40.0, 30.0, 1.0], [120.0, 70.0, 1.0], [80.0, 45.0, 1.0]], np.float32)

@@ -16,17 +16,22 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from posevid.errors import InputError
 from posevid.tasks.common import ModelCache  # noqa: F401  (the app's model cache is the tasks')
 from posevid.tasks.generate import GenerateSettings
+from posevid.tasks.pose import PoseSettings
 from posevid.utils.progress import Progress, no_progress
 
 log = logging.getLogger("posevid.app")
 
 # ---------------------------------------------------------------------------------------------------
-# Model cache
+# Model cache, device and dtype, schedulers
+
+
+def placement(device: str | None = None, dtype: str | None = None) -> dict[str, str]:
+    """The app's ``--device``/``--dtype`` as task settings: only those given, so a task keeps its own default for the
+    others (animate's dtype ``auto`` = the backbone's GPU dtype, fp32 on the CPU, as ``posevid animate``)."""
+    return {name: value for name, value in (("device", device), ("dtype", dtype)) if value is not None}
 
 
 def scheduler_names(kind: str) -> list[str]:
@@ -40,21 +45,14 @@ def scheduler_names(kind: str) -> list[str]:
 # Pose
 
 
-def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    import cv2
-
-    if frame.shape[1] == size[0] and frame.shape[0] == size[1]:
-        return frame
-    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-
-
-def run_pose(video: Path, out_dir: Path, *, style: str = "fyp", smoothing: bool = True, stride: int = 1,
-             size: tuple[int, int] | None = None, progress: Progress = no_progress) -> dict[str, Any]:
-    """Keypoints + skeleton video + overlay video for one uploaded clip: the ``posevid pose`` task, files in ``out_dir``."""
-    from posevid.tasks.pose import PoseSettings, pose
+def run_pose(video: Path, out_dir: Path, *, style: str = PoseSettings.style, smoothing: bool = not PoseSettings.no_smooth,
+             stride: int = PoseSettings.stride, size: str | None = PoseSettings.size, progress: Progress = no_progress) -> dict[str, Any]:
+    """Keypoints + skeleton video + overlay video for one uploaded clip: the ``posevid pose`` task, files in ``out_dir``.
+    ``size``: WxH as ``posevid pose --size`` takes it, None = the video's own."""
+    from posevid.tasks.pose import pose
 
     settings = PoseSettings(video=str(video), out=str(out_dir), style=style, no_smooth=not smoothing, stride=max(1, int(stride)),
-                            size=f"{size[0]}x{size[1]}" if size else None, overlay=True, quiet=True)  # fmt: skip
+                            size=size, overlay=True, quiet=True)  # fmt: skip
     # overlay=True: the app shows it (the CLI writes it only with --overlay since issue 14)
     result = pose(settings, progress=progress)
     meta = result.meta
@@ -81,15 +79,9 @@ def skeleton_from_pose_input(pose_file: Path, pose_type: str, out_dir: Path, *, 
 # Text -> video (Follow-Your-Pose)
 
 
-def _side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    h = right.shape[0]
-    w = max(1, round(left.shape[1] * h / left.shape[0]))
-    return np.concatenate([_resize(left, (w, h)), right], axis=1)
-
-
 def run_text_to_video(settings: GenerateSettings, *, out_dir: Path, models: ModelCache | None = None, pose_source: str | None = None,
                       progress: Progress = no_progress) -> dict[str, Any]:
-    """The ``posevid generate`` task for one request: mp4, gif, PNG frames and sidecar in ``out_dir``, plus a side-by-side mp4.
+    """The ``posevid generate`` task for one request: mp4, gif, PNG frames, side-by-side mp4 and sidecar in ``out_dir``.
 
     ``settings.pose`` is the skeleton video. ``models`` is the app's cache: the task takes the pipeline's lock
     for the whole run, so two requests never run one pipeline object at once. ``progress`` is the job's
@@ -99,22 +91,17 @@ def run_text_to_video(settings: GenerateSettings, *, out_dir: Path, models: Mode
     """
     from dataclasses import replace
 
-    from PIL import Image
-
     from posevid.tasks.generate import generate
-    from posevid.video import read_frames, write_video
 
     if not settings.prompts or not all(p and p.strip() for p in settings.prompts):
         raise InputError("prompt is empty", hint="describe the video to generate")
-    mp4 = out_dir / "result.mp4"
+    mp4, sbs = out_dir / "result.mp4", out_dir / "side_by_side.mp4"
     extra = {**settings.extra, "pose_source": pose_source or Path(str(settings.pose)).name}
-    settings = replace(settings, out=str(mp4), gif=True, frames_dir=str(out_dir / "frames"), quiet=True, extra=extra)
+    settings = replace(settings, out=str(mp4), gif=True, frames_dir=str(out_dir / "frames"), side_by_side_out=str(sbs), quiet=True,
+                       extra=extra)  # the side-by-side is the task's own (posevid generate --side-by-side), written with the rest
     result = generate(settings, models=models, progress=progress)
-    frames = [np.asarray(Image.open(f).convert("RGB")) for f in result.files[0] if f.suffix == ".png"]
-    skeleton = read_frames(settings.pose, indices=[i * settings.stride for i in range(len(frames))])
-    sbs = Path(write_video(out_dir / "side_by_side.mp4", [_side_by_side(s, v) for s, v in zip(skeleton, frames, strict=False)],
-                           fps=settings.fps))  # fmt: skip
-    return {"mp4": mp4, "gif": mp4.with_suffix(".gif"), "side_by_side": sbs, "sidecar": result.sidecars[0], "num_frames": len(frames)}
+    frames = sum(f.suffix == ".png" for f in result.files[0])
+    return {"mp4": mp4, "gif": mp4.with_suffix(".gif"), "side_by_side": sbs, "sidecar": result.sidecars[0], "num_frames": frames}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -21,11 +21,12 @@ log = logging.getLogger("posevid.app")
 
 @dataclass
 class AppConfig:
-    """Everything ``posevid app`` was started with."""
+    """Everything ``posevid app`` can be started with; the defaults here are the only ones (its flags read them)."""
 
     model: str | None = None  # Follow-Your-Pose release folder (text -> video)
-    # image -> video, per backbone (posevid.tasks.backbones): its model (--dreampose-model ...), and the options set
-    # once at start-up (e.g. {"dreampose": {"epoch": 499, "custom_vae": ..., "densepose_weights": ...}})
+    # image -> video, per backbone (posevid.tasks.backbones): its model (--dreampose-model ...; none by default), and the
+    # options set once at start-up (e.g. {"dreampose": {"epoch": 499, "custom_vae": ..., "densepose_weights": ...}}); an
+    # option not given keeps its backbone's default, defined once in its options dataclass (the flags' help states it)
     animate_models: dict[str, str] = field(default_factory=dict)
     animate_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     host: str = "127.0.0.1"
@@ -33,8 +34,8 @@ class AppConfig:
     output_dir: str = "outputs/app"
     max_upload_mb: float = 200.0
     concurrency: int = 1
-    device: str = "cpu"
-    dtype: str = "fp32"
+    device: str = "auto"  # both tabs; auto = cuda > mps > cpu, as posevid generate / animate
+    dtype: str | None = None  # both tabs; None: each task's own default (generate fp32, animate auto = the backbone's GPU dtype)
     examples_dir: str | None = None
     max_queue: int = 64
     preload: bool = False

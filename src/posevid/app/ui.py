@@ -71,7 +71,7 @@ class AppState:
         if not self.config.model:
             raise PosevidError("no text -> video model loaded", hint="start the app with --model FOLLOWYOURPOSE_DIR")
         c = self.config
-        return backend.GenerateSettings(model=str(Path(c.model).expanduser().resolve()), device=c.device, dtype=c.dtype, **values)
+        return backend.GenerateSettings(model=str(Path(c.model).expanduser().resolve()), **backend.placement(c.device, c.dtype), **values)
 
     def preload(self) -> None:
         """Load the configured models now (``--preload``), so the first request does not wait."""
@@ -86,8 +86,9 @@ class AppState:
             preload_animate(settings_from_values(self.animate_values(get_backbone(name))), self.models)
 
     def animate_values(self, backbone: Backbone) -> dict[str, Any]:
-        """The animate task's values that the server fixes for ``backbone``: its model, device, dtype and start-up options
-        (the paths among them checked again per request: files move)."""
+        """The animate task's values that the server fixes for ``backbone``: its model, its start-up options (the paths
+        among them checked again per request: files move) and the app's ``--device``/``--dtype`` where given (else the
+        task's own: auto, auto = the backbone's GPU dtype, as ``posevid animate``)."""
         c = self.config
         model = c.animate_models.get(backbone.name)
         if not model:
@@ -97,7 +98,7 @@ class AppState:
             flag = backbone.flag(name)
             if flag.metavar == "PATH" and value and not Path(value).expanduser().is_file():
                 raise PosevidError(f"{flag.app}: not found: {value}", hint=f"restart the app with {flag.app} PATH of an existing file")
-        return {"backbone": backbone.name, "model": model, "device": c.device, "dtype": c.dtype, **options}
+        return {"backbone": backbone.name, "model": model, **backend.placement(c.device, c.dtype), **options}
 
 
 def _owner(request: gr.Request | None) -> str:
@@ -148,11 +149,9 @@ async def _wait(state: AppState, job: Job, progress: gr.Progress) -> Any:
     return job.result
 
 
-def _size(text: str) -> tuple[int, int] | None:
-    if text == "source":
-        return None
-    w, h = text.lower().split("x")
-    return int(w), int(h)
+def _size(text: str) -> str | None:
+    """The pose task's ``size`` (WxH, read by ``utils.sizes.parse_size``) for a choice of the size dropdown."""
+    return None if text == "source" else text
 
 
 def _history_rows(history: list[dict]) -> list[list[Any]]:
@@ -269,6 +268,7 @@ def _results(kind: str, label: str) -> tuple[Any, Any, Any]:
 # ------------------------------------------------------------------------------------------------ Pose
 def _pose_tab(state: AppState, examples: Path | None) -> TabParts:
     max_bytes = state.config.max_upload_bytes
+    default = backend.PoseSettings()  # the pose task's defaults, the only ones (posevid pose shows the same)
     with gr.Tab("Pose", id="pose", elem_id="tab-pose"), gr.Row():
         with gr.Column():
             video = gr.Video(label="Input video", sources=["upload"], include_audio=True, height=360, elem_id="pose-video")
@@ -276,11 +276,12 @@ def _pose_tab(state: AppState, examples: Path | None) -> TabParts:
                 files = [str(p) for p in sorted(examples.glob("*.mp4"))]
                 if files:
                     gr.Examples(examples=[[f] for f in files], inputs=[video], label="Examples")
-            style = gr.Dropdown(POSE_STYLES, value="fyp", label="Skeleton style",
+            style = gr.Dropdown(POSE_STYLES, value=default.style, label="Skeleton style",
                                 info="fyp: colours the released Follow-Your-Pose model expects", elem_id="pose-style")  # fmt: skip
-            smoothing = gr.Checkbox(value=True, label="Smooth keypoints over time", elem_id="pose-smoothing")
-            stride = gr.Slider(1, 10, value=1, step=1, label="Frame stride", info="keep every N-th frame", elem_id="pose-stride")
-            size = gr.Dropdown(POSE_SIZES, value="source", label="Skeleton video size", elem_id="pose-size")
+            smoothing = gr.Checkbox(value=not default.no_smooth, label="Smooth keypoints over time", elem_id="pose-smoothing")
+            stride = gr.Slider(1, 10, value=default.stride, step=1, label="Frame stride", info="keep every N-th frame",
+                               elem_id="pose-stride")
+            size = gr.Dropdown(POSE_SIZES, value=default.size or "source", label="Skeleton video size", elem_id="pose-size")
             run, cancel = _run_buttons("pose", "Extract pose")
         with gr.Column():
             with gr.Row():

@@ -24,6 +24,7 @@ import os
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,20 @@ from posevid.errors import PosevidError
 from posevid.utils.jsonl import append_json_line, read_json_lines
 from posevid.utils.outputs import atomic_path
 
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Everything ``posevid batch`` can be told; the defaults here are the only ones (its flags and :func:`run_batch` read
+    them)."""
+
+    jobs: str | None = None  # the JSONL job file
+    out: str | None = None  # the output folder
+    retries: int = 1  # extra attempts for a job that crashes
+    keep_models: int = 1  # loaded models kept per process
+    verbose: bool = False  # each job's own output and progress bars
+
+
+BATCH = BatchSettings()
 SUMMARY_NAME = "_summary.json"
 STATE_DIR = ".batch"
 BARRIER_TIMEOUT = timedelta(days=7)  # a process may wait at the final barrier while the others finish long jobs
@@ -102,7 +117,8 @@ def _run_with_retries(job: Job, out_dir: Path, cache: ModelCache, ledger: Ledger
     return dict(record, status="failed", attempts=deaths + budget, error=error)
 
 
-def run_batch(jobs_file: str | os.PathLike, out_dir: str | os.PathLike, *, retries: int = 1, keep_models: int = 1, quiet: bool = True):
+def run_batch(jobs_file: str | os.PathLike, out_dir: str | os.PathLike, *, retries: int = BATCH.retries,
+              keep_models: int = BATCH.keep_models, quiet: bool = not BATCH.verbose):  # fmt: skip
     """Run every unfinished job of ``jobs_file`` into ``out_dir``; returns the summary (main process) or None."""
     from accelerate import PartialState
 

@@ -1,12 +1,13 @@
 """Reading a batch file: one JSON job per line, checked against the command's own flags.
 
-A job is ``{"task": "generate" | "animate", "id": optional name, FIELD: VALUE, ...}`` where every FIELD is a
-flag of ``posevid generate`` / ``posevid animate``, spelled as on the command line without the dashes
+A job is ``{"task": "generate" | "animate" | "pose", "id": optional name, FIELD: VALUE, ...}`` where every FIELD is a
+flag of ``posevid generate`` / ``posevid animate`` / ``posevid pose``, spelled as on the command line without the dashes
 (``"steps": 2``, ``"frames": 4``, ``"negative-prompt"`` or ``"negative_prompt"``, the reference spellings
 such as ``"skeleton_path"`` too; an animate job's ``"backbone"`` is ``--backbone``, and an option of another backbone
-is a bad line). ``true`` switches a flag on, ``false`` leaves it off; a list repeats a
-repeatable flag (``--prompt``). The output location belongs to the batch (``DIR/<id>.mp4``), so ``out``,
-``output_dir`` and ``frames_dir`` are refused, and one job makes one video (one prompt, one video per prompt).
+is a bad line), or a positional argument by its name (``"video"`` of a pose job). ``true`` switches a flag on,
+``false`` leaves it off; a list repeats a repeatable flag (``--prompt``). The output location belongs to the batch
+(``DIR/<id>.mp4``, or the folder ``DIR/<id>/`` of a pose job), so ``out``, ``output_dir`` and ``frames_dir`` are
+refused, and one job makes one video (one prompt, one video per prompt).
 
 Each line is turned into the command line it stands for (:func:`posevid.commands.fields.argv_from_fields`) and
 parsed by the command's own ``parse_args``, so a wrong value is caught here, reported with its line number, and
@@ -28,7 +29,8 @@ from typing import Any
 from posevid.commands.fields import argv_from_fields
 from posevid.errors import InputError
 
-TASKS = ("generate", "animate")
+TASKS = ("generate", "animate", "pose")
+OUTPUT = {"generate": "OUT/<id>.mp4", "animate": "OUT/<id>.mp4", "pose": "the folder OUT/<id>/"}  # where a job's outputs go
 RESERVED = {"task", "id"}
 OWNED_BY_BATCH = {"out", "output_dir", "frames_dir"}  # dests the batch sets itself
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
@@ -58,8 +60,8 @@ def job_argv(task: str, fields: dict[str, Any]) -> list[str]:
     """Command-line arguments for ``fields``, checked by the command's own parser; raises ``_ParseError`` with the reason."""
     command = importlib.import_module(f"posevid.commands.{task}")
     try:
-        argv = argv_from_fields(task, fields, refused=dict.fromkeys(OWNED_BY_BATCH, "is set by the batch (outputs go to OUT/<id>.mp4)"))
-        ns = command.parse_args(argv + ["--out", "x.mp4"])  # the command's parser checks types and choices
+        argv = argv_from_fields(task, fields, refused=dict.fromkeys(OWNED_BY_BATCH, f"is set by the batch (outputs go to {OUTPUT[task]})"))
+        ns = command.parse_args(argv + ["--out", "x.mp4"])  # the command's parser checks types, choices and required arguments
     except InputError as exc:
         raise _ParseError(str(exc)) from None
     if task == "generate":

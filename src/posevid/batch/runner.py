@@ -2,7 +2,8 @@
 
 A job's flags are parsed by the command's own ``parse_args`` (with ``--out OUT/<id>.mp4`` added), turned into the
 task's settings by the command's ``collect_settings`` and run by the task (:func:`posevid.tasks.generate.generate`,
-:func:`posevid.tasks.animate.animate`), exactly what ``posevid generate`` / ``posevid animate`` do. Models are
+:func:`posevid.tasks.animate.animate`, :func:`posevid.tasks.pose.pose`), exactly what ``posevid generate`` / ``posevid
+animate`` / ``posevid pose`` do. Models are
 kept between jobs by passing the tasks one :class:`~posevid.tasks.common.ModelCache` (``models=``); jobs are sorted
 by the task's own ``model_key``, so those sharing a pipeline run one after another. The task builds the cache key
 from what changes a loaded pipeline (model, device, dtype, the untrained-temporal opt-in,
@@ -10,7 +11,8 @@ and for generate the run options applied in place: attention, channels-last, com
 offload), so jobs share a pipeline only when it is set up exactly as each needs. See docs/scale.md.
 
 A job is finished when its video and its JSON sidecar both exist (the tasks write every file of a result
-together, atomically), which is what :func:`is_done` checks.
+together, atomically, the sidecar last), which is what :func:`is_done` checks; a pose job writes the folder
+``OUT/<id>/`` of ``posevid pose --out`` and is finished when its ``pose.json`` is there.
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ from posevid.tasks.common import ModelCache
 
 
 def output_path(job: Job, out_dir: Path) -> Path:
-    return out_dir / f"{job.id}.mp4"
+    """Where the job's outputs go: ``OUT/<id>.mp4`` (its sidecar beside it), or the folder ``OUT/<id>/`` of a pose job."""
+    return out_dir / job.id if job.task == "pose" else out_dir / f"{job.id}.mp4"
 
 
 def is_done(job: Job, out_dir: Path) -> bool:
-    """Output and sidecar both present (the sidecar is written last)."""
-    video = output_path(job, out_dir)
-    return video.is_file() and video.with_suffix(".json").is_file()
+    """Output and sidecar both present (the sidecar is moved into place last)."""
+    out = output_path(job, out_dir)
+    if job.task == "pose":
+        return (out / "pose.json").is_file()
+    return out.is_file() and out.with_suffix(".json").is_file()
 
 
 def model_cache(keep_models: int = 1) -> ModelCache:
@@ -71,8 +76,13 @@ def run_job(job: Job, out_dir: Path, cache: ModelCache, *, quiet: bool = True) -
         settings = job_settings(job, video)
         if quiet:
             settings.quiet = True  # one bar per job and step (or frame) is noise in a batch log
+        def warn(msg: str) -> None:
+            print(f"posevid batch: job {job.id}: warning: {msg}", file=sys.stderr)
+
         if job.task == "generate":
-            task.generate(settings, models=cache, warn=lambda msg: print(f"posevid batch: job {job.id}: warning: {msg}", file=sys.stderr))
-        else:
+            task.generate(settings, models=cache, warn=warn)
+        elif job.task == "animate":
             task.animate(settings, models=cache)
+        else:
+            return task.pose(settings, warn=warn).files  # no model to keep: each job builds its estimator
     return [p for p in (video, video.with_suffix(".json"), video.with_suffix(".gif")) if p.is_file()]

@@ -53,14 +53,14 @@ def add_dtype(
 ) -> None:
     """``--dtype fp32|fp16|bf16`` (+ ``extra`` choices such as ``auto``); ``float32``... are accepted too."""
     choices = (*extra, *DTYPES)
-    shown = "fp32" if default is SUPPRESS else default
+    shown = "fp32" if default is SUPPRESS else default  # None: ``what`` says what "unset" means
     parser.add_argument(
         flag,
         type=lambda v: v if v in extra else _dtype(v),
         choices=choices,
         default=default,
         metavar="{" + ",".join(choices) + "}",
-        help=f"{what} (default: {shown})",
+        help=_help_default(what, shown),
     )
 
 

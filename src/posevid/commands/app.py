@@ -6,9 +6,12 @@ import argparse
 import re
 from pathlib import Path
 
+from posevid.app.server import AppConfig  # gradio-free
 from posevid.commands import _flags
 from posevid.errors import InputError
 from posevid.tasks.backbones import BACKBONES
+
+D = AppConfig()  # the defaults, defined once
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as opposed to a local path
 
@@ -22,30 +25,32 @@ def register(subparsers, formatter_class) -> None:
         + "), and browse/re-run this session's results. Works offline; serves on 127.0.0.1 by default.",
         formatter_class=formatter_class,
     )
-    p.add_argument("--model", metavar="FYP_DIR", default=None,
+    p.add_argument("--model", metavar="FYP_DIR", default=D.model,
                    help="Follow-Your-Pose release folder (or hub id) for the text -> video tab; loaded once, on first use")
     add_backbone_arguments(p)
-    p.add_argument("--preload", action="store_true", help="load the models at start-up instead of on the first request")
-    p.add_argument("--host", default="127.0.0.1",
+    p.add_argument("--preload", action="store_true", default=D.preload, help="load the models at start-up instead of on the first request")
+    p.add_argument("--host", default=D.host,
                    help="address to listen on; 0.0.0.0 exposes the app to your network (there is no login)")
-    p.add_argument("--port", type=int, default=7860, help="port to listen on")
-    p.add_argument("--output-dir", default="outputs/app", type=Path,
+    p.add_argument("--port", type=int, default=D.port, help="port to listen on")
+    p.add_argument("--output-dir", default=D.output_dir, type=Path,
                    help="folder for uploads and results (a sub-folder per session and request); the only folder the app serves files from")
-    p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest accepted upload, in MB")
-    p.add_argument("--concurrency", type=int, default=1,
+    p.add_argument("--max-upload-mb", type=float, default=D.max_upload_mb, help="largest accepted upload, in MB")
+    p.add_argument("--concurrency", type=int, default=D.concurrency,
                    help="how many jobs run at the same time; the others wait in a first-come first-served queue")
-    _flags.add_device(p, what="where the models run")
-    _flags.add_dtype(p)
-    p.add_argument("--examples-dir", default=None, type=Path, metavar="DIR",
+    _flags.add_device(p, default=D.device, what="where the models run")
+    from posevid.tasks.animate import AnimateSettings
+    from posevid.tasks.generate import GenerateSettings
+
+    dtypes = ", ".join(f"{b.accelerator_dtype} on a GPU for {b.name}" for b in BACKBONES.values())
+    _flags.add_dtype(p, default=D.dtype, what=f"precision of the models; unset: each task's own (text -> video {GenerateSettings.dtype}, "
+                     f"image -> video {AnimateSettings.dtype} = {dtypes}, fp32 on the CPU, as posevid animate)")
+    p.add_argument("--examples-dir", default=D.examples_dir, type=Path, metavar="DIR",
                    help="folder of example videos shown in the pose tab; none = ./examples when it exists")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from posevid.utils.extras import require
-
-    require("gradio", "posevid app")
-    from posevid.app.server import AppConfig, launch
+def collect_settings(args: argparse.Namespace) -> AppConfig:
+    """Parsed flags -> the app's config, checked (ranges, model paths, the device) before anything starts."""
     from posevid.utils.devices import pick_device
 
     if args.concurrency < 1:
@@ -58,13 +63,22 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--model", args.model), *paths_given(args)):
         if value and not Path(value).expanduser().exists() and not (flag.endswith("-model") and _HUB_ID.match(value)):
             raise InputError(f"{flag}: not found: {value}", hint="pass the path of the downloaded model (its folder, or the weights file)")
-    config = AppConfig(
+    pick_device(args.device)  # a device that is not there fails here, at start-up; the tasks resolve "auto" themselves
+    return AppConfig(
         model=args.model, animate_models=models, animate_options=options,
         host=args.host, port=args.port, output_dir=str(args.output_dir),
-        max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=pick_device(args.device), dtype=args.dtype,
+        max_upload_mb=args.max_upload_mb, concurrency=args.concurrency, device=args.device, dtype=args.dtype,
         examples_dir=str(args.examples_dir) if args.examples_dir else None, preload=args.preload,
-    )
-    launch(config, block=True)
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from posevid.utils.extras import require
+
+    require("gradio", "posevid app")
+    from posevid.app.server import launch
+
+    launch(collect_settings(args), block=True)
     return 0
 
 
@@ -80,7 +94,7 @@ def _startup_options(backbone):
 def add_backbone_arguments(parser) -> None:
     """Per image -> video backbone (the registry): ``--NAME-model`` and its start-up options (``--dreampose-epoch`` ...)."""
     for b in BACKBONES.values():
-        parser.add_argument(f"--{b.name}-model", dest=_model_dest(b.name), metavar="DIR", default=None,
+        parser.add_argument(f"--{b.name}-model", dest=_model_dest(b.name), metavar="DIR", default=D.animate_models.get(b.name),
                             help=f"{b.title} for the image -> video tab: {b.model_help}; loaded once, on first use")  # fmt: skip
         for name, flag, app_flag in _startup_options(b):
             default = b.default_of(name)

@@ -1,11 +1,13 @@
-"""``posevid batch JOBS.jsonl --out DIR``: many generate/animate jobs, one process or many (accelerate launch).
+"""``posevid batch JOBS.jsonl --out DIR``: many generate/animate/pose jobs, one process or many (accelerate launch).
 
-One job per line, with the flags of 'posevid generate' or 'posevid animate' as fields, e.g.
+One job per line, with the flags of 'posevid generate', 'posevid animate' or 'posevid pose' as fields, e.g.
 
   {"task": "generate", "id": "dance1", "prompt": "a robot dancing", "pose": "dance.mp4", "steps": 30}
   {"task": "animate", "image": "key.png", "densepose": "poses/", "model": "custom-chkpts", "epoch": 499}
+  {"task": "pose", "id": "clip7", "video": "clip7.mp4", "size": "512x512"}
 
-Each job writes DIR/<id>.mp4 and its DIR/<id>.json sidecar (atomically); rerunning skips finished jobs.
+Each job writes DIR/<id>.mp4 and its DIR/<id>.json sidecar (a pose job: the folder DIR/<id>/ of 'posevid pose'),
+atomically; rerunning skips finished jobs.
 On several GPUs: accelerate launch --num_processes 8 -m posevid batch JOBS.jsonl --out DIR (see docs/scale.md).
 """
 
@@ -14,21 +16,28 @@ from __future__ import annotations
 import argparse
 import sys
 
+from posevid.batch.driver import BatchSettings
+
+D = BatchSettings()  # the defaults, defined once
+
 
 def register(subparsers, formatter_class) -> None:
     p = subparsers.add_parser(
         "batch",
-        help="run many generate/animate jobs from a JSONL file (resumable; several GPUs with accelerate launch)",
+        help="run many generate/animate/pose jobs from a JSONL file (resumable; several GPUs with accelerate launch)",
         description=__doc__,
         formatter_class=formatter_class,
     )
-    p.add_argument("jobs", metavar="JOBS.jsonl", help="one JSON job per line ('task': generate|animate, optional 'id', flags as fields)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder: DIR/<id>.mp4 + DIR/<id>.json per job, DIR/_summary.json")
-    p.add_argument("--retries", type=int, default=1, help="extra attempts for a job that crashes (a bad input fails at once)")
+    p.add_argument("jobs", metavar="JOBS.jsonl",
+                   help="one JSON job per line ('task': generate|animate|pose, optional 'id', flags as fields)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder: DIR/<id>.mp4 + DIR/<id>.json per job (pose: DIR/<id>/), DIR/_summary.json")
+    p.add_argument("--retries", type=int, default=D.retries, help="extra attempts for a job that crashes (a bad input fails at once)")
     p.add_argument(
-        "--keep-models", type=int, default=1, metavar="N", help="loaded models kept in memory per process (jobs are grouped by model)"
+        "--keep-models", type=int, default=D.keep_models, metavar="N",
+        help="loaded models kept in memory per process (jobs are grouped by model)",
     )
-    p.add_argument("--verbose", action="store_true", help="show each job's own output and progress bars")
+    p.add_argument("--verbose", action="store_true", default=D.verbose, help="show each job's own output and progress bars")
     p.set_defaults(func=run)
 
 

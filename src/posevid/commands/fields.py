@@ -1,9 +1,11 @@
-"""A command's flags as named fields: how a job file (``posevid batch``) spells the flags of ``generate`` or ``animate``.
+"""A command's flags as named fields: how a job file (``posevid batch``) spells the flags of ``generate``, ``animate`` or
+``pose``.
 
 A field is a flag without its dashes (``"steps": 2``, ``"negative-prompt"`` or ``"negative_prompt"``, the reference
-spellings such as ``"skeleton_path"``); ``true`` switches a switch on, ``false`` leaves it off, a list repeats a
-repeatable flag. :func:`argv_from_fields` turns fields into the command line they stand for, and :func:`command_parser`
-parses it with the command's own parser, so a job is checked exactly as the command line would be.
+spellings such as ``"skeleton_path"``) or a positional argument by its name (``"video"`` of ``posevid pose``); ``true``
+switches a switch on, ``false`` leaves it off, a list repeats a repeatable flag. :func:`argv_from_fields` turns fields
+into the command line they stand for, and :func:`command_parser` parses it with the command's own parser, so a job is
+checked exactly as the command line would be.
 
 Why a parser of our own: argparse has no public way to list a parser's flags. :class:`FieldParser` records every flag
 from the actions its public ``add_argument`` returns (also in argument groups), and raises
@@ -26,11 +28,12 @@ from posevid.errors import InputError
 class Flag:
     """One option string of a command and what it takes."""
 
-    option: str  # as the user spells it, e.g. --skeleton_path
+    option: str  # as the user spells it, e.g. --skeleton_path; a positional argument: its name
     dest: str  # the settings field it fills
     switch: bool  # takes no value (store_true / store_const)
     repeatable: bool  # may be given several times (action="append")
     hidden: bool  # not in --help: an accepted-and-ignored legacy spelling
+    positional: bool = False  # given without an option string (``posevid pose VIDEO``)
 
 
 class FieldParser(argparse.ArgumentParser):
@@ -63,14 +66,18 @@ class FieldParser(argparse.ArgumentParser):
         return group
 
     def _record(self, action: argparse.Action, kwargs: Mapping[str, Any]) -> None:
+        if not action.option_strings:  # a positional argument: a field named after it
+            self.flags[action.dest] = Flag(action.dest, action.dest, switch=False, repeatable=action.nargs in ("*", "+"),
+                                           hidden=False, positional=True)  # fmt: skip
         for option in action.option_strings:
             self.flags[option] = Flag(option, action.dest, switch=action.nargs == 0,
                                       repeatable=kwargs.get("action") in ("append", "extend"),
                                       hidden=action.help == argparse.SUPPRESS)  # fmt: skip
 
     def flag(self, key: str) -> Flag | None:
-        """The flag a field names: ``--key``, ``--key`` with ``_`` -> ``-``, or the first option whose dest is ``key``."""
-        for option in (f"--{key}", f"--{key.replace('_', '-')}"):
+        """The flag a field names: ``--key``, ``--key`` with ``_`` -> ``-``, the positional argument ``key``, or the first
+        option whose dest is ``key``."""
+        for option in (f"--{key}", f"--{key.replace('_', '-')}", key):
             if option in self.flags:
                 return self.flags[option]
         return next((f for f in self.flags.values() if f.dest == key), None)
@@ -93,6 +100,7 @@ def argv_from_fields(name: str, fields: Mapping[str, Any], *, refused: Mapping[s
     is a one-line InputError naming the field. ``refused``: dest -> why a field may not be given (e.g. set by the batch)."""
     parser = command_parser(name)
     argv: list[str] = []
+    positionals: list[str] = []  # first on the line, so that no option takes them as its value
     for key, value in fields.items():
         flag = parser.flag(key)
         if flag is None or flag.hidden:  # hidden flags are ignored legacy spellings
@@ -109,8 +117,14 @@ def argv_from_fields(name: str, fields: Mapping[str, Any], *, refused: Mapping[s
         for v in value if isinstance(value, list) else [value]:
             if isinstance(v, (dict, list)) or v is None:
                 raise InputError(f"field {key!r} has an unusable value {v!r}")
-            argv += [flag.option, str(v).lower() if isinstance(v, bool) else str(v)]
-    return argv
+            text = str(v).lower() if isinstance(v, bool) else str(v)
+            if flag.positional:
+                if text.startswith("-"):
+                    raise InputError(f"field {key!r} may not start with '-': {text!r}")
+                positionals.append(text)
+            else:
+                argv += [flag.option, text]
+    return positionals + argv
 
 
 __all__ = ["FieldParser", "Flag", "argv_from_fields", "command_parser"]

@@ -91,7 +91,9 @@ def register(subparsers, formatter_class) -> None:
     from posevid.pipelines.schedulers import FYP_SCHEDULERS
 
     _flags.add_scheduler(p, choices=FYP_SCHEDULERS, default=s)
-    p.add_argument("--num-videos-per-prompt", type=int, default=s, metavar="K", help="videos per prompt (default 1)")
+    p.add_argument(
+        "--num-videos-per-prompt", type=int, default=s, metavar="K", help=f"videos per prompt (default {D.num_videos_per_prompt})"
+    )
     p.add_argument("--fps", type=float, default=s, help=f"frame rate of the written video (default {D.fps:g})")
     p.add_argument("--side-by-side", action="store_true", default=s, help="put the (resized) skeleton left of the result")
     p.add_argument(

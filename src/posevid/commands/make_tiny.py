@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+from dataclasses import fields
+
+from posevid.tasks.make_tiny import KINDS, MakeTinySettings
 
 
 def register(subparsers, formatter_class) -> None:
+    d = MakeTinySettings()  # every flag's default: the task's
     p = subparsers.add_parser(
         "make-tiny",
         help="write a tiny random model in the official release layout (smoke-test an install offline)",
@@ -19,42 +22,22 @@ def register(subparsers, formatter_class) -> None:
         ),
         formatter_class=formatter_class,
     )
-    p.add_argument("out", type=Path, metavar="OUT", help="folder to create (FYP: OUT/checkpoints/...; pass OUT as --model)")
-    p.add_argument("--kind", choices=("fyp", "dreampose", "wan-animate"), default="fyp",
+    p.add_argument("out", metavar="OUT", help="folder to create (FYP: OUT/checkpoints/...; pass OUT as --model)")
+    p.add_argument("--kind", choices=KINDS, default=d.kind,
                    help="fyp = Follow-Your-Pose (text + pose, for 'generate'); dreampose = DreamPose (image + pose, for 'animate'); "
                         "wan-animate = Wan2.2-Animate in the diffusers layout (WanAnimatePipeline)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the weights (same seed, same files)")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it already exists and is not empty")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed of the weights (same seed, same files)")
+    p.add_argument("--overwrite", action="store_true", default=d.overwrite, help="replace OUT if it already exists and is not empty")
     p.set_defaults(func=run)
 
 
+def collect_settings(args: argparse.Namespace) -> MakeTinySettings:
+    """Parsed flags -> the task's settings: each flag fills the settings field of its own name."""
+    return MakeTinySettings(**{f.name: getattr(args, f.name) for f in fields(MakeTinySettings) if hasattr(args, f.name)})
+
+
 def run(args: argparse.Namespace) -> int:
-    from posevid.errors import InputError
+    from posevid.tasks.make_tiny import make_tiny
 
-    out: Path = args.out.expanduser()
-    if out.exists() and (out.is_file() or any(out.iterdir())) and not args.overwrite:
-        raise InputError(f"output folder {out} already exists and is not empty", hint="choose another OUT or pass --overwrite")
-    if args.kind == "fyp":
-        from posevid.models.tiny import tiny_example_command, write_tiny_followyourpose
-
-        path = write_tiny_followyourpose(out, seed=args.seed, overwrite=args.overwrite)
-        print(f"wrote a tiny random Follow-Your-Pose model to {path}; try it (seconds, from the repository root):")
-        print(f"  {tiny_example_command(path)}")
-        return 0
-    if args.overwrite and out.exists():
-        import shutil
-
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    if args.kind == "wan-animate":
-        from posevid.models.tiny_wan import write_tiny_wan_animate
-
-        path = write_tiny_wan_animate(out, seed=args.seed)
-        print(f"wrote a tiny random Wan2.2-Animate model (diffusers layout) to {path}; it loads like the real folder:")
-        print(f"  python -c \"from posevid.pipelines.wan_animate import load_wan_animate; print(load_wan_animate('{path}'))\"")
-        return 0
-    from posevid.models.tiny_dreampose import tiny_example_command, write_tiny_dreampose
-
-    path = write_tiny_dreampose(out, seed=args.seed)
-    print(f"wrote a tiny random DreamPose model and sample poses to {path}; try it (seconds, from the repository root):")
-    print(f"  {tiny_example_command(path)}")
+    print(make_tiny(collect_settings(args)).message)
     return 0

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from dataclasses import fields
 
 from posevid.commands import _flags
+from posevid.tasks.pose import PoseSettings
 
 DESCRIPTION = """Extract the pose of the person in a video (mediapipe by default, fully offline), clean it up
 (person choice, gap filling, lag-free smoothing), move the joints to where MMPose/COCO puts them, and render it
@@ -27,9 +30,7 @@ examples:
 
 
 def register(subparsers, formatter_class) -> None:
-    from posevid.tasks.pose import PoseSettings
-
-    d = PoseSettings()
+    d = PoseSettings()  # every flag's default: the task's
     p = subparsers.add_parser(
         "pose", help="extract keypoints and a skeleton video from any video", description=DESCRIPTION, formatter_class=formatter_class
     )
@@ -37,46 +38,48 @@ def register(subparsers, formatter_class) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; files inside are replaced)")
     p.add_argument(
         "--estimator",
-        default="mediapipe",
+        default=d.estimator,
         help="pose estimator: mediapipe (bundled, one person), dwpose or rtmpose (onnxruntime, multi-person)",
     )
     p.add_argument(
         "--det-model",
+        default=d.det_model,
         metavar="ONNX",
         help="YOLOX detector .onnx for dwpose/rtmpose; if not given: $POSEVID_DET_MODEL, the cache, or a download",
     )
     p.add_argument(
         "--pose-model",
+        default=d.pose_model,
         metavar="ONNX",
         help="RTMPose/DWPose .onnx for dwpose/rtmpose; if not given: $POSEVID_POSE_MODEL, the cache, or a download",
     )
     p.add_argument(
         "--style",
-        default="fyp",
+        default=d.style,
         choices=["fyp", "mmpose", "openpose"],
         help="skeleton drawing style (fyp = what the Follow-Your-Pose checkpoint expects)",
     )
     rate = p.add_mutually_exclusive_group()
-    rate.add_argument("--stride", type=int, default=1, help="keep every N-th frame")
-    rate.add_argument("--fps", type=float, default=None, help="target frame rate (picks the nearest integer stride)")
-    p.add_argument("--max-frames", type=int, default=None, help="stop after this many (kept) frames")
-    p.add_argument("--size", default=None, metavar="WxH", help="output size, e.g. 512x512; the video's own size if not given")
-    p.add_argument("--fit", default="crop", choices=["crop", "pad"], help="how --size is reached: center-crop or pad with black")
-    p.add_argument("--no-smooth", action="store_true", help="no smoothing (same as --smooth none)")
+    rate.add_argument("--stride", type=int, default=d.stride, help="keep every N-th frame")
+    rate.add_argument("--fps", type=float, default=d.fps, help="target frame rate (picks the nearest integer stride)")
+    p.add_argument("--max-frames", type=int, default=d.max_frames, help="stop after this many (kept) frames")
+    p.add_argument("--size", default=d.size, metavar="WxH", help="output size, e.g. 512x512; the video's own size if not given")
+    p.add_argument("--fit", default=d.fit, choices=["crop", "pad"], help="how --size is reached: center-crop or pad with black")
+    p.add_argument("--no-smooth", action="store_true", default=d.no_smooth, help="no smoothing (same as --smooth none)")
     p.add_argument(
         "--min-cutoff",
         type=float,
-        default=PoseSettings.min_cutoff,
+        default=d.min_cutoff,
         help="One-Euro minimum cut-off frequency in Hz (lower = smoother when still)",
     )
-    p.add_argument("--beta", type=float, default=PoseSettings.beta, help="One-Euro speed coefficient (higher = less lag on fast moves)")
+    p.add_argument("--beta", type=float, default=d.beta, help="One-Euro speed coefficient (higher = less lag on fast moves)")
     p.add_argument(
-        "--person", default="largest", choices=["largest", "central", "all"], help="which person to keep when several are detected"
+        "--person", default=d.person, choices=["largest", "central", "all"], help="which person to keep when several are detected"
     )
     p.add_argument(
-        "--fill", default="interpolate", choices=["interpolate", "hold", "none"], help="how frames with nobody detected are filled"
+        "--fill", default=d.fill, choices=["interpolate", "hold", "none"], help="how frames with nobody detected are filled"
     )
-    p.add_argument("--threshold", type=float, default=0.3, help="joints scoring below this are not drawn nor smoothed")
+    p.add_argument("--threshold", type=float, default=d.threshold, help="joints scoring below this are not drawn nor smoothed")
     p.add_argument(
         "--format",
         default=d.format,
@@ -90,22 +93,25 @@ def register(subparsers, formatter_class) -> None:
         help="also estimate feet, face (68 points) and both hands: COCO-WholeBody-133 keypoints (mediapipe: MediaPipe Holistic, "
         "bundled; dwpose/rtmpose: all 133 joints of a DWPose/RTMW model). The skeleton video stays body-only",
     )
-    p.add_argument("--npz", action="store_true", help="also write keypoints.npz (exact float32 arrays)")
-    p.add_argument("--no-overlay", action="store_true", help="do not write overlay.mp4 (the default; kept for scripts)")
+    p.add_argument("--npz", action="store_true", default=d.npz, help="also write keypoints.npz (exact float32 arrays)")
+    p.add_argument("--no-overlay", action="store_true", default=d.no_overlay,
+                   help="do not write overlay.mp4 (the default; kept for scripts)")
     add_mmpose_fit_arguments(p)
-    p.add_argument("--retarget-to", metavar="IMAGE_OR_KEYPOINTS", help="map the skeleton onto the body in this image or keypoints file")
+    p.add_argument("--retarget-to", default=d.retarget_to, metavar="IMAGE_OR_KEYPOINTS",
+                   help="map the skeleton onto the body in this image or keypoints file")
     p.add_argument(
-        "--retarget-method", default="bones", choices=["bones", "linear"], help="bones: reference bone lengths; linear: scale + translation"
+        "--retarget-method", default=d.retarget_method, choices=["bones", "linear"],
+        help="bones: reference bone lengths; linear: scale + translation",
     )
     p.add_argument(
         "--workers",
         type=int,
-        default=None,
+        default=d.workers,
         metavar="N",
         help="share the video's segments (cut by its frame count alone: 1 below 120 frames, else 2, 4, ... of at most "
         "600) between N processes (default: 2 on 2+ cores). Speed only: the keypoints are the same for every N",
     )
-    _flags.add_quiet(p)
+    _flags.add_quiet(p, default=d.quiet)
     p.set_defaults(func=run)
 
 
@@ -115,8 +121,6 @@ def add_mmpose_fit_arguments(p) -> None:
     ``posevid.pose.options.options_from_flags`` turns the parsed values into library options; the defaults are
     :class:`~posevid.tasks.pose.PoseSettings`'s.
     """
-    from posevid.tasks.pose import PoseSettings
-
     d = PoseSettings()
     p.add_argument(
         "--smooth",
@@ -152,12 +156,23 @@ def add_mmpose_fit_arguments(p) -> None:
     )
 
 
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """``posevid pose ARGV`` parsed, not run (a batch job's line): a bad flag or value is a one-line InputError."""
+    from posevid.commands.fields import command_parser
+
+    return command_parser("pose").parse_args(list(argv))
+
+
+def collect_settings(args: argparse.Namespace) -> PoseSettings:
+    """Parsed flags -> the task's settings (a batch runner calls this, then ``tasks.pose.pose``): each flag fills the
+    settings field of its own name."""
+    return PoseSettings(**{f.name: getattr(args, f.name) for f in fields(PoseSettings) if hasattr(args, f.name)})
+
+
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import fields
+    from posevid.tasks.pose import pose
 
-    from posevid.tasks.pose import PoseSettings, pose
-
-    settings = PoseSettings(**{f.name: getattr(args, f.name) for f in fields(PoseSettings) if hasattr(args, f.name)})
+    settings = collect_settings(args)
     result = pose(settings, warn=lambda msg: print(f"posevid pose: warning: {msg}", file=sys.stderr))
     if not settings.quiet:
         rate = result.meta["detection_rate"] * 100

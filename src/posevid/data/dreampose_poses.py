@@ -33,7 +33,6 @@ from __future__ import annotations
 import functools
 import io
 import os
-import re
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -360,14 +359,6 @@ def _image_size(name: str, root, *, dump) -> tuple[int, int]:
     )
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``WxH`` -> (H, W)."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text or "")
-    if not m:
-        raise InputError(f"size {text!r} is not WxH (e.g. 512x640)")
-    return int(m.group(2)), int(m.group(1))
-
-
 def _is_pickle_path(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in (".pkl", ".pickle", ".pth", ".pt")
 
@@ -397,7 +388,6 @@ __all__ = [
     "convert_densepose_dump",
     "load_densepose_dump",
     "load_uv",
-    "parse_size",
     "pose_tensor",
     "resolve_pose_source",
     "scan_pose_folder",

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from posevid.data.captions import ClipRecord, clip_path, read_captions_csv
+from posevid.data.defaults import ENGINES, KINDS, PREPARE_DEFAULTS
 from posevid.data.manifest import Manifest, PrepareResult
 from posevid.errors import InputError, PosevidError
 from posevid.utils.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
@@ -38,7 +39,6 @@ from posevid.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-KINDS = ("charades", "hdvila", "image-pose", "ubc")
 
 
 def _safe_id(text: str) -> str:
@@ -422,7 +422,6 @@ def _prepare_ubc(src: Path, out: Path, *, progress: bool) -> PrepareResult:
     return manifest.result(reused)
 
 
-ENGINES = ("plain", "ray")
 VIDEO_KINDS = ("charades", "hdvila")
 
 
@@ -430,14 +429,14 @@ def prepare_dataset(
     src: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    kind: str = "charades",
+    kind: str = PREPARE_DEFAULTS.kind,
     captions: str | os.PathLike | None = None,
-    poses: bool | None = None,
-    min_frames: int = 1,
-    frames_per_video: int = 4,
+    poses: bool | None = PREPARE_DEFAULTS.poses,
+    min_frames: int = PREPARE_DEFAULTS.min_frames,
+    frames_per_video: int = PREPARE_DEFAULTS.frames_per_video,
     progress: bool = True,
-    pose_workers: int | None = None,
-    engine: str = "plain",
+    pose_workers: int | None = PREPARE_DEFAULTS.pose_workers,
+    engine: str = PREPARE_DEFAULTS.engine,
     ray: Any = None,
     extra_stages: Sequence[StageSpec] = (),
     densepose: Any = None,

@@ -25,10 +25,11 @@ import numpy as np
 import torch
 
 from posevid.errors import CheckpointError, short_reason
+from posevid.eval.defaults import EVAL_DEFAULTS
 from posevid.utils.hub import resolve_model_path
 from posevid.utils.progress import quiet_transformers
 
-DEFAULT_CLIP = "openai/clip-vit-base-patch32"
+DEFAULT_CLIP = EVAL_DEFAULTS.clip
 _OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -57,7 +58,7 @@ def _check_full_clip(folder: Path) -> None:
 class ClipScorer:
     """Embeds frames and text with a transformers ``CLIPModel`` folder or hub id."""
 
-    def __init__(self, spec: str | os.PathLike = DEFAULT_CLIP, *, device: str = "cpu", batch_size: int = 16) -> None:
+    def __init__(self, spec: str | os.PathLike = DEFAULT_CLIP, *, device: str = "cpu", batch_size: int = EVAL_DEFAULTS.batch_size) -> None:
         from transformers import CLIPModel, CLIPTokenizer
 
         folder = resolve_model_path(

@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from posevid.eval.defaults import EVAL_DEFAULTS as D
+
 COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]) / 10.0
 PCK_ALPHAS = (0.05, 0.1, 0.2)
 OKS_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 FIT_MODES = ("auto", "stretch", "center-crop", "pad")
 
 
-def fit_keypoints(kp: np.ndarray, src_wh: tuple[int, int], dst_wh: tuple[int, int], mode: str = "auto") -> tuple[np.ndarray, str]:
+def fit_keypoints(kp: np.ndarray, src_wh: tuple[int, int], dst_wh: tuple[int, int], mode: str = D.pose_fit) -> tuple[np.ndarray, str]:
     """Map ``(..., K, 3)`` keypoints from a ``src`` frame onto a ``dst`` frame; returns (keypoints, mode used).
 
     ``auto`` = ``stretch`` when the aspect ratios agree within 1 %, else ``center-crop`` (resize to cover,
@@ -65,7 +67,7 @@ def _box(gt: np.ndarray, vis: np.ndarray) -> tuple[float, float]:
     return float(w), float(h)
 
 
-def reference_size(gt: np.ndarray, vis: np.ndarray, ref: str = "box") -> float:
+def reference_size(gt: np.ndarray, vis: np.ndarray, ref: str = D.pck_ref) -> float:
     """PCK normaliser for one frame (0 when undefined): box = max(w, h); torso = mean shoulder-opposite-hip length."""
     if ref == "box":
         return max(_box(gt, vis))
@@ -75,7 +77,7 @@ def reference_size(gt: np.ndarray, vis: np.ndarray, ref: str = "box") -> float:
     raise ValueError(f"unknown PCK reference {ref!r}; use 'box' or 'torso'")
 
 
-def oks(gt: np.ndarray, pred: np.ndarray | None, threshold: float = 0.3) -> float:
+def oks(gt: np.ndarray, pred: np.ndarray | None, threshold: float = D.pose_threshold) -> float:
     """COCO OKS of one predicted person against one ground-truth person (``(17, 3)`` each); NaN if GT has < 2 joints."""
     vis = gt[:, 2] > threshold
     w, h = _box(gt, vis)
@@ -91,7 +93,9 @@ def oks(gt: np.ndarray, pred: np.ndarray | None, threshold: float = 0.3) -> floa
     return float(sim[vis].mean())
 
 
-def pck_frame(gt: np.ndarray, pred: np.ndarray | None, alpha: float, *, ref: str = "box", threshold: float = 0.3) -> tuple[int, int]:
+def pck_frame(
+    gt: np.ndarray, pred: np.ndarray | None, alpha: float, *, ref: str = D.pck_ref, threshold: float = D.pose_threshold
+) -> tuple[int, int]:
     """(correct, total) joints of one frame; total = 0 when the frame has no usable reference size."""
     vis = gt[:, 2] > threshold
     size = reference_size(gt, vis, ref)
@@ -129,7 +133,7 @@ def oks_ap(oks_values: np.ndarray, scores: np.ndarray, num_gt: int, thresholds: 
     return {"oks_ap": float(np.nanmean(aps_arr)) if num_gt else float("nan"), "oks_ap50": aps[0], "oks_ap75": aps[5]}
 
 
-def pick_person(gt: np.ndarray, persons: np.ndarray, threshold: float = 0.3) -> np.ndarray | None:
+def pick_person(gt: np.ndarray, persons: np.ndarray, threshold: float = D.pose_threshold) -> np.ndarray | None:
     """The detected person (``(P, 17, 3)``) that best matches ``gt`` by OKS; None when nobody was found."""
     if persons is None or len(persons) == 0:
         return None
@@ -141,7 +145,7 @@ def pick_person(gt: np.ndarray, persons: np.ndarray, threshold: float = 0.3) -> 
 
 
 def pose_accuracy(
-    gt: np.ndarray, detections: list[np.ndarray], *, ref: str = "box", threshold: float = 0.3, alphas=PCK_ALPHAS
+    gt: np.ndarray, detections: list[np.ndarray], *, ref: str = D.pck_ref, threshold: float = D.pose_threshold, alphas=PCK_ALPHAS
 ) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Score re-detected poses against conditioning poses.
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from posevid.errors import InputError, PosevidError
 from posevid.eval import paired
+from posevid.eval.defaults import EVAL_DEFAULTS as D
 from posevid.eval.frechet import frechet_distance_features
 from posevid.eval.inputs import Item, collect_items, load_frames, pair_items, sidecar_settings
 from posevid.utils.progress import hide_inner_bar, progress_bar
@@ -44,29 +45,31 @@ CLIP_METRICS = ("clip_consistency", "clip_text_alignment", "clip_image_alignment
 
 @dataclass
 class EvalConfig:
+    """What :func:`evaluate` is asked; the defaults are :data:`~posevid.eval.defaults.EVAL_DEFAULTS` (``posevid eval``'s too)."""
+
     videos: list[str]
     reference: list[str] | None = None
-    metrics: str = "auto"
+    metrics: str = D.metrics
     pose: str | None = None
-    pose_estimator: str = "auto"
-    pose_fit: str = "auto"
-    pose_start: int = 0
-    pose_stride: int = 1
-    pose_threshold: float = 0.3
-    pck_ref: str = "box"
+    pose_estimator: str = D.pose_estimator
+    pose_fit: str = D.pose_fit
+    pose_start: int = D.pose_start
+    pose_stride: int = D.pose_stride
+    pose_threshold: float = D.pose_threshold
+    pck_ref: str = D.pck_ref
     prompt: str | None = None
     reference_image: str | None = None
-    clip: str = "openai/clip-vit-base-patch32"
-    clip_given: bool = False
+    clip: str = D.clip
+    clip_given: bool = False  # clip named by the user: a CLIP that cannot be loaded is an error even with metrics "all"
     lpips_weights: str | None = None
     lpips_backbone: str | None = None
     inception_weights: str | None = None
     i3d_weights: str | None = None
-    fvd_clip_length: int = 16
-    fvd_size: int = 224
+    fvd_clip_length: int = D.fvd_clip_length
+    fvd_size: int = D.fvd_size
     max_frames: int | None = None
-    batch_size: int = 16
-    device: str = "cpu"
+    batch_size: int = D.batch_size
+    device: str = D.device  # auto = cuda > mps > cpu, resolved by evaluate()
     progress: bool = True
     notes: list[str] = field(default_factory=list)
 
@@ -135,7 +138,7 @@ def _resize_to(frames: np.ndarray, wh: tuple[int, int]) -> np.ndarray:
     return np.stack([cv2.resize(f, wh, interpolation=cv2.INTER_AREA) for f in frames])
 
 
-def fvd_clips(frames: np.ndarray, clip_length: int = 16, size: int = 224) -> tuple[Any, int]:
+def fvd_clips(frames: np.ndarray, clip_length: int = D.fvd_clip_length, size: int = D.fvd_size) -> tuple[Any, int]:
     """Non-overlapping ``clip_length``-frame clips, short side resized to ``size`` and centre-cropped, in [-1, 1].
 
     Returns ``(N, 3, clip_length, size, size)`` and the number of frames padded (a video shorter than one clip
@@ -247,19 +250,148 @@ class _PoseScorer:
 # ----------------------------------------------------------------------------------------------- main
 def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """Evaluate ``cfg.videos`` and return the report dict (see docs/evaluation.md for its layout)."""
-    import torch
-
+    from posevid.utils.devices import pick_device
     from posevid.utils.outputs import environment_info
 
-    cfg = replace(cfg, notes=list(cfg.notes))  # evaluate() never mutates the caller's config
-    notes = cfg.notes
+    cfg = replace(cfg, device=pick_device(cfg.device), notes=list(cfg.notes))  # evaluate() never mutates the caller's config
     items = collect_items(cfg.videos, what="video")
     pairs = pair_items(items, collect_items(cfg.reference, what="reference")) if cfg.reference else [(i, None) for i in items]
     prompts = {i.name: cfg.prompt or sidecar_settings(i).get("prompt") for i in items}
     metrics = resolve_metrics(cfg, prompts_known=all(prompts.values()))
     if not metrics:
         raise InputError("nothing to evaluate", hint="name metrics with --metrics and pass the inputs they need")
+    scorers = _Scorers.load(cfg, metrics, prompts)
+    videos = []
+    try:
+        for gen_item, ref_item in progress_bar(pairs, desc="eval", unit="video", enabled=cfg.progress and len(pairs) >= 2, leave=True):
+            videos.append(scorers.score_video(gen_item, ref_item))
+    finally:
+        if scorers.pose is not None:
+            scorers.pose.estimator.close()
+    aggregate, set_counts = _aggregate(videos, scorers.metrics, scorers.feats, cfg.notes)
+    return {
+        "kind": "posevid.eval",
+        "metrics": scorers.metrics,
+        "videos": videos,
+        "aggregate": aggregate,
+        "set_sizes": set_counts,
+        "settings": {k: v for k, v in vars(cfg).items() if k != "notes"},
+        "notes": cfg.notes,
+        "environment": environment_info(),
+    }
 
+
+@dataclass
+class _Scorers:
+    """The feature networks, CLIP and the pose scorer one evaluation needs, loaded once, and the set-level features
+    (FID/FVD) they collect video by video."""
+
+    cfg: EvalConfig
+    metrics: list[str]
+    prompts: dict[str, str | None]
+    nets: dict[str, Any]
+    clip: Any = None
+    ref_image_emb: Any = None
+    pose: _PoseScorer | None = None
+    feats: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"fid_gen": [], "fid_ref": [], "fvd_gen": [], "fvd_ref": []})
+
+    @classmethod
+    def load(cls, cfg: EvalConfig, metrics: list[str], prompts: dict[str, str | None]) -> _Scorers:
+        scorers = cls(cfg, metrics, prompts, _load_nets(cfg, metrics))
+        scorers.clip, scorers.metrics = _load_clip(cfg, metrics)
+        if scorers.clip is not None and "clip_image_alignment" in scorers.metrics:
+            scorers.ref_image_emb = scorers.clip.embed_images([_read_reference_image(cfg.reference_image)])[0]
+        scorers.pose = _PoseScorer(cfg, cfg.notes) if "pose" in scorers.metrics else None
+        return scorers
+
+    def score_video(self, gen_item: Item, ref_item: Item | None) -> dict[str, Any]:
+        """One video's entry of the report: its metrics (means over frames), per-frame values and notes."""
+        vnotes: list[str] = []
+        gen, ref = self._frames(gen_item, ref_item, vnotes)
+        per_frame: dict[str, list[float]] = {}
+        if ref is not None:
+            per_frame.update(self._paired(gen, ref, vnotes))
+        if self.clip is not None:
+            per_frame.update(self._clip(gen_item, gen, vnotes))
+        m: dict[str, float] = {key: _mean(series) for key, series in per_frame.items()}
+        if self.pose is not None:
+            summary, pose_frames, mode = self.pose.score(gen_item, gen, vnotes)
+            m.update(summary)
+            per_frame.update(pose_frames)
+            vnotes.append(f"pose: keypoints mapped to the frame with '{mode}', re-detected with {self.pose.estimator_name}")
+        return {
+            "name": gen_item.name,
+            "path": str(gen_item.path),
+            "reference": str(ref_item.path) if ref_item is not None else None,
+            "prompt": self.prompts[gen_item.name] if "clip_text_alignment" in self.metrics else None,
+            "frames": int(len(gen)),
+            "size": [int(gen.shape[2]), int(gen.shape[1])],
+            "metrics": m,
+            "per_frame": per_frame,
+            "notes": vnotes,
+        }
+
+    def _frames(self, gen_item: Item, ref_item: Item | None, vnotes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The generated frames and, for paired metrics, the reference's: cut to a common length, resized to one size."""
+        gen = load_frames(gen_item, max_frames=self.cfg.max_frames)
+        if ref_item is None or not any(m in PAIRED for m in self.metrics):
+            return gen, None
+        ref = load_frames(ref_item, max_frames=self.cfg.max_frames)
+        if len(ref) != len(gen):
+            n = min(len(gen), len(ref))
+            vnotes.append(f"{len(gen)} generated vs {len(ref)} reference frames: the first {n} of each are compared")
+            gen, ref = gen[:n], ref[:n]
+        if ref.shape[1:3] != gen.shape[1:3]:
+            vnotes.append(f"reference resized from {ref.shape[2]}x{ref.shape[1]} to {gen.shape[2]}x{gen.shape[1]} (area filter)")
+            ref = _resize_to(ref, (gen.shape[2], gen.shape[1]))
+        return gen, ref
+
+    def _paired(self, gen: np.ndarray, ref: np.ndarray, vnotes: list[str]) -> dict[str, list[float]]:
+        """Per-frame paired metrics; FID/FVD features are collected for the set-level distances."""
+        import torch
+
+        cfg, metrics, per_frame = self.cfg, self.metrics, {}
+        for name, fn in (("l1", paired.l1_per_frame), ("psnr", paired.psnr_per_frame),
+                         ("psnr_uint8_overflow_buggy", paired.psnr_uint8_overflow_buggy), ("ssim", paired.ssim_per_frame)):  # fmt: skip
+            if name in metrics:
+                per_frame[name] = fn(gen, ref).tolist()
+        if "lpips" in metrics:
+            a, b = _to_tensor(gen) * 2 - 1, _to_tensor(ref) * 2 - 1
+            bs, dev = cfg.batch_size, cfg.device
+            with torch.no_grad():
+                dist = [self.nets["lpips"](a[i : i + bs].to(dev), b[i : i + bs].to(dev)) for i in range(0, len(a), bs)]
+            per_frame["lpips"] = torch.cat(dist).cpu().double().tolist()
+        if "fid" in metrics:
+            self.feats["fid_gen"].append(_batched(self.nets["fid"], _to_tensor(gen).to(cfg.device), cfg.batch_size))
+            self.feats["fid_ref"].append(_batched(self.nets["fid"], _to_tensor(ref).to(cfg.device), cfg.batch_size))
+        if "fvd" in metrics:
+            for key, frames in (("fvd_gen", gen), ("fvd_ref", ref)):
+                clips, padded = fvd_clips(frames, cfg.fvd_clip_length, cfg.fvd_size)
+                if padded:
+                    vnotes.append(f"FVD: {key[4:]} video padded by {padded} repeated frames to a {cfg.fvd_clip_length}-frame clip")
+                self.feats[key].append(_batched(self.nets["fvd"], clips.to(cfg.device), max(1, cfg.batch_size // 8)))
+        return per_frame
+
+    def _clip(self, gen_item: Item, gen: np.ndarray, vnotes: list[str]) -> dict[str, list[float]]:
+        """Per-frame CLIP consistency and text/image alignment."""
+        from posevid.eval.clip import alignment_per_frame, consistency_per_frame
+
+        emb = self.clip.embed_images(gen)
+        per_frame = {}
+        if "clip_consistency" in self.metrics:
+            if len(emb) > 1:
+                per_frame["clip_consistency"] = consistency_per_frame(emb).tolist()
+            else:
+                vnotes.append("clip_consistency needs at least 2 frames")
+        if "clip_text_alignment" in self.metrics:
+            per_frame["clip_text_alignment"] = alignment_per_frame(emb, self.clip.embed_text(self.prompts[gen_item.name])).tolist()
+        if self.ref_image_emb is not None:
+            per_frame["clip_image_alignment"] = alignment_per_frame(emb, self.ref_image_emb).tolist()
+        return per_frame
+
+
+def _load_nets(cfg: EvalConfig, metrics: list[str]) -> dict[str, Any]:
+    """The feature networks of the learned paired metrics asked for (LPIPS, FID's Inception, FVD's I3D)."""
     nets: dict[str, Any] = {}
     if "lpips" in metrics:
         from posevid.eval.nets import load_lpips
@@ -273,118 +405,43 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         from posevid.eval.nets import load_i3d
 
         nets["fvd"] = load_i3d(cfg.i3d_weights).to(cfg.device)
-    clip = None
-    if any(m in metrics for m in CLIP_METRICS):
-        from posevid.eval.clip import ClipScorer
+    return nets
 
-        try:
-            clip = ClipScorer(cfg.clip, device=cfg.device, batch_size=cfg.batch_size)
-        except PosevidError as exc:
-            if cfg.metrics.strip().lower() != "all" or cfg.clip_given:
-                raise
-            notes.append(f"CLIP metrics skipped: {exc}")
-            metrics = [m for m in metrics if m not in CLIP_METRICS]
-            if not metrics:
-                raise InputError(
-                    "nothing left to evaluate without CLIP", hint="pass a CLIP folder with --clip, or --reference for paired metrics"
-                ) from None
-    ref_image_emb = None
-    if clip is not None and "clip_image_alignment" in metrics:
-        from PIL import Image
 
-        try:
-            ref_img = np.asarray(Image.open(cfg.reference_image).convert("RGB"))
-        except Exception as exc:
-            raise InputError(f"cannot read --reference-image {cfg.reference_image}: {str(exc).splitlines()[0][:120]}") from None
-        ref_image_emb = clip.embed_images([ref_img])[0]
-    pose_scorer = _PoseScorer(cfg, notes) if "pose" in metrics else None
+def _load_clip(cfg: EvalConfig, metrics: list[str]) -> tuple[Any, list[str]]:
+    """CLIP when a CLIP metric is asked for, and the metrics left: with ``all`` and the default CLIP not at hand, the
+    CLIP metrics are skipped with a note instead of failing."""
+    if not any(m in metrics for m in CLIP_METRICS):
+        return None, metrics
+    from posevid.eval.clip import ClipScorer
 
-    feats: dict[str, list[np.ndarray]] = {"fid_gen": [], "fid_ref": [], "fvd_gen": [], "fvd_ref": []}
-    videos = []
     try:
-        for gen_item, ref_item in progress_bar(pairs, desc="eval", unit="video", enabled=cfg.progress and len(pairs) >= 2, leave=True):
-            vnotes: list[str] = []
-            gen = load_frames(gen_item, max_frames=cfg.max_frames)
-            ref = None
-            if ref_item is not None and any(m in PAIRED for m in metrics):
-                ref = load_frames(ref_item, max_frames=cfg.max_frames)
-                if len(ref) != len(gen):
-                    n = min(len(gen), len(ref))
-                    vnotes.append(f"{len(gen)} generated vs {len(ref)} reference frames: the first {n} of each are compared")
-                    gen, ref = gen[:n], ref[:n]
-                if ref.shape[1:3] != gen.shape[1:3]:
-                    vnotes.append(f"reference resized from {ref.shape[2]}x{ref.shape[1]} to {gen.shape[2]}x{gen.shape[1]} (area filter)")
-                    ref = _resize_to(ref, (gen.shape[2], gen.shape[1]))
-            m: dict[str, float] = {}
-            per_frame: dict[str, list[float]] = {}
-            if ref is not None:
-                if "l1" in metrics:
-                    per_frame["l1"] = paired.l1_per_frame(gen, ref).tolist()
-                if "psnr" in metrics:
-                    per_frame["psnr"] = paired.psnr_per_frame(gen, ref).tolist()
-                if "psnr_uint8_overflow_buggy" in metrics:
-                    per_frame["psnr_uint8_overflow_buggy"] = paired.psnr_uint8_overflow_buggy(gen, ref).tolist()
-                if "ssim" in metrics:
-                    per_frame["ssim"] = paired.ssim_per_frame(gen, ref).tolist()
-                if "lpips" in metrics:
-                    a, b = _to_tensor(gen) * 2 - 1, _to_tensor(ref) * 2 - 1
-                    bs, dev = cfg.batch_size, cfg.device
-                    with torch.no_grad():
-                        dist = [nets["lpips"](a[i : i + bs].to(dev), b[i : i + bs].to(dev)) for i in range(0, len(a), bs)]
-                    per_frame["lpips"] = torch.cat(dist).cpu().double().tolist()
-                if "fid" in metrics:
-                    feats["fid_gen"].append(_batched(nets["fid"], _to_tensor(gen).to(cfg.device), cfg.batch_size))
-                    feats["fid_ref"].append(_batched(nets["fid"], _to_tensor(ref).to(cfg.device), cfg.batch_size))
-                if "fvd" in metrics:
-                    for key, frames in (("fvd_gen", gen), ("fvd_ref", ref)):
-                        clips, padded = fvd_clips(frames, cfg.fvd_clip_length, cfg.fvd_size)
-                        if padded:
-                            vnotes.append(f"FVD: {key[4:]} video padded by {padded} repeated frames to a {cfg.fvd_clip_length}-frame clip")
-                        feats[key].append(_batched(nets["fvd"], clips.to(cfg.device), max(1, cfg.batch_size // 8)))
-            if clip is not None:
-                emb = clip.embed_images(gen)
-                if "clip_consistency" in metrics:
-                    from posevid.eval.clip import consistency_per_frame
+        return ClipScorer(cfg.clip, device=cfg.device, batch_size=cfg.batch_size), metrics
+    except PosevidError as exc:
+        if cfg.metrics.strip().lower() != "all" or cfg.clip_given:
+            raise
+        cfg.notes.append(f"CLIP metrics skipped: {exc}")
+        left = [m for m in metrics if m not in CLIP_METRICS]
+        if not left:
+            raise InputError(
+                "nothing left to evaluate without CLIP", hint="pass a CLIP folder with --clip, or --reference for paired metrics"
+            ) from None
+        return None, left
 
-                    if len(emb) > 1:
-                        per_frame["clip_consistency"] = consistency_per_frame(emb).tolist()
-                    else:
-                        vnotes.append("clip_consistency needs at least 2 frames")
-                if "clip_text_alignment" in metrics:
-                    from posevid.eval.clip import alignment_per_frame
 
-                    per_frame["clip_text_alignment"] = alignment_per_frame(emb, clip.embed_text(prompts[gen_item.name])).tolist()
-                if ref_image_emb is not None:
-                    from posevid.eval.clip import alignment_per_frame
+def _read_reference_image(path: str | None) -> np.ndarray:
+    from PIL import Image
 
-                    per_frame["clip_image_alignment"] = alignment_per_frame(emb, ref_image_emb).tolist()
-            for key, series in per_frame.items():
-                m[key] = _mean(series)
-            if pose_scorer is not None:
-                summary, pose_frames, mode = pose_scorer.score(gen_item, gen, vnotes)
-                m.update(summary)
-                per_frame.update(pose_frames)
-                vnotes.append(f"pose: keypoints mapped to the frame with '{mode}', re-detected with {pose_scorer.estimator_name}")
-            videos.append(
-                {
-                    "name": gen_item.name,
-                    "path": str(gen_item.path),
-                    "reference": str(ref_item.path) if ref_item is not None else None,
-                    "prompt": prompts[gen_item.name] if "clip_text_alignment" in metrics else None,
-                    "frames": int(len(gen)),
-                    "size": [int(gen.shape[2]), int(gen.shape[1])],
-                    "metrics": m,
-                    "per_frame": per_frame,
-                    "notes": vnotes,
-                }
-            )
-    finally:
-        if pose_scorer is not None:
-            pose_scorer.estimator.close()
+    try:
+        return np.asarray(Image.open(path).convert("RGB"))
+    except Exception as exc:
+        raise InputError(f"cannot read --reference-image {path}: {str(exc).splitlines()[0][:120]}") from None
 
+
+def _aggregate(videos: list[dict], metrics: list[str], feats: dict[str, list[np.ndarray]], notes: list[str]):
+    """Means over the videos, and the set-level FID/FVD from the collected features; returns (aggregate, set sizes)."""
     aggregate: dict[str, float] = {}
-    keys = list(dict.fromkeys(k for v in videos for k in v["metrics"]))
-    for key in keys:
+    for key in dict.fromkeys(k for v in videos for k in v["metrics"]):
         aggregate[key] = _mean(v["metrics"].get(key, float("nan")) for v in videos)
     set_counts: dict[str, int] = {}
     for name, unit in (("fid", "frames"), ("fvd", "clips")):
@@ -399,13 +456,4 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
                     f"{name.upper()} from {len(gen_f)} {unit} with {gen_f.shape[1]}-d features: the covariance is rank-deficient, "
                     "so the value is biased high and only comparable at equal sample counts"
                 )
-    return {
-        "kind": "posevid.eval",
-        "metrics": metrics,
-        "videos": videos,
-        "aggregate": aggregate,
-        "set_sizes": set_counts,
-        "settings": {k: v for k, v in vars(cfg).items() if k != "notes"},
-        "notes": notes,
-        "environment": environment_info(),
-    }
+    return aggregate, set_counts

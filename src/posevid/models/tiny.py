@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from posevid.models import TINY_SEED
+
 TINY_UNET = dict(
     sample_size=64,
     in_channels=4,
@@ -66,7 +68,7 @@ def tiny_clip_tokenizer():
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
 
 
-def tiny_followyourpose_components(seed: int = 0) -> dict:
+def tiny_followyourpose_components(seed: int = TINY_SEED) -> dict:
     """Random tiny ``vae``, ``text_encoder``, ``tokenizer``, ``unet``, ``scheduler`` (the global RNG is untouched)."""
     from diffusers import AutoencoderKL, DDIMScheduler
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -103,7 +105,7 @@ def tiny_example_command(model: str | os.PathLike) -> str:
     )
 
 
-def write_tiny_followyourpose(out_dir: str | os.PathLike, seed: int = 0, *, overwrite: bool = False) -> Path:
+def write_tiny_followyourpose(out_dir: str | os.PathLike, seed: int = TINY_SEED, *, overwrite: bool = False) -> Path:
     """Write a tiny random FYP model in the official release layout; returns ``out_dir`` (holding ``checkpoints/``)."""
     from posevid.models.loading import save_followyourpose_reference
 

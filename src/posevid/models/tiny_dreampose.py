@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from posevid.models import TINY_SEED
+
 TINY_EPOCH = 499
 TINY_VAE_EPOCH = 1499
 
@@ -78,7 +80,7 @@ CLIP_PROCESSOR_CONFIG = {
 }
 
 
-def write_tiny_dreampose(out_dir: str | os.PathLike, seed: int = 0) -> Path:
+def write_tiny_dreampose(out_dir: str | os.PathLike, seed: int = TINY_SEED) -> Path:
     """Write the tiny release described in the module doc into ``out_dir`` and return it."""
     from diffusers import AutoencoderKL
     from transformers import CLIPVisionConfig, CLIPVisionModel

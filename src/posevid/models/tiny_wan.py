@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from posevid.models import TINY_SEED
+
 # diffusers' tiny test transformer (tests/pipelines/wan/test_wan_animate.py), sizes only, but for the RoPE table.
 TINY_TRANSFORMER = dict(
     patch_size=(1, 2, 2),
@@ -84,7 +86,7 @@ def tiny_wan_tokenizer(max_length: int = 512):
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK, model_max_length=max_length)
 
 
-def tiny_wan_animate_components(seed: int = 0) -> dict:
+def tiny_wan_animate_components(seed: int = TINY_SEED) -> dict:
     """The seven components of a ``WanAnimatePipeline``, tiny and random (the global RNG is left untouched)."""
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanAnimateTransformer3DModel
     from transformers import CLIPVisionConfig, CLIPVisionModel, UMT5Config, UMT5EncoderModel
@@ -116,14 +118,14 @@ def tiny_wan_animate_components(seed: int = 0) -> dict:
     )
 
 
-def tiny_wan_animate_pipeline(seed: int = 0):
+def tiny_wan_animate_pipeline(seed: int = TINY_SEED):
     """A ``WanAnimatePipeline`` of :func:`tiny_wan_animate_components` (in memory, nothing written)."""
     from diffusers import WanAnimatePipeline
 
     return WanAnimatePipeline(**tiny_wan_animate_components(seed))
 
 
-def write_tiny_wan_animate(out_dir: str | os.PathLike, seed: int = 0) -> Path:
+def write_tiny_wan_animate(out_dir: str | os.PathLike, seed: int = TINY_SEED) -> Path:
     """Write the tiny pipeline with ``save_pretrained`` (safetensors) into ``out_dir`` and return it."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

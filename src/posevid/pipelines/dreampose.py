@@ -40,6 +40,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
 from posevid.errors import InputError
+from posevid.pipelines.dreampose_defaults import DREAMPOSE_DEFAULTS
 from posevid.pipelines.schedulers import DREAMPOSE_SCHEDULERS
 from posevid.pipelines.schedulers import make_scheduler as _make_scheduler
 from posevid.utils.progress import hide_inner_bar, progress_bar
@@ -276,12 +277,12 @@ class DreamPosePipeline(DiffusionPipeline):
         poses: Iterable[torch.Tensor] | Any,
         *,
         frames: Sequence[int] | None = None,
-        s1: float = 8.0,
-        s2: float = 3.0,
-        num_inference_steps: int = 100,
+        s1: float = DREAMPOSE_DEFAULTS.s1,
+        s2: float = DREAMPOSE_DEFAULTS.s2,
+        num_inference_steps: int = DREAMPOSE_DEFAULTS.num_inference_steps,
         generator: torch.Generator | None = None,
         seed: int | None = None,
-        frame_batch_size: int = 1,
+        frame_batch_size: int = DREAMPOSE_DEFAULTS.frame_batch_size,
         fixed_noise: torch.Tensor | None = None,
         vae_eps: Sequence[Mapping[str, torch.Tensor]] | None = None,
         return_latents: bool = False,

@@ -35,8 +35,9 @@ from posevid.errors import InputError
 if TYPE_CHECKING:
     from posevid.models.loading import FollowYourPoseLayout
 from posevid.pipelines import schedulers as _schedulers
-from posevid.pipelines.fyp_checks import check_sampling_args
+from posevid.pipelines.fyp_checks import SAMPLING_DEFAULTS, check_sampling_args
 from posevid.pipelines.fyp_pose_input import FilePoseFrames, PoseFrames, TensorPoseFrames, prepare_pose
+from posevid.pipelines.memory import RunOptions
 from posevid.pipelines.windowing import plan_windows, predict_noise
 from posevid.utils.deprecation import warn_deprecated
 
@@ -293,13 +294,13 @@ class FollowYourPosePipeline(DiffusionPipeline):
         prompt: str | list[str],
         pose: Any,
         video_length: int | None = None,
-        frame_stride: int = 5,
+        frame_stride: int = SAMPLING_DEFAULTS.frame_stride,
         height: int | None = None,
         width: int | None = None,
-        num_inference_steps: int = 50,
-        guidance_scale: float = 12.5,
+        num_inference_steps: int = SAMPLING_DEFAULTS.num_inference_steps,
+        guidance_scale: float = SAMPLING_DEFAULTS.guidance_scale,
         negative_prompt: str | list[str] | None = None,
-        num_videos_per_prompt: int = 1,
+        num_videos_per_prompt: int = SAMPLING_DEFAULTS.num_videos_per_prompt,
         eta: float = 0.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
         seed: int | None = None,
@@ -309,12 +310,12 @@ class FollowYourPosePipeline(DiffusionPipeline):
         return_dict: bool = True,
         callback_on_step_end: Callable[..., Any] | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
-        pose_antialias: bool = False,
-        decode_chunk_size: int = 1,
-        split_cfg: bool = False,
-        window_size: int | None = None,
-        window_overlap: int = 8,
-        window_weighting: str = "triangular",
+        pose_antialias: bool = SAMPLING_DEFAULTS.pose_antialias,
+        decode_chunk_size: int = RunOptions.decode_chunk_size,
+        split_cfg: bool = RunOptions.split_cfg,
+        window_size: int | None = RunOptions.window,
+        window_overlap: int = RunOptions.overlap,
+        window_weighting: str = RunOptions.window_weighting,
         window_anchor: str = "video",
         stream_pose: bool = False,
     ):

@@ -3,13 +3,30 @@ long-video path and the generate task (which runs it before loading anything).""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from posevid.errors import InputError
 
 OUTPUT_TYPES = ("np", "pt", "latent", "uint8")
 DEFAULT_WINDOW = 24
-DEFAULT_OVERLAP = 8
+DEFAULT_OVERLAP = 8  # frames shared by neighbouring windows (RunOptions.overlap, the pipeline's window_overlap)
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """The reference's sampling defaults, defined once: :meth:`FollowYourPosePipeline.__call__
+    <posevid.pipelines.followyourpose.FollowYourPosePipeline.__call__>`, the checks below and ``posevid generate``
+    (:class:`~posevid.tasks.generate.GenerateSettings`, whose fields read them) share them."""
+
+    frame_stride: int = 5  # every 5th skeleton frame
+    num_inference_steps: int = 50
+    guidance_scale: float = 12.5
+    num_videos_per_prompt: int = 1
+    pose_antialias: bool = False  # the reference resizes the skeleton without antialiasing
+
+
+SAMPLING_DEFAULTS = SamplingDefaults()
 WEIGHTINGS = ("triangular", "uniform")
 ANCHORS = ("video", "window")
 
@@ -34,8 +51,8 @@ def check_sampling_args(
     width: int | None,
     *,
     negative_prompt: str | list[str] | None = None,
-    num_videos_per_prompt: int = 1,
-    num_inference_steps: int = 50,
+    num_videos_per_prompt: int = SAMPLING_DEFAULTS.num_videos_per_prompt,
+    num_inference_steps: int = SAMPLING_DEFAULTS.num_inference_steps,
     video_length: int | None = None,
     output_type: str = "np",
     generator: Any = None,

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, make_dataclass, replac
 from typing import TYPE_CHECKING, Any
 
 from posevid.errors import InputError
+from posevid.pipelines.fyp_checks import DEFAULT_OVERLAP, WEIGHTINGS
 
 if TYPE_CHECKING:  # torch is imported inside functions so that ``posevid --help`` stays fast
     import torch
@@ -50,8 +51,8 @@ class RunOptions:
     decode_chunk_size: int = 1
     offload: str = "none"
     window: int | None = None
-    overlap: int = 8
-    window_weighting: str = "triangular"
+    overlap: int = DEFAULT_OVERLAP
+    window_weighting: str = WEIGHTINGS[0]  # triangular: window edges count least
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from posevid.errors import InputError
-from posevid.pose.options import ONE_EURO_DEFAULTS
+from posevid.pose.options import ONE_EURO_DEFAULTS, POSE_DEFAULTS
 
 PERSON_MODES = ("largest", "central", "all")
 FILL_MODES = ("interpolate", "hold", "none")
 
 
-def person_box(kp: np.ndarray, threshold: float = 0.3) -> np.ndarray | None:
+def person_box(kp: np.ndarray, threshold: float = POSE_DEFAULTS.threshold) -> np.ndarray | None:
     """Bounding box (x1, y1, x2, y2) of the confident joints of one ``(K, 3)`` person, or None."""
     pts = kp[kp[:, 2] > threshold, :2]
     if len(pts) == 0:
@@ -51,8 +51,8 @@ def _rank(boxes: list[np.ndarray], mode: str, width: int, height: int) -> int:
 
 
 def select_persons(
-    detections: Sequence[np.ndarray], *, mode: str = "largest", width: int, height: int, num_keypoints: int,
-    threshold: float = 0.3, max_persons: int = 10, track_iou: float = 0.3,
+    detections: Sequence[np.ndarray], *, mode: str = POSE_DEFAULTS.person, width: int, height: int, num_keypoints: int,
+    threshold: float = POSE_DEFAULTS.threshold, max_persons: int = 10, track_iou: float = 0.3,
 ) -> np.ndarray:  # fmt: skip
     """Per-frame ``(P_t, K, 3)`` detections -> ``(T, P, K, 3)``; empty frames get zeros (score 0)."""
     if mode not in PERSON_MODES:
@@ -100,7 +100,7 @@ def select_persons(
     return out
 
 
-def fill_missing(keypoints: np.ndarray, mode: str = "interpolate") -> tuple[np.ndarray, int]:
+def fill_missing(keypoints: np.ndarray, mode: str = POSE_DEFAULTS.fill) -> tuple[np.ndarray, int]:
     """Fill frames where a person slot is empty; returns (filled array, number of frames filled in slot 0..P)."""
     if mode not in FILL_MODES:
         raise InputError(f"unknown fill mode '{mode}'", hint=f"use one of {', '.join(FILL_MODES)}")
@@ -175,7 +175,7 @@ class OneEuroFilter:
 
 def smooth(
     keypoints: np.ndarray, times: np.ndarray, *, scale: float, min_cutoff: float = ONE_EURO_DEFAULTS["min_cutoff"],
-    beta: float = ONE_EURO_DEFAULTS["beta"], d_cutoff: float = ONE_EURO_DEFAULTS["d_cutoff"], threshold: float = 0.3,
+    beta: float = ONE_EURO_DEFAULTS["beta"], d_cutoff: float = ONE_EURO_DEFAULTS["d_cutoff"], threshold: float = POSE_DEFAULTS.threshold,
 ) -> np.ndarray:  # fmt: skip
     """One-Euro smoothing of ``(T, P, K, 3)`` pixel keypoints at ``times`` (seconds); scores unchanged.
 
@@ -200,7 +200,7 @@ ZERO_PHASE_SPEED = 0.3  # frame heights per second   } (benchmarks/pose_calibrat
 
 def smooth_zero_phase(
     keypoints: np.ndarray, fps: float, *, scale: float, sigma_s: float = ZERO_PHASE_SIGMA_S, speed: float | None = ZERO_PHASE_SPEED,
-    threshold: float = 0.3,
+    threshold: float = POSE_DEFAULTS.threshold,
 ) -> np.ndarray:  # fmt: skip
     """Confidence-weighted Gaussian smoothing over time, forward and backward at once (zero phase: no lag), speed-adaptive.
 

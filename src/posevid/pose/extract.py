@@ -21,7 +21,7 @@ from posevid.pose.cleanup import ZERO_PHASE_SIGMA_S, ZERO_PHASE_SPEED, fill_miss
 from posevid.pose.estimators import PoseEstimator, get_estimator
 from posevid.pose.formats import num_keypoints
 from posevid.pose.geometry import FitTransform
-from posevid.pose.options import DEFAULT_SMOOTH, ONE_EURO_DEFAULTS
+from posevid.pose.options import DEFAULT_SMOOTH, ONE_EURO_DEFAULTS, POSE_DEFAULTS
 from posevid.pose.segments import Segment, assign_segments, detect_segments, plan_segments
 from posevid.pose.sequence import KeypointSequence
 from posevid.utils.progress import progress_bar
@@ -99,14 +99,14 @@ def extract_keypoints_from_frames(
     width: int,
     height: int,
     *,
-    estimator: str | PoseEstimator = "mediapipe",
+    estimator: str | PoseEstimator = POSE_DEFAULTS.estimator,
     estimator_options: dict[str, Any] | None = None,
     fps: float = 30.0,
     frame_indices: Iterable[int] | None = None,
-    smoothing: bool | str | dict[str, float] = DEFAULT_SMOOTH,
-    person: str = "largest",
-    fill: str = "interpolate",
-    threshold: float = 0.3,
+    smoothing: bool | str | dict[str, float] = POSE_DEFAULTS.smooth,
+    person: str = POSE_DEFAULTS.person,
+    fill: str = POSE_DEFAULTS.fill,
+    threshold: float = POSE_DEFAULTS.threshold,
     keypoint_format: str | None = None,
     progress: bool = False,
     total: int | None = None,
@@ -221,15 +221,15 @@ def _finish(
 def extract_keypoints(
     video_path: str | os.PathLike,
     *,
-    estimator: str | PoseEstimator = "mediapipe",
+    estimator: str | PoseEstimator = POSE_DEFAULTS.estimator,
     estimator_options: dict[str, Any] | None = None,
-    stride: int = 1,
+    stride: int = POSE_DEFAULTS.stride,
     target_fps: float | None = None,
     max_frames: int | None = None,
-    smoothing: bool | str | dict[str, float] = DEFAULT_SMOOTH,
-    person: str = "largest",
-    fill: str = "interpolate",
-    threshold: float = 0.3,
+    smoothing: bool | str | dict[str, float] = POSE_DEFAULTS.smooth,
+    person: str = POSE_DEFAULTS.person,
+    fill: str = POSE_DEFAULTS.fill,
+    threshold: float = POSE_DEFAULTS.threshold,
     keypoint_format: str | None = None,
     progress: bool = True,
     require_person: bool = True,
@@ -387,7 +387,7 @@ def _detect_blocks(
     return detections, name, fmt
 
 
-def fit_sequence(seq: KeypointSequence, size: tuple[int, int] | None, fit: str = "crop") -> KeypointSequence:
+def fit_sequence(seq: KeypointSequence, size: tuple[int, int] | None, fit: str = POSE_DEFAULTS.fit) -> KeypointSequence:
     """The same track in a ``size`` (W, H) frame after resize + center-crop or pad (see :class:`FitTransform`)."""
     if size is None or tuple(size) == (seq.width, seq.height):
         return seq

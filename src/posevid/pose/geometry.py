@@ -12,21 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from posevid.errors import InputError
+from posevid.pose.options import POSE_DEFAULTS
 
 FITS = ("crop", "pad")
-
-
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """``"512x512"`` -> (512, 512); None stays None; one-line error otherwise."""
-    if text is None or text == "":
-        return None
-    try:
-        w, h = (int(v) for v in str(text).lower().split("x"))
-    except ValueError:
-        raise InputError(f"--size must look like WIDTHxHEIGHT (e.g. 512x512), got '{text}'") from None
-    if w <= 0 or h <= 0 or w > 8192 or h > 8192:
-        raise InputError(f"--size {text} is out of range (1..8192 per side)")
-    return w, h
 
 
 @dataclass(frozen=True)
@@ -35,7 +23,7 @@ class FitTransform:
 
     src: tuple[int, int]
     dst: tuple[int, int]
-    fit: str = "crop"
+    fit: str = POSE_DEFAULTS.fit
 
     def __post_init__(self) -> None:
         if self.fit not in FITS:

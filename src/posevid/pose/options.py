@@ -22,6 +22,32 @@ LIMB_RULES = ("auto", "calibrated", "threshold")
 CORRECTIONS = ("auto", "on", "off")
 
 
+@dataclass(frozen=True)
+class PoseDefaults:
+    """The one definition of the pose defaults that the library functions (``extract_keypoints``, ``options_from_flags``,
+    ``fit_sequence``, ``write_pose_videos``, ``retarget``, the clean-up steps) and ``posevid pose``
+    (:class:`~posevid.tasks.pose.PoseSettings`, whose fields read them) share. The building blocks cannot import the
+    task, so the defaults live here, one layer down."""
+
+    estimator: str = "mediapipe"
+    stride: int = 1
+    smooth: str = DEFAULT_SMOOTH
+    min_cutoff: float = ONE_EURO_DEFAULTS["min_cutoff"]
+    beta: float = ONE_EURO_DEFAULTS["beta"]
+    person: str = "largest"  # largest | central | all
+    fill: str = "interpolate"  # interpolate | hold | none
+    threshold: float = 0.3  # joints scoring below are neither drawn nor smoothed
+    style: str = "fyp"  # the skeleton style the Follow-Your-Pose checkpoint expects
+    fit: str = "crop"  # crop | pad, to reach a size
+    limb_rule: str = "auto"
+    joint_correction: str = "auto"
+    retarget_method: str = "bones"
+    preset: str = "ultrafast"  # libx264 preset of the pose videos
+
+
+POSE_DEFAULTS = PoseDefaults()
+
+
 @dataclass
 class PoseOptions:
     smoothing: str | dict | None  # for ``extract_keypoints(smoothing=...)``
@@ -46,9 +72,9 @@ class PoseOptions:
 
 
 def options_from_flags(
-    *, smooth: str = DEFAULT_SMOOTH, min_cutoff: float = ONE_EURO_DEFAULTS["min_cutoff"], beta: float = ONE_EURO_DEFAULTS["beta"],
-    limb_rule: str = "auto",
-    joint_correction: str = "auto", estimator: str = "mediapipe", style: str = "fyp", threshold: float = 0.3,
+    *, smooth: str = POSE_DEFAULTS.smooth, min_cutoff: float = POSE_DEFAULTS.min_cutoff, beta: float = POSE_DEFAULTS.beta,
+    limb_rule: str = POSE_DEFAULTS.limb_rule, joint_correction: str = POSE_DEFAULTS.joint_correction,
+    estimator: str = POSE_DEFAULTS.estimator, style: str = POSE_DEFAULTS.style, threshold: float = POSE_DEFAULTS.threshold,
 ) -> PoseOptions:  # fmt: skip
     """Resolve the flags. ``auto``: the calibrated limb rule for mediapipe (its score is a visibility, which the
     calibration is about) and the joint correction for mediapipe with the ``fyp`` style (what FYP was trained on)."""

@@ -21,9 +21,10 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from posevid.pose.options import POSE_DEFAULTS
 from posevid.utils.progress import progress_bar
 
-DEFAULT_PRESET = "ultrafast"
+DEFAULT_PRESET = POSE_DEFAULTS.preset
 _OPAQUE_STYLES = ("fyp", "openpose")  # drawn without anti-aliasing: drawing on the frame == pasting a render on black
 
 
@@ -95,8 +96,8 @@ def write_pose_videos(
     skel_seq,
     skeleton_path: str | os.PathLike,
     *,
-    style: str = "fyp",
-    threshold: float | Sequence[float] = 0.3,
+    style: str = POSE_DEFAULTS.style,
+    threshold: float | Sequence[float] = POSE_DEFAULTS.threshold,
     overlay_path: str | os.PathLike | None = None,
     video_seq=None,
     frames: Iterable[np.ndarray] | None = None,

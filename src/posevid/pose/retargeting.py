@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from posevid.errors import InputError, NoPersonError
+from posevid.pose.options import POSE_DEFAULTS
 from posevid.pose.sequence import KeypointSequence
 
 METHODS = ("bones", "linear")
@@ -86,8 +87,8 @@ def retarget(
     reference: np.ndarray,
     *,
     size: tuple[int, int],
-    method: str = "bones",
-    threshold: float = 0.3,
+    method: str = POSE_DEFAULTS.retarget_method,
+    threshold: float = POSE_DEFAULTS.threshold,
 ) -> KeypointSequence:
     """Driving sequence (any format, first person) mapped onto the ``reference`` (17, 3) COCO body.
 
@@ -185,7 +186,8 @@ def _rebuild(src: np.ndarray, linear: np.ndarray, ref_len: dict, scale: float, s
 
 
 def reference_pose(
-    path: str | os.PathLike, *, estimator: str = "mediapipe", threshold: float = 0.3, wholebody: bool = False
+    path: str | os.PathLike, *, estimator: str = POSE_DEFAULTS.estimator, threshold: float = POSE_DEFAULTS.threshold,
+    wholebody: bool = False
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """COCO-17 reference pose and frame size from an image (run the estimator) or a keypoints file.
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from posevid.errors import InputError
-from posevid.pose.options import PoseOptions
+from posevid.pose.options import POSE_DEFAULTS, PoseOptions
 from posevid.utils.cache import cache_key, cache_root
 from posevid.utils.media import KEYPOINT_SUFFIXES
 
@@ -103,12 +103,12 @@ POSE_KINDS = ("auto", "skeleton video", "keypoints", "raw video")
 def skeleton_video_for(
     path: str | os.PathLike,
     *,
-    style: str = "fyp",
+    style: str = POSE_DEFAULTS.style,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
-    estimator: str = "mediapipe",
+    estimator: str = POSE_DEFAULTS.estimator,
     size: tuple[int, int] | None = None,
-    fit: str = "crop",
+    fit: str = POSE_DEFAULTS.fit,
     kind: str = "auto",
     options: PoseOptions | None = None,
     return_info: bool = False,

@@ -12,11 +12,12 @@ import re
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from posevid.errors import CheckpointError, InputError
+from posevid.pipelines.fyp_checks import SAMPLING_DEFAULTS
 from posevid.pipelines.memory import RunSettings
 from posevid.tasks.common import FrameFiles, record_of
 from posevid.utils.devices import dtype_name, pick_device, torch_dtype
@@ -53,6 +54,7 @@ class GenerateSettings(RunSettings):
     ``window_weighting``) come from :data:`posevid.pipelines.memory.RunSettings`, derived from
     :class:`~posevid.pipelines.memory.RunOptions`, whose defaults are the authoritative ones: here they default to
     "not given" (None, or False for a switch), so RunOptions' default, or the ``low_memory`` preset's value, applies.
+    The sampling defaults the pipeline shares are :data:`~posevid.pipelines.fyp_checks.SAMPLING_DEFAULTS`', read here.
     """
 
     prompts: list[str] = field(default_factory=list)
@@ -64,17 +66,18 @@ class GenerateSettings(RunSettings):
     model: str | None = None
     negative_prompt: str | None = None
     video_length: int = 8
-    stride: int = 5
+    stride: int = SAMPLING_DEFAULTS.frame_stride
     height: int = 512
     width: int = 512
-    steps: int = 50
-    guidance: float = 12.5
+    steps: int = SAMPLING_DEFAULTS.num_inference_steps
+    guidance: float = SAMPLING_DEFAULTS.guidance_scale
     seed: int = 33
     scheduler: str = "ddim"
-    num_videos_per_prompt: int = 1
+    num_videos_per_prompt: int = SAMPLING_DEFAULTS.num_videos_per_prompt
     fps: float = 8.0
     side_by_side: bool = False
-    pose_antialias: bool = False
+    side_by_side_out: str | None = None  # also write a skeleton | result copy of the (one) video here (the app's preview)
+    pose_antialias: bool = SAMPLING_DEFAULTS.pose_antialias
     device: str = "auto"
     dtype: str = "fp32"
     allow_untrained_temporal: bool = False
@@ -147,6 +150,9 @@ def validate(settings: GenerateSettings) -> None:
     )  # fmt: skip
     if settings.fps <= 0:
         raise InputError(f"--fps must be > 0, got {settings.fps}")
+    if settings.side_by_side_out and (len(settings.prompts) * settings.num_videos_per_prompt != 1
+                                      or Path(settings.side_by_side_out).suffix.lower() != ".mp4"):  # fmt: skip
+        raise InputError(f"side_by_side_out {settings.side_by_side_out} takes one video and an .mp4 name")
     dtype_name(settings.dtype)
 
 
@@ -263,16 +269,26 @@ def preload(settings: GenerateSettings, models) -> None:
 
 
 # ------------------------------------------------------------------------------------------- run
+def with_presets(settings: GenerateSettings) -> GenerateSettings:
+    """``settings`` with the ``fast`` preset applied (20-step DPM-Solver++), as a new object: an app or a batch runner
+    may reuse the one it passed. An explicit scheduler or step count (not at its default) still wins."""
+    if not settings.fast:
+        return settings
+    from posevid.pipelines.memory import FAST_SCHEDULER, FAST_STEPS
+
+    defaults = type(settings)()
+    return replace(
+        settings,
+        scheduler=FAST_SCHEDULER if settings.scheduler == defaults.scheduler else settings.scheduler,
+        steps=FAST_STEPS if settings.steps == defaults.steps else settings.steps,
+    )
+
+
 def generate(settings: GenerateSettings, *, models=None, progress: Progress = no_progress, warn=None) -> GenerateResult:
     """Run one ``posevid generate`` job. ``models``: a ModelCache to reuse loaded pipelines across calls."""
-    from posevid.pipelines.memory import FAST_SCHEDULER, FAST_STEPS, run_options_from_settings
+    from posevid.pipelines.memory import run_options_from_settings
 
-    if settings.fast:  # preset; an explicit scheduler/steps (not at the default) still wins
-        defaults = GenerateSettings()
-        if settings.scheduler == defaults.scheduler:
-            settings.scheduler = FAST_SCHEDULER
-        if settings.steps == defaults.steps:
-            settings.steps = FAST_STEPS
+    settings = with_presets(settings)  # a copy: the caller's settings object is left as it was
     validate(settings)
     prompts = list(settings.prompts)
     count = len(prompts) * settings.num_videos_per_prompt
@@ -329,7 +345,7 @@ def _run(pipe, settings, prompts, paths, skeleton, model_name, device, options, 
         options.window is not None
         and len(paths) == 1
         and paths[0].suffix.lower() == ".mp4"
-        and not (settings.gif or settings.frames_dir or settings.side_by_side)
+        and not (settings.gif or settings.frames_dir or settings.side_by_side or settings.side_by_side_out)
     )
     with OutputSet(paths[0]) as outputs:
         if streamed:  # long-video path: pose and decoded frames streamed, memory independent of --frames
@@ -356,25 +372,34 @@ def _run(pipe, settings, prompts, paths, skeleton, model_name, device, options, 
 
 
 def _write_videos(outputs: OutputSet, paths: list[Path], videos, pose, settings: GenerateSettings) -> list[list[Path]]:
-    """Every video (mp4 and/or gif, PNG frames) into the output set."""
+    """Every video (mp4 and/or gif, PNG frames, the side-by-side copy) into the output set.
+
+    The one side-by-side of posevid (``--side-by-side``, the app's preview): the skeleton frames as the pipeline read
+    them (resized to the output size), left of the result."""
     import numpy as np
 
     skeleton = None
-    if settings.side_by_side:
+    if settings.side_by_side or settings.side_by_side_out:
         skeleton = np.round(pose.permute(0, 1, 3, 4, 2).numpy() * 255).astype(np.uint8)  # (b|1, f, H, W, 3)
     written: list[list[Path]] = []
     for k, (path, video) in enumerate(zip(paths, videos, strict=True)):
         frames = (np.asarray(video) * 255).astype(np.uint8)  # (f, H, W, 3); truncation, as the reference writes its GIFs
-        if skeleton is not None:
-            frames = np.concatenate([skeleton[k if skeleton.shape[0] > 1 else 0], frames], axis=2)
+        both = None if skeleton is None else np.concatenate([skeleton[k if skeleton.shape[0] > 1 else 0], frames], axis=2)
+        if settings.side_by_side:
+            frames = both
         mp4 = path if path.suffix.lower() != ".gif" else None
         gif = path if mp4 is None else path.with_suffix(".gif") if settings.gif else None
+        sbs = Path(settings.side_by_side_out) if settings.side_by_side_out else None
         pngs = [Path(settings.frames_dir) / f"{path.stem}_{t:04d}.png" for t in range(len(frames))] if settings.frames_dir else []
         staged = [outputs.path(p) for p in pngs]
+        if sbs is not None:  # the --side-by-side frames as their own mp4 (the app's preview), through the same writer
+            with FrameFiles(outputs, video=sbs, fps=settings.fps) as sink:
+                for t, frame in enumerate(both):
+                    sink.write(frame, t)
         with FrameFiles(outputs, video=mp4, gif=gif, png=staged.__getitem__ if staged else None, fps=settings.fps) as sink:
             for t, frame in enumerate(frames):
                 sink.write(frame, t)
-        written.append([p for p in (mp4, gif) if p is not None] + pngs)
+        written.append([p for p in (mp4, gif, sbs) if p is not None] + pngs)
     return written
 
 

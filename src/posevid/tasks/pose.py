@@ -12,43 +12,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from posevid.pose.options import DEFAULT_SMOOTH, ONE_EURO_DEFAULTS
+from posevid.pose.options import POSE_DEFAULTS as D  # the defaults the library shares, defined once one layer down
 from posevid.utils.progress import Progress, no_progress
 
 
 @dataclass
 class PoseSettings:
-    """Everything ``posevid pose`` can be told; the defaults here are the only ones."""
+    """Everything ``posevid pose`` can be told; the defaults here are the only ones (the flags, the app's pose tab and batch
+    read them). Those the library functions share are :data:`posevid.pose.options.POSE_DEFAULTS`', read here."""
 
     video: str | None = None
     out: str | None = None
-    estimator: str = "mediapipe"
+    estimator: str = D.estimator
     det_model: str | None = None
     pose_model: str | None = None
-    style: str = "fyp"
-    stride: int = 1
+    style: str = D.style
+    stride: int = D.stride
     fps: float | None = None
     max_frames: int | None = None
     size: str | None = None
-    fit: str = "crop"
+    fit: str = D.fit
     no_smooth: bool = False
-    min_cutoff: float = ONE_EURO_DEFAULTS["min_cutoff"]
-    beta: float = ONE_EURO_DEFAULTS["beta"]
-    person: str = "largest"
-    fill: str = "interpolate"
-    threshold: float = 0.3
+    min_cutoff: float = D.min_cutoff
+    beta: float = D.beta
+    person: str = D.person
+    fill: str = D.fill
+    threshold: float = D.threshold
     format: str | None = None  # joint layout of keypoints.json: coco17, or wholebody133 with --wholebody
     wholebody: bool = False  # body, feet, face and hands (COCO-WholeBody-133): MediaPipe Holistic, or all DWPose/RTMW joints
     npz: bool = False
     no_overlay: bool = False  # the default now; kept for scripts
     # issue 14 (closer to MMPose, faster outputs); posevid.pose.options resolves "auto"
-    smooth: str = DEFAULT_SMOOTH  # zero-phase | one-euro (min_cutoff, beta) | none; the library's default too
-    limb_rule: str = "auto"  # auto | calibrated | threshold
-    joint_correction: str = "auto"  # auto | on | off
+    smooth: str = D.smooth  # zero-phase | one-euro (min_cutoff, beta) | none; the library's default too
+    limb_rule: str = D.limb_rule  # auto | calibrated | threshold
+    joint_correction: str = D.joint_correction  # auto | on | off
     overlay: bool = False
-    preset: str = "ultrafast"  # libx264 preset of the output videos
+    preset: str = D.preset  # libx264 preset of the output videos
     retarget_to: str | None = None
-    retarget_method: str = "bones"
+    retarget_method: str = D.retarget_method
     workers: int | None = None
     quiet: bool = False
 
@@ -60,19 +61,26 @@ class PoseResult:
     meta: dict[str, Any]
 
 
+def model_key(settings: PoseSettings) -> tuple:
+    """What a pose job's estimator is made of (``posevid batch`` groups its jobs by it). Nothing is cached between jobs:
+    an estimator tracks one video, and every job builds its own."""
+    return ("pose", settings.estimator, settings.det_model, settings.pose_model, settings.wholebody)
+
+
 def pose(settings: PoseSettings, *, progress: Progress = no_progress, warn=None) -> PoseResult:
     """Run one ``posevid pose`` job: keypoints.json (+ .npz), skeleton.mp4 (+ overlay.mp4) and pose.json in ``settings.out``."""
     import time
 
     from posevid.errors import InputError
     from posevid.pose.extract import extract_keypoints, fit_sequence, prefetch
-    from posevid.pose.geometry import FitTransform, parse_size
+    from posevid.pose.geometry import FitTransform
     from posevid.pose.options import options_from_flags
     from posevid.pose.outputs import write_pose_videos
     from posevid.pose.retargeting import reference_pose, retarget
     from posevid.pose.segments import worker_count
     from posevid.pose.wholebody import WHOLEBODY_FORMATS, part_presence, wholebody_estimator
     from posevid.utils.outputs import OutputSet, sidecar_payload
+    from posevid.utils.sizes import parse_size
     from posevid.video import iter_frames
 
     size = parse_size(settings.size)

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +60,34 @@ class _JsonLog:
             append_json_line(self.path, record)
 
 
+@dataclass
+class _Plan:
+    """The schedule of one run (see :meth:`Trainer._plan`)."""
+
+    sampler: ResumableSampler
+    world: int  # processes
+    ga: int  # micro-steps per optimizer step
+    steps_per_epoch: int
+    max_steps: int
+    lr: float
+
+
+@dataclass
+class _Optimisation:
+    """What :meth:`Trainer._optimisation` sets up: the (prepared) optimizer, LR schedule, EMA, models and clipped parameters."""
+
+    optimizer: Any
+    lr_scheduler: Any
+    ema: Any
+    models: list[Any]
+    clip_params: list[torch.nn.Parameter]
+
+
 class Trainer:
     def __init__(self, recipe: Recipe, cfg: dict[str, Any]) -> None:
         self.recipe, self.cfg = recipe, cfg
         self.output_dir = Path(cfg["output_dir"])
+        self._last_saved = -1  # the optimizer step of the last checkpoint saved by this run
 
     # ------------------------------------------------------------------------------------------
     def _accelerator(self):
@@ -87,14 +112,35 @@ class Trainer:
         )
 
     def run(self) -> dict[str, Any]:
+        """Train: set up the run folder, the recipe and the optimisation, resume if asked, loop, save, export."""
         cfg, recipe = self.cfg, self.recipe
-        accelerator = self._accelerator()
-        self.accelerator = accelerator
-        main = accelerator.is_main_process
-        if main:
+        self.accelerator = accelerator = self._accelerator()
+        self._prepare_run_folder()
+        if cfg.get("use_8bit_adam"):
+            build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], 1e-3)  # fail before loading any model
+        torch.manual_seed(int(cfg["seed"]))
+        weight_dtype = torch_dtype("fp32" if cfg["mixed_precision"] == "no" else cfg["mixed_precision"])  # accelerate's "no" = fp32
+        recipe.setup(accelerator, weight_dtype)
+        dataset = recipe.dataset()
+        plan = self._plan(len(dataset))
+        opt = self._optimisation(plan)
+        global_step, resume_path = self._resume(opt)
+        if accelerator.is_main_process and accelerator.trackers == [] and accelerator.log_with:
+            flat = {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, bool))}
+            accelerator.init_trackers(f"posevid-{recipe.name}", config=flat)
+        jlog = _JsonLog(self.output_dir / "train_log.jsonl", accelerator.is_main_process)
+        jlog.write({"event": "start", "step": global_step, "world_size": plan.world, "max_train_steps": plan.max_steps,
+                    "steps_per_epoch": plan.steps_per_epoch, "dataset_size": len(dataset), "resumed_from": str(resume_path or "")})
+        t0 = time.time()
+        global_step, micro = self._loop(dataset, plan, opt, global_step, jlog)
+        return self._finish(plan, opt, global_step, micro, jlog, t0)
+
+    def _prepare_run_folder(self) -> None:
+        """The run folder (main process), without the unfinished checkpoints of a killed run; notes on ignored options."""
+        cfg, accelerator = self.cfg, self.accelerator
+        if accelerator.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            removed = ck.clean_stale(self.output_dir)
-            for p in removed:
+            for p in ck.clean_stale(self.output_dir):
                 log.warning("removed an unfinished checkpoint folder left by a killed run: %s", p.name)
         accelerator.wait_for_everyone()
         if str(accelerator.distributed_type).split(".")[-1] in ("DEEPSPEED", "FSDP") and cfg.get("checkpointing_steps"):
@@ -108,18 +154,13 @@ class Trainer:
         if cfg.get("revision"):
             log.info("revision=%s is ignored: the model folder is used as given", cfg["revision"])
 
-        if cfg.get("use_8bit_adam"):
-            build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], 1e-3)  # fail before loading any model
-        torch.manual_seed(int(cfg["seed"]))
-        weight_dtype = torch_dtype("fp32" if cfg["mixed_precision"] == "no" else cfg["mixed_precision"])  # accelerate's "no" = fp32
-        recipe.setup(accelerator, weight_dtype)
-
-        dataset = recipe.dataset()
+    def _plan(self, dataset_size: int) -> _Plan:
+        """The data order (one sampler for every process) and the schedule: optimizer steps, per epoch, learning rate."""
+        cfg, accelerator = self.cfg, self.accelerator
         world, rank = accelerator.num_processes, accelerator.process_index
         batch = int(cfg["train_batch_size"])
         ga = int(cfg["gradient_accumulation_steps"])
-        sampler = ResumableSampler(len(dataset), batch, world_size=world, rank=rank, seed=int(cfg["seed"]))
-        steps_per_epoch = max(1, sampler.micro_per_epoch // ga)
+        sampler = ResumableSampler(dataset_size, batch, world_size=world, rank=rank, seed=int(cfg["seed"]))
         if cfg.get("max_train_steps"):
             max_steps = int(cfg["max_train_steps"])
         else:
@@ -127,118 +168,117 @@ class Trainer:
         lr = float(cfg["learning_rate"])
         if cfg.get("scale_lr"):
             lr *= ga * batch * world
+        return _Plan(sampler, world, ga, max(1, sampler.micro_per_epoch // ga), max_steps, lr)
 
+    def _optimisation(self, plan: _Plan) -> _Optimisation:
+        """Optimizer, LR schedule and (optional) EMA of the recipe's trainable parameters, the models prepared by accelerate."""
+        from diffusers.optimization import get_scheduler
+
+        cfg, recipe = self.cfg, self.recipe
         params = recipe.trainable_parameters()
         if not params:
             raise InputError(f"recipe {recipe.name} has nothing to train", hint="check trainable_modules in the config")
-        optimizer = build_optimizer(cfg, params, lr)
-        from diffusers.optimization import get_scheduler
-
+        optimizer = build_optimizer(cfg, params, plan.lr)
         lr_scheduler = get_scheduler(
-            cfg["lr_scheduler"], optimizer=optimizer, num_warmup_steps=int(cfg["lr_warmup_steps"]), num_training_steps=max_steps
+            cfg["lr_scheduler"], optimizer=optimizer, num_warmup_steps=int(cfg["lr_warmup_steps"]), num_training_steps=plan.max_steps
         )
         clip_params = recipe.clip_parameters() if hasattr(recipe, "clip_parameters") else params
-        modules = recipe.trainable_modules()
-        prepared = accelerator.prepare(*modules, optimizer)
+        prepared = self.accelerator.prepare(*recipe.trainable_modules(), optimizer)
         recipe.set_prepared(list(prepared[:-1]))
-        optimizer = prepared[-1]
-
         ema = None
         if cfg.get("use_ema"):
             from diffusers.training_utils import EMAModel
 
             ema = EMAModel(recipe.trainable_parameters(), decay=float(cfg["ema_decay"]))
-            ema.to(accelerator.device)
+            ema.to(self.accelerator.device)
+        return _Optimisation(prepared[-1], lr_scheduler, ema, list(prepared[:-1]), clip_params)
 
-        global_step = 0
+    def _resume(self, opt: _Optimisation) -> tuple[int, Path | None]:
+        """The optimizer step to start from and the checkpoint it comes from (``resume``: latest or a path), if any."""
+        cfg = self.cfg
         resume_path = ck.resolve_resume(cfg.get("resume"), self.output_dir)
         if cfg.get("resume") and resume_path is None:
             log.info("resume=%s: no checkpoint in %s yet, starting from scratch", cfg["resume"], self.output_dir)
-        if resume_path is not None:
-            global_step = self._load_checkpoint(resume_path, optimizer, lr_scheduler, ema)
-            accelerator.print(f"resumed from {resume_path} at step {global_step}")
+        if resume_path is None:
+            return 0, None
+        global_step = self._load_checkpoint(resume_path, opt.optimizer, opt.lr_scheduler, opt.ema)
+        self.accelerator.print(f"resumed from {resume_path} at step {global_step}")
+        return global_step, resume_path
 
-        if accelerator.is_main_process and accelerator.trackers == [] and accelerator.log_with:
-            flat = {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, bool))}
-            accelerator.init_trackers(f"posevid-{recipe.name}", config=flat)
-        jlog = _JsonLog(self.output_dir / "train_log.jsonl", main)
-        jlog.write(
-            {
-                "event": "start",
-                "step": global_step,
-                "world_size": world,
-                "max_train_steps": max_steps,
-                "steps_per_epoch": steps_per_epoch,
-                "dataset_size": len(dataset),
-                "resumed_from": str(resume_path or ""),
-            }
-        )
-
+    def _loop(self, dataset, plan: _Plan, opt: _Optimisation, global_step: int, jlog: _JsonLog) -> tuple[int, int]:
+        """The micro-steps from ``global_step`` to the end: accumulate, step, log, checkpoint, validate. Returns the last
+        optimizer step and micro-step."""
         from torch.utils.data import DataLoader
 
         from posevid.data.datasets import collate_dicts
 
+        cfg, recipe, accelerator = self.cfg, self.recipe, self.accelerator
+        ga, sampler = plan.ga, plan.sampler
         start_micro = global_step * ga
-        batches = list(sampler.iterate(start_micro, max_steps * ga))
+        batches = list(sampler.iterate(start_micro, plan.max_steps * ga))
         loader = DataLoader(
             dataset, batch_sampler=batches, collate_fn=collate_dicts, num_workers=int(cfg.get("dataloader_num_workers") or 0)
         )
-        bar = progress_bar(total=max_steps, initial=global_step, desc=f"train {recipe.name}", enabled=main, unit="step", leave=True)
-        models = list(prepared[:-1])
-        for m in models:
+        main = accelerator.is_main_process
+        bar = progress_bar(total=plan.max_steps, initial=global_step, desc=f"train {recipe.name}", enabled=main, unit="step", leave=True)
+        for m in opt.models:
             m.train()
         micro = start_micro
         accum_loss = 0.0
-        t0 = time.time()
-        last_saved = -1
+        self._last_saved = -1
         for mb, batch_data in zip(batches, loader, strict=True):
             keys = [k for _, k in mb]
-            with accelerator.accumulate(*models):
+            with accelerator.accumulate(*opt.models):
                 with accelerator.autocast():
                     loss = recipe.loss(batch_data, keys, micro)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and cfg.get("max_grad_norm"):
-                    accelerator.clip_grad_norm_(clip_params, float(cfg["max_grad_norm"]))
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                    accelerator.clip_grad_norm_(opt.clip_params, float(cfg["max_grad_norm"]))
+                opt.optimizer.step()
+                opt.optimizer.zero_grad(set_to_none=True)
             micro += 1
             accum_loss += float(accelerator.reduce(loss.detach().float(), reduction="mean")) / ga
             if not accelerator.sync_gradients:
                 continue
-            lr_scheduler.step()
             global_step += 1
-            if ema is not None:
-                ema.step(recipe.trainable_parameters())
-            record = {
-                "step": global_step,
-                "loss": accum_loss,
-                "lr": lr_scheduler.get_last_lr()[0],
-                "epoch": (micro - 1) // sampler.micro_per_epoch,
-            }
+            self._after_step(opt, plan, global_step, micro, accum_loss, jlog, bar)
             accum_loss = 0.0
-            accelerator.log({"train_loss": record["loss"], "lr": record["lr"]}, step=global_step)
-            jlog.write(record)
-            bar.update(1)
-            bar.set_postfix(loss=f"{record['loss']:.4f}")
-            if cfg.get("checkpointing_steps") and global_step % int(cfg["checkpointing_steps"]) == 0:
-                self._save_checkpoint(global_step, micro, optimizer, lr_scheduler, ema, world)
-                last_saved = global_step
-            vs = cfg.get("validation_steps")
-            if vs and global_step % int(vs) == 0 and main:
-                self._validate(global_step, ema)
         bar.close()
-        if last_saved != global_step:
-            self._save_checkpoint(global_step, micro, optimizer, lr_scheduler, ema, world)
+        return global_step, micro
+
+    def _after_step(self, opt: _Optimisation, plan: _Plan, global_step: int, micro: int, loss: float, jlog: _JsonLog, bar) -> None:
+        """One optimizer step done: LR schedule and EMA, the log line, and the checkpoint or validation due at this step."""
+        cfg, accelerator = self.cfg, self.accelerator
+        opt.lr_scheduler.step()
+        if opt.ema is not None:
+            opt.ema.step(self.recipe.trainable_parameters())
+        epoch = (micro - 1) // plan.sampler.micro_per_epoch
+        record = {"step": global_step, "loss": loss, "lr": opt.lr_scheduler.get_last_lr()[0], "epoch": epoch}
+        accelerator.log({"train_loss": record["loss"], "lr": record["lr"]}, step=global_step)
+        jlog.write(record)
+        bar.update(1)
+        bar.set_postfix(loss=f"{record['loss']:.4f}")
+        if cfg.get("checkpointing_steps") and global_step % int(cfg["checkpointing_steps"]) == 0:
+            self._save_checkpoint(global_step, micro, opt.optimizer, opt.lr_scheduler, opt.ema, plan.world)
+            self._last_saved = global_step
+        vs = cfg.get("validation_steps")
+        if vs and global_step % int(vs) == 0 and accelerator.is_main_process:
+            self._validate(global_step, opt.ema)
+
+    def _finish(self, plan: _Plan, opt: _Optimisation, global_step: int, micro: int, jlog: _JsonLog, t0: float) -> dict[str, Any]:
+        """The last checkpoint (unless just saved), the exports (main process) and the end of the log."""
+        accelerator = self.accelerator
+        if self._last_saved != global_step:
+            self._save_checkpoint(global_step, micro, opt.optimizer, opt.lr_scheduler, opt.ema, plan.world)
         accelerator.wait_for_everyone()
         exported: list[Path] = []
-        if main and cfg.get("export", True):
-            exported = self._export(global_step, max(0, micro - 1) // sampler.micro_per_epoch, ema)
+        if accelerator.is_main_process and self.cfg.get("export", True):
+            exported = self._export(global_step, max(0, micro - 1) // plan.sampler.micro_per_epoch, opt.ema)
         accelerator.wait_for_everyone()
-        jlog.write(
-            {"event": "end", "step": global_step, "seconds": time.time() - t0, "world_size": world, "exported": [str(p) for p in exported]}
-        )
+        jlog.write({"event": "end", "step": global_step, "seconds": time.time() - t0, "world_size": plan.world,
+                    "exported": [str(p) for p in exported]})  # fmt: skip
         accelerator.end_training()
-        return {"global_step": global_step, "world_size": world, "output_dir": str(self.output_dir), "exported": exported}
+        return {"global_step": global_step, "world_size": plan.world, "output_dir": str(self.output_dir), "exported": exported}
 
     # ------------------------------------------------------------------------------------------
     def _with_ema(self, ema, fn):

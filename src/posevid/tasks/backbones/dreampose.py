@@ -15,9 +15,11 @@ from typing import Any
 
 from posevid.densepose.options import MIN_SHORT_SIDE, PERSON_RULES, DensePoseOptions  # torch-free
 from posevid.errors import InputError
+from posevid.pipelines.dreampose_defaults import DREAMPOSE_DEFAULTS as SAMPLING  # torch-free: the pipeline's own defaults
 from posevid.pipelines.schedulers import DREAMPOSE_SCHEDULERS  # torch-free
 from posevid.tasks.backbones import Backbone, Flag, Form, Generated, check_driving_video, option
 from posevid.utils.devices import torch_dtype
+from posevid.utils.sizes import parse_size
 
 HOW_TO_GET_WEIGHTS = (
     "download the DreamPose demo checkpoints (demo/custom-chkpts: unet_epoch_499.pth, adapter_499.pth, checkpoint-499/, vae_1499.pth) "
@@ -76,12 +78,13 @@ class DreamPoseOptions:
                                    "else openai/clip-vit-base-patch32")  # fmt: skip
     scheduler: str = option("pndm", "--scheduler", "--sampler", shared="scheduler", choices=DREAMPOSE_SCHEDULERS,
                             form=Form("Scheduler", "dropdown", elem="scheduler"))  # fmt: skip
-    s1: float = option(8.0, "--s1", help="image guidance scale (README demo 8; test.py default 0.5)",
+    s1: float = option(SAMPLING.s1, "--s1", help="image guidance scale (README demo 8; test.py default 0.5)",
                        form=Form("s1 (image guidance)", "slider", 0, 20, 0.5, elem="s1"))
-    s2: float = option(3.0, "--s2", help="pose guidance scale (README demo 3; test.py default 0.5)",
+    s2: float = option(SAMPLING.s2, "--s2", help="pose guidance scale (README demo 3; test.py default 0.5)",
                        form=Form("s2 (pose guidance)", "slider", 0, 20, 0.5, elem="s2"))
-    steps: int = option(100, "--steps", "--n_steps", help="denoising steps", form=Form("Steps", "slider", 1, 200, 1, elem="steps"))
-    frame_batch: int = option(1, "--frame-batch", metavar="K",
+    steps: int = option(SAMPLING.num_inference_steps, "--steps", "--n_steps", help="denoising steps",
+                        form=Form("Steps", "slider", 1, 200, 1, elem="steps"))
+    frame_batch: int = option(SAMPLING.frame_batch_size, "--frame-batch", metavar="K",
                               help="frames per UNet call (same frames with the deterministic schedulers; faster on GPUs, "
                                    "memory grows with K)")  # fmt: skip
     stretch: bool = option(True, "--no-stretch", switch=False,
@@ -161,7 +164,7 @@ class DensePoseInput:
 def prepare(settings, *, device: str, work: Path, progress, note) -> DensePoseInput:
     """The DensePose sequence: read from ``--densepose`` (converted into ``work`` or ``--densepose-out``), or extracted
     from ``--driving-video`` once per video and cached (the pipeline resizes it to the image size)."""
-    from posevid.data.dreampose_poses import DensePoseSequence, parse_size, resolve_pose_source
+    from posevid.data.dreampose_poses import DensePoseSequence, resolve_pose_source
 
     o: DreamPoseOptions = settings.options
     if settings.driving_video:
@@ -172,7 +175,8 @@ def prepare(settings, *, device: str, work: Path, progress, note) -> DensePoseIn
         options = replace(densepose_options(o), weights=weights, device=device)
         pose_dir = densepose_folder_for(settings.driving_video, options, progress=not settings.quiet, report=progress)
     else:
-        size = parse_size(o.densepose_size) if o.densepose_size else None
+        wh = parse_size(o.densepose_size, flag="--densepose-size")
+        size = (wh.height, wh.width) if wh else None  # the pose canvas is (H, W)
         out = Path(o.densepose_out) if o.densepose_out else work / "poses"
         pose_dir = resolve_pose_source(o.densepose, out, image_size=size, image_root=o.densepose_images, empty=o.densepose_empty)
     with warnings.catch_warnings(record=True) as caught:
