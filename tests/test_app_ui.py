@@ -87,6 +87,27 @@ def test_startup_files_that_went_missing_are_one_line(tmp_path):
         AppState(AppConfig(output_dir=str(tmp_path / "out"))).animate_values(get_backbone("dreampose"))
 
 
+def test_a_backbone_with_hub_weights_runs_without_its_model_flag_as_posevid_animate_does(tmp_path):
+    """``posevid animate --backbone wan-animate`` without --model uses the hub id from the cache; so does the app."""
+    from posevid.app.server import AppConfig
+    from posevid.app.ui import AppState
+    from posevid.commands.app import register
+    from posevid.pipelines.wan_animate import HUB_ID
+    from posevid.tasks.backbones import get_backbone
+
+    state = AppState(AppConfig(output_dir=str(tmp_path / "out")))
+    assert state.animate_values(get_backbone("wan-animate"))["model"] == HUB_ID
+    given = AppState(AppConfig(output_dir=str(tmp_path / "out"), animate_models={"wan-animate": str(tmp_path)}))
+    assert given.animate_values(get_backbone("wan-animate"))["model"] == str(tmp_path)
+    import argparse
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    register(sub, argparse.HelpFormatter)
+    helps = {a.dest: a.help for a in sub.choices["app"]._actions}
+    assert f"(default: {HUB_ID}, from the hub cache)" in helps["wan_animate_model"]
+    assert "default" not in helps["dreampose_model"]
+
+
 def test_image_to_video_short_side_setting_reaches_the_task(tmp_path, monkeypatch, examples_dir):
     """The advanced "DensePose short side" control: its default is posevid densepose's, and the value goes to the job."""
     import numpy as np

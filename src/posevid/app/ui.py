@@ -90,7 +90,7 @@ class AppState:
         among them checked again per request: files move) and the app's ``--device``/``--dtype`` where given (else the
         task's own: auto, auto = the backbone's GPU dtype, as ``posevid animate``)."""
         c = self.config
-        model = c.animate_models.get(backbone.name)
+        model = c.animate_models.get(backbone.name) or backbone.default_model  # as posevid animate without --model
         if not model:
             raise PosevidError(f"no {backbone.title} model loaded", hint=f"start the app with --{backbone.name}-model DIR")
         options = c.animate_options.get(backbone.name, {})
@@ -381,7 +381,7 @@ def _i2v_tab(state: AppState) -> TabParts:
     max_bytes = state.config.max_upload_bytes
     default = AnimateSettings()
     with gr.Tab("Image → video", id="i2v", elem_id="tab-i2v"):
-        if not state.config.animate_models:
+        if not any(state.config.animate_models.get(b.name) or b.default_model for b in BACKBONES.values()):
             flags = ", ".join(f"`--{b.name}-model DIR`" for b in BACKBONES.values())
             gr.Markdown(f"No image → video model: start the app with {flags} to animate images.")
         with gr.Row():

@@ -52,7 +52,7 @@ def register(subparsers, formatter_class) -> None:
 
     m = p.add_argument_group("model")
     m.add_argument("--model", "--folder", dest="model", metavar="DIR",
-                   help="the backbone's weights: " + "; ".join(f"{b.name}: {b.model_help}" for b in BACKBONES.values()))  # fmt: skip
+                   help="the backbone's weights: " + "; ".join(f"{b.name}: {b.model_text()}" for b in BACKBONES.values()))  # fmt: skip
     _flags.add_device(m, default=D.device)
     dtypes = ", ".join(f"{b.accelerator_dtype} on a GPU for {b.name}" for b in BACKBONES.values())
     _flags.add_dtype(m, default=D.dtype, extra=("auto",), what=f"precision; auto = {dtypes}, fp32 on the CPU")

@@ -95,7 +95,7 @@ def add_backbone_arguments(parser) -> None:
     """Per image -> video backbone (the registry): ``--NAME-model`` and its start-up options (``--dreampose-epoch`` ...)."""
     for b in BACKBONES.values():
         parser.add_argument(f"--{b.name}-model", dest=_model_dest(b.name), metavar="DIR", default=D.animate_models.get(b.name),
-                            help=f"{b.title} for the image -> video tab: {b.model_help}; loaded once, on first use")  # fmt: skip
+                            help=f"{b.title} for the image -> video tab: {b.model_text()}; loaded once, on first use")  # fmt: skip
         for name, flag, app_flag in _startup_options(b):
             default = b.default_of(name)
             shown = None if default is None or isinstance(default, bool) else str(default)

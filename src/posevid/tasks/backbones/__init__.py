@@ -110,6 +110,7 @@ class Backbone:
     prepare: Callable[..., Any]  # (settings, *, device, work: Path, progress, note) -> conditioning
     run: Callable[..., Generated]  # (pipe, settings, conditioning, *, on_frame, progress, note) -> Generated
     model_help: str  # what --model takes
+    default_model: str | None = None  # the weights used when no model is given (a hub id, found in the hub cache), if any
     pose_inputs: tuple[str, ...] = ("driving_video",)  # the ways to give the motion (option names, or driving_video): one of them
     accelerator_dtype: str = "fp16"  # what --dtype auto means on a GPU
     extra_flags: tuple[tuple[str, Flag], ...] = ()  # (dest, flag): spellings that are no option field (folded by from_flags)
@@ -117,6 +118,11 @@ class Backbone:
 
     def defaults(self) -> Any:
         return self.options()
+
+    def model_text(self) -> str:
+        """What ``--model`` takes, and what is used without it (for the help of animate's and the app's model flags)."""
+        default = f" (default: {self.default_model}, from the hub cache)" if self.default_model else ""
+        return self.model_help + default
 
     def fields(self) -> list[dataclasses.Field]:
         return list(dataclasses.fields(self.options))

@@ -168,6 +168,7 @@ BACKBONE = Backbone(
     loader=loader,
     prepare=prepare,
     run=run,
-    model_help=f"Wan-Animate diffusers folder or hub id (default: {HUB_ID}, from the hub cache)",
+    model_help="Wan-Animate diffusers folder or hub id",
+    default_model=HUB_ID,
     accelerator_dtype="bf16",  # the release's dtype
 )
