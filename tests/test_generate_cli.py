@@ -346,6 +346,22 @@ def test_readme_command_without_weights_says_how_to_get_them(skeleton, tmp_path)
     assert not (tmp_path / "astronaut.mp4").exists()
 
 
+def test_missing_weights_are_found_before_the_pipeline_or_the_pose_video_is_touched(skeleton, tmp_path):
+    """The weights are located first (milliseconds): no torch, diffusers or video decoding before the one-line error."""
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf"), HUGGINGFACE_HUB_CACHE=str(tmp_path / "hf" / "hub"), HF_HUB_OFFLINE="1")
+    code = (
+        "import sys\n"
+        "from posevid.errors import CheckpointError\n"
+        "from posevid.tasks.generate import GenerateSettings, generate\n"
+        f"settings = GenerateSettings(prompts=['a dancer'], pose={str(skeleton)!r}, out={str(tmp_path / 'a.mp4')!r})\n"
+        "try:\n    generate(settings)\nexcept CheckpointError as exc:\n    print('error:', exc)\n"
+        "print('loaded:', sorted(m for m in ('torch', 'diffusers', 'av', 'posevid.pipelines.followyourpose') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert "error: no Follow-Your-Pose weights found" in proc.stdout, proc.stdout + proc.stderr
+    assert "loaded: []" in proc.stdout, proc.stdout
+
+
 def test_fast_preset_leaves_the_callers_settings_alone(tiny_fyp_release, skeleton, tmp_path):
     """``fast=True`` runs 20-step DPM-Solver++ without changing the caller's settings object (an app or batch runner
     reuses it), and an explicit scheduler or step count still wins over the preset."""

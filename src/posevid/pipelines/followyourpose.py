@@ -33,7 +33,7 @@ from diffusers.utils import BaseOutput
 from posevid.errors import InputError
 
 if TYPE_CHECKING:
-    from posevid.models.loading import FollowYourPoseLayout
+    from posevid.models.layout import FollowYourPoseLayout
 from posevid.pipelines import schedulers as _schedulers
 from posevid.pipelines.fyp_checks import SAMPLING_DEFAULTS, check_sampling_args
 from posevid.pipelines.fyp_pose_input import FilePoseFrames, PoseFrames, TensorPoseFrames, prepare_pose
@@ -95,7 +95,7 @@ class FollowYourPosePipeline(DiffusionPipeline):
     ) -> FollowYourPosePipeline:
         """Load the official release layout (``checkpoints/...``), a posevid-saved folder, or the default hub model.
 
-        ``model`` may also be a :class:`~posevid.models.loading.FollowYourPoseLayout` naming the SD folder and
+        ``model`` may also be a :class:`~posevid.models.layout.FollowYourPoseLayout` naming the SD folder and
         the checkpoint separately (what a reference config file does). In half precision the VAE stays in
         float32: SD's VAE decoder overflows to NaN in fp16. A release without the FYP checkpoint is refused
         unless ``allow_untrained_temporal=True`` (see :func:`~posevid.models.loading.load_followyourpose_unet`).

@@ -79,7 +79,7 @@ def read_sample_config(path: str | os.PathLike) -> dict[str, Any]:
     """Settings from a reference-style sampling YAML; only keys present in the file appear in the result.
 
     The model appears as ``pretrained_model_path`` / ``resume_from_checkpoint`` (resolved paths); turn them
-    into a loadable layout with :func:`posevid.models.loading.layout_from_paths` (done only when no ``--model`` is given).
+    into a loadable layout with :func:`posevid.models.layout.layout_from_paths` (done only when no ``--model`` is given).
     """
     path = Path(path)
     raw = read_yaml(

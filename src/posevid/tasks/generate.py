@@ -188,7 +188,7 @@ def model_spec(settings: GenerateSettings):
     if settings.model:
         return settings.model, str(settings.model)
     if settings.pretrained_model_path or settings.resume_from_checkpoint:
-        from posevid.models.loading import layout_from_paths
+        from posevid.models.layout import layout_from_paths
 
         layout = layout_from_paths(
             Path(settings.pretrained_model_path) if settings.pretrained_model_path else None,
@@ -216,12 +216,29 @@ def load_pipeline(model, device: str, dtype: str, *, allow_untrained_temporal: b
                 model, device=device, dtype=torch_dtype(dtype), allow_untrained_temporal=allow_untrained_temporal
             )
     except CheckpointError as exc:
-        if model is None and "make-tiny" not in str(exc):
-            reason = str(exc).split(" (")[0]  # the loader's own hint is replaced by the fuller one below
-            raise CheckpointError(f"no Follow-Your-Pose weights found: {reason}; {HOW_TO_GET_WEIGHTS}") from None
-        raise
+        raise _weights_error(model, exc) from None
     finally:
         diffusers_logging.set_verbosity(level)
+
+
+def check_weights(model) -> None:
+    """Find the model's files before anything heavy is imported (milliseconds): no weights is a one-line error at once."""
+    from posevid.models.layout import FollowYourPoseLayout, locate_followyourpose
+
+    if isinstance(model, FollowYourPoseLayout):
+        return  # a reference config's folders, checked when they were read
+    try:
+        locate_followyourpose(model)
+    except CheckpointError as exc:
+        raise _weights_error(model, exc) from None
+
+
+def _weights_error(model, exc: CheckpointError) -> CheckpointError:
+    """Without ``--model`` (the official release from the hub cache) the error says how to get the weights."""
+    if model is None and "make-tiny" not in str(exc):
+        reason = str(exc).split(" (")[0]  # the loader's own hint is replaced by the fuller one below
+        return CheckpointError(f"no Follow-Your-Pose weights found: {reason}; {HOW_TO_GET_WEIGHTS}")
+    return exc
 
 
 # what apply_run_options changes in a loaded pipeline (the other run options are per call)
@@ -293,6 +310,7 @@ def generate(settings: GenerateSettings, *, models=None, progress: Progress = no
     prompts = list(settings.prompts)
     count = len(prompts) * settings.num_videos_per_prompt
     paths = output_names(settings, count)
+    check_weights(model_spec(settings)[0])  # before the pose video is read and the pipeline imported
     skeleton = resolve_skeleton(str(settings.pose))
     check_pose_length(skeleton, settings.video_length, settings.stride)
     device = pick_device(settings.device)
