@@ -112,15 +112,20 @@ class _Checked:
     pose: Any  # posevid.pose.options.PoseOptions: smoothing and joint correction resolved
 
 
-def parse_area(text: str | tuple[int, int] | list[int]) -> tuple[int, int]:
-    """``"1280x720"`` (or a (width, height) pair) -> (1280, 720); a one-line error otherwise."""
-    try:
-        w, h = (int(v) for v in (text.lower().split("x") if isinstance(text, str) else text))
-    except (ValueError, TypeError):
-        raise InputError(f"--area must look like WIDTHxHEIGHT (e.g. 1280x720), got {text!r}") from None
-    if not (16 <= w <= 8192 and 16 <= h <= 8192):
-        raise InputError(f"--area {text} is out of range (16..8192 per side)")
-    return w, h
+MIN_AREA_SIDE = 16  # smaller budgets leave no 16-pixel block for the model
+
+
+def parse_area(text: str) -> tuple[int, int]:
+    """``"1280x720"`` -> (1280, 720): posevid's one ``WxH`` reader (:func:`posevid.utils.sizes.parse_size`), at least
+    :data:`MIN_AREA_SIDE` per side; a one-line error otherwise."""
+    from posevid.utils.sizes import parse_size
+
+    size = parse_size(text, flag="--area")
+    if size is None:
+        raise InputError("--area must look like WIDTHxHEIGHT (e.g. 1280x720), got nothing")
+    if min(size) < MIN_AREA_SIDE:
+        raise InputError(f"--area {text} is too small (at least {MIN_AREA_SIDE} pixels per side)")
+    return size.width, size.height
 
 
 def output_fps(value: float | str | None) -> float | None:
