@@ -100,11 +100,14 @@ MEMORY_HELP = {
 OFFLOAD_STEPS = frozenset({"model_offload", "group_offload"})
 
 
-def check_memory_profile(profile: str, device: str | torch.device) -> tuple[str, ...]:
-    """The steps of ``profile``; a one-line :class:`InputError` for an unknown name or an offload profile on the CPU."""
+def check_memory_profile(profile: str, device: str | torch.device | None = None) -> tuple[str, ...]:
+    """The steps of ``profile``; a one-line :class:`InputError` for an unknown name or an offload profile on the CPU
+    (``device`` None: the name only, for a check before the device is chosen)."""
     if profile not in MEMORY_PROFILES:
         raise InputError(f"unknown memory profile {profile!r}", hint=f"choose one of {', '.join(MEMORY_PROFILES)}")
     steps = MEMORY_PROFILES[profile]
+    if device is None:
+        return steps
     device_type = str(device).split(":")[0]
     if device_type in ("cpu", "meta") and OFFLOAD_STEPS & set(steps):
         raise InputError(
@@ -332,15 +335,9 @@ def check_wan_inputs(
     """Torch-free checks of everything the model would reject late or crash on; each failure is one line."""
     if mode not in MODES:
         raise InputError(f"unknown Wan-Animate mode {mode!r}", hint=f"choose one of {', '.join(MODES)}")
+    check_generation_settings(segment_frame_length=segment_frame_length, prev_segment_conditioning_frames=prev_segment_conditioning_frames,
+                              num_inference_steps=num_inference_steps, guidance_scale=guidance_scale)  # fmt: skip
     n, L, prev = int(frames), int(segment_frame_length), int(prev_segment_conditioning_frames)
-    if prev not in PREV_SEGMENT_FRAMES:
-        raise InputError(f"prev_segment_conditioning_frames must be 1 or 5, got {prev}")
-    if L % TEMPORAL_STRIDE != 1 or prev >= L:
-        nearest = TEMPORAL_STRIDE * max(round((L - 1) / TEMPORAL_STRIDE), prev // TEMPORAL_STRIDE + 1) + 1
-        raise InputError(
-            f"segment length must be 4k+1 frames and more than the {prev} conditioning frame(s), got {L}",
-            hint=f"try {nearest} (default 77)",
-        )
     if height <= 0 or width <= 0 or height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
         raise InputError(
             f"Wan-Animate needs a height and width that are multiples of {SIZE_MULTIPLE}, got {width}x{height}",
@@ -358,11 +355,41 @@ def check_wan_inputs(
                 raise InputError(
                     f"the {what} video has {count} frames but the pose video has {n}", hint="preprocess all from the same video"
                 )
-    if int(num_inference_steps) < 1:
-        raise InputError(f"steps must be at least 1, got {num_inference_steps}")
-    if guidance_scale < 0:
-        raise InputError(f"guidance scale must be >= 0, got {guidance_scale}")
     return plan_segments(n, L, prev)
+
+
+SETTING_NAMES = {
+    "segment_frame_length": "segment length", "prev_segment_conditioning_frames": "prev_segment_conditioning_frames",
+    "num_inference_steps": "steps", "guidance_scale": "guidance scale",
+}  # fmt: skip
+
+
+def check_generation_settings(
+    *,
+    segment_frame_length: int = 77,
+    prev_segment_conditioning_frames: int = 1,
+    num_inference_steps: int = 20,
+    guidance_scale: float = 1.0,
+    names: dict[str, str] | None = None,
+) -> None:
+    """The checks of the settings that need no frames (part of :func:`check_wan_inputs`, and what a front end checks
+    before any decoding); each failure is one line. ``names``: how the caller's user spells each argument (e.g. its
+    flags), by default :data:`SETTING_NAMES`."""
+    name = {**SETTING_NAMES, **(names or {})}
+    L, prev = int(segment_frame_length), int(prev_segment_conditioning_frames)
+    if prev not in PREV_SEGMENT_FRAMES:
+        raise InputError(f"{name['prev_segment_conditioning_frames']} must be 1 or 5, got {prev}")
+    if L % TEMPORAL_STRIDE != 1 or prev >= L:
+        nearest = TEMPORAL_STRIDE * max(round((L - 1) / TEMPORAL_STRIDE), prev // TEMPORAL_STRIDE + 1) + 1
+        raise InputError(
+            f"{name['segment_frame_length']} must be 4k+1 frames and more than the {prev} conditioning frame(s) "
+            f"({name['prev_segment_conditioning_frames']}), got {L}",
+            hint=f"try {nearest} (default 77)",
+        )
+    if int(num_inference_steps) < 1:
+        raise InputError(f"{name['num_inference_steps']} must be at least 1, got {num_inference_steps}")
+    if guidance_scale < 0:
+        raise InputError(f"{name['guidance_scale']} must be >= 0, got {guidance_scale}")
 
 
 def _round16(x: int) -> int:
@@ -531,6 +558,7 @@ __all__ = [
     "WanAnimateOutput",
     "apply_memory_profile",
     "as_pil",
+    "check_generation_settings",
     "check_memory_profile",
     "check_wan_animate_folder",
     "check_wan_inputs",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from posevid.errors import InputError
 from posevid.pipelines.wan_animate import HUB_ID, MEMORY_PROFILES, MODES, PREV_SEGMENT_FRAMES  # torch-free
 from posevid.tasks.backbones import Backbone, Form, Generated, option
 from posevid.tasks.wan_preprocess import WanPreprocessSettings
@@ -64,6 +63,10 @@ class WanAnimateOptions:
                              help="body keypoints only (faster): no hands in the pose video, face boxes from the head points")
 
 
+FLAG_NAMES = {"segment_frame_length": "--segment-length", "prev_segment_conditioning_frames": "--prev-frames",
+              "num_inference_steps": "--steps", "guidance_scale": "--guidance"}  # the pipeline's arguments as this backbone's flags
+
+
 def preprocess_settings(settings) -> WanPreprocessSettings:
     """The preprocessing of this run: the driving video and the image, at the output rate ``--fps``."""
     o: WanAnimateOptions = settings.options
@@ -75,22 +78,14 @@ def preprocess_settings(settings) -> WanPreprocessSettings:
 # ------------------------------------------------------------------------------------------------ hooks
 def validate(settings) -> None:
     """Cheap checks (no torch, no decoding): the preprocessing's own, then the generation's."""
-    from posevid.pipelines.wan_animate import TEMPORAL_STRIDE, require_ftfy
+    from posevid.pipelines.wan_animate import check_generation_settings, check_memory_profile, require_ftfy
     from posevid.tasks.wan_preprocess import validate as validate_preprocessing
 
     o: WanAnimateOptions = settings.options
     validate_preprocessing(preprocess_settings(settings))
-    if o.steps < 1:
-        raise InputError(f"--steps {o.steps} must be at least 1")
-    if o.guidance < 0:
-        raise InputError(f"--guidance must be >= 0, got {o.guidance}")
-    if o.prev_frames not in PREV_SEGMENT_FRAMES:
-        raise InputError(f"--prev-frames must be 1 or 5, got {o.prev_frames}")
-    if o.segment_length % TEMPORAL_STRIDE != 1 or o.segment_length <= o.prev_frames:
-        raise InputError(f"--segment-length must be 4k+1 frames and more than --prev-frames {o.prev_frames}, got {o.segment_length}",
-                         hint="e.g. 77 (the default), 49 or 5")  # fmt: skip
-    if o.memory not in MEMORY_PROFILES:
-        raise InputError(f"unknown memory profile {o.memory!r}", hint=f"choose one of {', '.join(MEMORY_PROFILES)}")
+    check_generation_settings(segment_frame_length=o.segment_length, prev_segment_conditioning_frames=o.prev_frames,
+                              num_inference_steps=o.steps, guidance_scale=o.guidance, names=FLAG_NAMES)  # fmt: skip
+    check_memory_profile(o.memory)  # the name; the device is checked once chosen (prepare)
     require_ftfy()
 
 
