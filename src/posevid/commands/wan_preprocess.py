@@ -108,13 +108,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def collect_settings(args: argparse.Namespace) -> WanPreprocessSettings:
     """Parsed flags -> the task's settings (a batch runner calls this, then ``tasks.wan_preprocess.wan_preprocess``)."""
-    return WanPreprocessSettings(
-        video=args.video, image=args.image, out=args.out, mode=args.mode, retarget=args.retarget, fps=args.fps, area=args.area,
-        max_frames=args.max_frames, estimator=args.estimator, det_model=args.det_model, pose_model=args.pose_model,
-        body_only=args.body_only, person=args.person, fill=args.fill, smooth=args.smooth, min_cutoff=args.min_cutoff, beta=args.beta,
-        threshold=args.threshold, joint_correction=args.joint_correction, preview=not args.no_preview, preset=args.preset,
-        quiet=args.quiet,
-    )  # fmt: skip
+    return _flags.settings_from_args(WanPreprocessSettings, args, preview=not args.no_preview)
 
 
 def run(args: argparse.Namespace) -> int:
