@@ -47,6 +47,16 @@ def test_help_has_no_none_defaults_doubles_or_raw_rst(name):
 
 
 @pytest.mark.parametrize("name", sorted(SUBS))
+def test_every_numeric_default_is_stated_zero_too(name):
+    """A flag with a number as its default says it, 0 as well (``0 in (None, False)`` is true: 0 used to be hidden)."""
+    formatter = SUBS[name]._get_formatter()
+    for action in SUBS[name]._actions:
+        default = action.default
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and action.help not in (None, argparse.SUPPRESS):
+            assert "default" in formatter._expand_help(action), (name, action.option_strings)
+
+
+@pytest.mark.parametrize("name", sorted(SUBS))
 def test_shared_flags_have_one_name_values_and_default(name):
     sub = SUBS[name]
     text = " ".join(sub.format_help().split())

@@ -38,7 +38,8 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "(default" in text or "default:" in text or action.required or action.default in (None, False, argparse.SUPPRESS):
+        unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS  # not ``in``: 0 == False
+        if "(default" in text or "default:" in text or action.required or unset:
             return text
         return super()._get_help_string(action)
 
