@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from posevid.cli import build_parser
+from posevid.cli import build_parser, main
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -136,3 +136,19 @@ def test_pose_and_driving_video_flag_defaults_come_from_the_task_settings():
     assert _option(SUBS["animate"], "--densepose-short-side").help.startswith("with --driving-video: ")
     assert _option(SUBS["animate"], "--driving-video").default is None and a.driving_video is None
     assert _option(SUBS["generate"], "--allow-untrained-temporal") is not None
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["pose", "v.mp4", "--out", "o", "--stride", "abc"], "posevid pose: error: argument --stride: invalid int value: 'abc'"),
+        (["wan-preprocess", "v.mp4", "--out", "o"], "posevid wan-preprocess: error: the following arguments are required: --image"),
+        (["animate", "--mode", "swap"], "posevid animate: error: argument --mode: invalid choice: 'swap'"),
+        (["no-such-command"], "posevid: error: argument COMMAND: invalid choice: 'no-such-command'"),
+    ],
+)
+def test_a_flag_mistake_is_one_line_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith(message) and err.count("\n") == 1, err
