@@ -221,8 +221,10 @@ def test_a_rerun_replaces_the_whole_set_and_reports_filled_face_boxes(runs, tmp_
 
 
 def test_flags_fill_the_settings_with_the_task_defaults():
-    from posevid.commands.wan_preprocess import collect_settings, parse_args
+    from posevid.commands.fields import command_parser
+    from posevid.commands.wan_preprocess import collect_settings
 
+    parse_args = command_parser("wan_preprocess").parse_args  # the command's own parser, raising InputError
     base = ["v.mp4", "--image", "r.png", "--out", "o"]
     assert collect_settings(parse_args(base)) == WanPreprocessSettings(video="v.mp4", image="r.png", out="o")
     assert collect_settings(parse_args([*base, "--fps", "source"])).fps is None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from posevid.commands import _flags
 from posevid.errors import InputError
@@ -99,15 +98,8 @@ def register(subparsers, formatter_class) -> None:
     p.set_defaults(func=run)
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    """``posevid wan-preprocess ARGV`` parsed, not run (a batch job's line): a bad flag or value is a one-line InputError."""
-    from posevid.commands.fields import command_parser
-
-    return command_parser("wan_preprocess").parse_args(list(argv))
-
-
 def collect_settings(args: argparse.Namespace) -> WanPreprocessSettings:
-    """Parsed flags -> the task's settings (a batch runner calls this, then ``tasks.wan_preprocess.wan_preprocess``)."""
+    """Parsed flags -> the task's settings (``tasks.wan_preprocess.wan_preprocess`` runs them)."""
     return _flags.settings_from_args(WanPreprocessSettings, args, preview=not args.no_preview)
 
 
