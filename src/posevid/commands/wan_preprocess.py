@@ -18,7 +18,7 @@ from posevid.tasks.wan_preprocess import SOURCE_FPS, WanPreprocessSettings, outp
 D = WanPreprocessSettings()  # the defaults, defined once in the task
 
 DESCRIPTION = """Turn a driving video and a reference image into Wan2.2-Animate's inputs: the pose video (Wan's drawing of
-body, hands and face), the 512x512 face video, the reference, and in replace mode the background and mask videos.
+body and hands), the 512x512 face video, the reference, and in replace mode the background and mask videos.
 Whole-body keypoints come from MediaPipe Holistic, bundled with posevid (nothing is downloaded), or from
 DWPose/RTMW ONNX files; the person mask of replace mode from MediaPipe's selfie segmentation.
 
