@@ -53,6 +53,23 @@ SIZE_MULTIPLE = 16  # height and width (diffusers' check: VAE stride 8 x patch 2
 TEMPORAL_STRIDE = 4  # segment_frame_length must be 4k + 1 (the VAE's temporal compression)
 FACE_SIZE = 512  # the release's motion_encoder_size: face crops are 512x512
 
+
+@dataclass(frozen=True)
+class WanAnimateDefaults:
+    """The generation defaults, defined once and torch-free: :func:`generate`, :func:`check_wan_inputs`,
+    :func:`load_wan_animate` take them as their parameters' defaults, and the ``wan-animate`` backbone's options
+    (``tasks/backbones/wan_animate.py``, whose flags and app controls show them) read them."""
+
+    num_inference_steps: int = 20  # the release's
+    guidance_scale: float = 1.0  # 1: no classifier-free guidance, the release's setting
+    segment_frame_length: int = 77  # the release's clip length (4k+1)
+    prev_segment_conditioning_frames: int = 1
+    memory: str = "none"  # memory profile (MEMORY_PROFILES)
+
+
+WAN_ANIMATE_DEFAULTS = D = WanAnimateDefaults()
+
+
 HOW_TO_GET = (
     f"download the hub repo {HUB_ID} on a machine with internet access and pass its folder with --model DIR, "
     "or put it in the hub cache; for a smoke test: posevid make-tiny --kind wan-animate tiny_wan/"
@@ -157,7 +174,7 @@ _STEPS: dict[str, Callable[[Any, str, Any], str]] = {
 
 
 def apply_memory_profile(
-    pipe: WanAnimatePipeline, profile: str = "none", *, device: str | torch.device = "cpu", compute_dtype: torch.dtype | None = None
+    pipe: WanAnimatePipeline, profile: str = D.memory, *, device: str | torch.device = "cpu", compute_dtype: torch.dtype | None = None
 ) -> dict[str, Any]:
     """Configure ``pipe`` in place for ``profile`` and place it on ``device``; returns (and stores) :func:`memory_record`.
 
@@ -235,7 +252,7 @@ def load_wan_animate(
     *,
     device: str | torch.device = "cpu",
     torch_dtype: torch.dtype | None = None,
-    memory: str = "none",
+    memory: str = D.memory,
 ) -> WanAnimatePipeline:
     """Load diffusers' ``WanAnimatePipeline`` from :func:`locate_wan_animate` and apply the memory profile ``memory``.
 
@@ -327,10 +344,10 @@ def check_wan_inputs(
     mask_frames: int | None = None,
     height: int,
     width: int,
-    segment_frame_length: int = 77,
-    prev_segment_conditioning_frames: int = 1,
-    num_inference_steps: int = 20,
-    guidance_scale: float = 1.0,
+    segment_frame_length: int = D.segment_frame_length,
+    prev_segment_conditioning_frames: int = D.prev_segment_conditioning_frames,
+    num_inference_steps: int = D.num_inference_steps,
+    guidance_scale: float = D.guidance_scale,
 ) -> SegmentPlan:
     """Torch-free checks of everything the model would reject late or crash on; each failure is one line."""
     if mode not in MODES:
@@ -366,10 +383,10 @@ SETTING_NAMES = {
 
 def check_generation_settings(
     *,
-    segment_frame_length: int = 77,
-    prev_segment_conditioning_frames: int = 1,
-    num_inference_steps: int = 20,
-    guidance_scale: float = 1.0,
+    segment_frame_length: int = D.segment_frame_length,
+    prev_segment_conditioning_frames: int = D.prev_segment_conditioning_frames,
+    num_inference_steps: int = D.num_inference_steps,
+    guidance_scale: float = D.guidance_scale,
     names: dict[str, str] | None = None,
 ) -> None:
     """The checks of the settings that need no frames (part of :func:`check_wan_inputs`, and what a front end checks
@@ -384,7 +401,7 @@ def check_generation_settings(
         raise InputError(
             f"{name['segment_frame_length']} must be 4k+1 frames and more than the {prev} conditioning frame(s) "
             f"({name['prev_segment_conditioning_frames']}), got {L}",
-            hint=f"try {nearest} (default 77)",
+            hint=f"try {nearest} (default {D.segment_frame_length})",
         )
     if int(num_inference_steps) < 1:
         raise InputError(f"{name['num_inference_steps']} must be at least 1, got {num_inference_steps}")
@@ -445,10 +462,10 @@ def generate(
     mask_frames: Sequence | None = None,
     prompt: str = "",
     negative_prompt: str | None = None,
-    num_inference_steps: int = 20,
-    guidance_scale: float = 1.0,
-    segment_frame_length: int = 77,
-    prev_segment_conditioning_frames: int = 1,
+    num_inference_steps: int = D.num_inference_steps,
+    guidance_scale: float = D.guidance_scale,
+    segment_frame_length: int = D.segment_frame_length,
+    prev_segment_conditioning_frames: int = D.prev_segment_conditioning_frames,
     height: int | None = None,
     width: int | None = None,
     seed: int = 0,
@@ -554,7 +571,9 @@ __all__ = [
     "MEMORY_HELP",
     "MEMORY_PROFILES",
     "MODES",
+    "WAN_ANIMATE_DEFAULTS",
     "SegmentPlan",
+    "WanAnimateDefaults",
     "WanAnimateOutput",
     "apply_memory_profile",
     "as_pil",
