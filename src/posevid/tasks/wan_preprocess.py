@@ -277,6 +277,19 @@ def _keypoints(frames, checked: _Checked, settings: WanPreprocessSettings, *, fp
     return wholebody_keypoints(checked.pose.prepare(seq), joint_correction=False), meta
 
 
+def _with_model_files(checked: _Checked) -> _Checked:
+    """An ONNX estimator's files found (given, cached or downloaded) before the video is decoded: a missing model costs
+    no decoding (the whole clip is held in memory, which takes a while for a long video)."""
+    if "det_model" not in checked.options:  # mediapipe: its models ship in the wheel
+        return checked
+    from dataclasses import replace
+
+    from posevid.pose.estimators.rtmpose import model_files
+
+    det, pose = model_files(checked.estimator, checked.options["det_model"], checked.options["pose_model"])
+    return replace(checked, options={**checked.options, "det_model": str(det), "pose_model": str(pose)})
+
+
 def wan_inputs(settings: WanPreprocessSettings, *, progress: Progress = no_progress) -> tuple[WanInputs, WanPreprocessInfo]:
     """Wan2.2-Animate's inputs for ``settings.video`` and ``settings.image``, in memory (nothing is written).
 
@@ -287,7 +300,7 @@ def wan_inputs(settings: WanPreprocessSettings, *, progress: Progress = no_progr
     from posevid.pose.wholebody import part_presence
     from posevid.wan.preprocess import preprocess
 
-    checked = validate(settings)
+    checked = _with_model_files(validate(settings))
     seconds: dict[str, float] = {}
     reference = read_image(settings.image)
     reference_keypoints = None
