@@ -39,6 +39,7 @@ import numpy as np
 
 from posevid.errors import CheckpointError, InputError, short_reason
 from posevid.utils.extras import require
+from posevid.utils.progress import Progress, no_progress
 
 if TYPE_CHECKING:  # torch and diffusers are imported inside functions so that input checks stay instant
     import torch
@@ -469,7 +470,7 @@ def generate(
     height: int | None = None,
     width: int | None = None,
     seed: int = 0,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress = no_progress,
     return_video: bool = False,
     show_progress: bool = True,
 ) -> WanAnimateOutput:
@@ -515,8 +516,7 @@ def generate(
     def on_step(_pipe, i, t, callback_kwargs):
         nonlocal done
         done += 1
-        if progress is not None:
-            progress("denoise", done, total)
+        progress("denoise", done, total)
         return {}
 
     pipe.set_progress_bar_config(disable=hide_inner_bar(show_progress), leave=False)
