@@ -11,7 +11,8 @@ Layers, top to bottom; a module may import its own package and any package of a 
 
 Every ``import posevid.X`` / ``from posevid.X import ...`` counts, at module level and inside functions (a lazy import
 is still a dependency). Packages of one layer may import each other except in the entry-point layer; below it the
-graph between packages of one layer must have no cycle. Exceptions go in ``EXCEPTIONS`` with their reason.
+graph between packages of one layer must have no cycle. Exceptions go in ``EXCEPTIONS`` with their reason. A private
+name (``_name``) of one module is never imported by another (:func:`private_imports`): what others use is public.
 """
 
 from __future__ import annotations
