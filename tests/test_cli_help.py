@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from posevid.cli import build_parser
+from posevid.cli import build_parser, main
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -44,6 +44,16 @@ def test_help_has_no_none_defaults_doubles_or_raw_rst(name):
     assert not re.search(r"``|:func:|:class:|:mod:|:meth:", text), text
     if name == "train":
         assert "None" not in text
+
+
+@pytest.mark.parametrize("name", sorted(SUBS))
+def test_every_numeric_default_is_stated_zero_too(name):
+    """A flag with a number as its default says it, 0 as well (``0 in (None, False)`` is true: 0 used to be hidden)."""
+    formatter = SUBS[name]._get_formatter()
+    for action in SUBS[name]._actions:
+        default = action.default
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and action.help not in (None, argparse.SUPPRESS):
+            assert "default" in formatter._expand_help(action), (name, action.option_strings)
 
 
 @pytest.mark.parametrize("name", sorted(SUBS))
@@ -126,3 +136,19 @@ def test_pose_and_driving_video_flag_defaults_come_from_the_task_settings():
     assert _option(SUBS["animate"], "--densepose-short-side").help.startswith("with --driving-video: ")
     assert _option(SUBS["animate"], "--driving-video").default is None and a.driving_video is None
     assert _option(SUBS["generate"], "--allow-untrained-temporal") is not None
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["pose", "v.mp4", "--out", "o", "--stride", "abc"], "posevid pose: error: argument --stride: invalid int value: 'abc'"),
+        (["wan-preprocess", "v.mp4", "--out", "o"], "posevid wan-preprocess: error: the following arguments are required: --image"),
+        (["animate", "--mode", "swap"], "posevid animate: error: argument --mode: invalid choice: 'swap'"),
+        (["no-such-command"], "posevid: error: argument COMMAND: invalid choice: 'no-such-command'"),
+    ],
+)
+def test_a_flag_mistake_is_one_line_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith(message) and err.count("\n") == 1, err

@@ -281,6 +281,19 @@ LIBRARY: dict[tuple[str, str], tuple[str, str, Callable | None]] = {
     # DreamPose's sampling defaults: pipelines.dreampose_defaults.DREAMPOSE_DEFAULTS, read by the pipeline and DreamPoseOptions
     **{("posevid.pipelines.dreampose:DreamPosePipeline.__call__", p): ("posevid.tasks.backbones.dreampose:DreamPoseOptions", f, None)
        for p, f in (("s1", "s1"), ("s2", "s2"), ("num_inference_steps", "steps"), ("frame_batch_size", "frame_batch"))},
+    # Wan2.2-Animate: the generation's defaults are pipelines.wan_animate.WAN_ANIMATE_DEFAULTS, read by the pipeline functions
+    # and WanAnimateOptions; the preprocessing's library function shares WanPreprocessSettings' mode and area
+    **{(f"posevid.pipelines.wan_animate:{fn}", p): ("posevid.tasks.backbones.wan_animate:WanAnimateOptions", f, None)
+       for fn in ("generate", "check_wan_inputs") for p, f in (
+           ("num_inference_steps", "steps"), ("guidance_scale", "guidance"), ("segment_frame_length", "segment_length"),
+           ("prev_segment_conditioning_frames", "prev_frames"), ("mode", "mode"))},  # fmt: skip
+    **{("posevid.pipelines.wan_animate:generate", p): ("posevid.tasks.backbones.wan_animate:WanAnimateOptions", p, None)
+       for p in ("prompt", "negative_prompt")},
+    ("posevid.pipelines.wan_animate:generate", "seed"): ("posevid.tasks.animate:AnimateSettings", "seed", None),
+    ("posevid.pipelines.wan_animate:load_wan_animate", "memory"): ("posevid.tasks.backbones.wan_animate:WanAnimateOptions", "memory", None),
+    ("posevid.wan.preprocess:preprocess", "mode"): ("posevid.tasks.wan_preprocess:WanPreprocessSettings", "mode", None),
+    ("posevid.wan.preprocess:preprocess", "area"): ("posevid.tasks.wan_preprocess:WanPreprocessSettings", "area",
+                                                    lambda v: tuple(int(x) for x in v.split("x"))),  # "1280x720" -> (1280, 720)
     ("posevid.batch.driver:run_batch", "retries"): ("posevid.batch.driver:BatchSettings", "retries", None),
     ("posevid.batch.driver:run_batch", "keep_models"): ("posevid.batch.driver:BatchSettings", "keep_models", None),
     ("posevid.batch.driver:run_batch", "quiet"): ("posevid.batch.driver:BatchSettings", "verbose", lambda v: not v),

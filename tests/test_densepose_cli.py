@@ -325,13 +325,15 @@ def test_extraction_leaves_the_callers_predictor_unchanged(tmp_path):
 
 
 def test_flags_parse_into_the_task_settings_and_one_check_serves_every_caller(tmp_path):
-    """``posevid densepose`` flags -> the task's settings (as ``posevid batch`` would run it), defaults from the one
-    definition; the library call, the command and ``animate``/``prepare`` options fail in the one ``validate``."""
-    from posevid.commands.densepose import collect_settings, parse_args
+    """``posevid densepose`` flags -> the task's settings, defaults from the one definition; the library call, the
+    command and ``animate``/``prepare`` options fail in the one ``validate``."""
+    from posevid.commands.densepose import collect_settings
+    from posevid.commands.fields import command_parser
     from posevid.densepose.options import DensePoseOptions
     from posevid.errors import InputError
     from posevid.tasks.densepose import DensePoseSettings, densepose
 
+    parse_args = command_parser("densepose").parse_args  # the command's own parser, raising InputError
     assert collect_settings(parse_args(["in.mp4", "--out", "o"])) == DensePoseSettings(input="in.mp4", out="o")
     flags = ["--short-side", "256", "--person", "track", "--iuv", "-q", "--weights", "w.pkl"]
     s = collect_settings(parse_args(["in.mp4", "--out", "o", *flags]))

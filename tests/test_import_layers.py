@@ -11,7 +11,8 @@ Layers, top to bottom; a module may import its own package and any package of a 
 
 Every ``import posevid.X`` / ``from posevid.X import ...`` counts, at module level and inside functions (a lazy import
 is still a dependency). Packages of one layer may import each other except in the entry-point layer; below it the
-graph between packages of one layer must have no cycle. Exceptions go in ``EXCEPTIONS`` with their reason.
+graph between packages of one layer must have no cycle. Exceptions go in ``EXCEPTIONS`` with their reason. A private
+name (``_name``) of one module is never imported by another (:func:`private_imports`): what others use is public.
 """
 
 from __future__ import annotations
@@ -183,3 +184,29 @@ def test_the_checker_accepts_downward_imports(tmp_path):
                              "pipelines/p.py": "from posevid.models import m\n", "commands/c.py": "from posevid.batch import d\n",
                              "batch/d.py": "from posevid.commands import c\n"})  # fmt: skip
     assert violations(package_edges(root)) == []
+
+
+def private_imports(root: Path = SRC) -> list[str]:
+    """``module:line name`` for every ``from posevid.X import _name`` where ``_name`` is a function, class or value of
+    another module (a private module of one's own package, ``from posevid.commands import _flags``, is fine)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("posevid")):
+                continue
+            folder = root.joinpath(*node.module.split(".")[1:])
+            for alias in node.names:
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                if private and not ((folder / f"{alias.name}.py").is_file() or (folder / alias.name / "__init__.py").is_file()):
+                    found.append(f"{_module_name(path, root)}:{node.lineno} {node.module}.{alias.name}")
+    return found
+
+
+def test_no_private_name_is_imported_from_another_module():
+    assert private_imports() == [], "make the name public (it is used elsewhere) or move it"
+
+
+def test_the_private_import_check_catches_one(tmp_path):
+    root = _write(tmp_path, {"__init__.py": "", "wan/m.py": "from posevid.pose.estimators.mediapipe_pose import _quiet\n",
+                             "commands/c.py": "from posevid.commands import _flags\n", "commands/_flags.py": ""})  # fmt: skip
+    assert private_imports(root) == ["posevid.wan.m:1 posevid.pose.estimators.mediapipe_pose._quiet"]

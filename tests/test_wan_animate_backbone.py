@@ -199,6 +199,16 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny, tmp_path, capsys,
     assert not out.exists()
 
 
+def test_a_missing_driving_video_names_the_animate_flag(tmp_path, capsys):
+    """The preprocessing's own check words it for posevid wan-preprocess (VIDEO); animate names --driving-video."""
+    flags = ["--driving-video" if f == "--driving-video" else str(tmp_path / "gone.mp4") if f == str(CLIP) else f
+             for f in _flags(Path("unused"), "animate")]  # fmt: skip
+    assert main(["animate", *flags, "--out", str(tmp_path / "out" / "x.mp4"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"posevid animate: error: driving video not found: {tmp_path / 'gone.mp4'} (check --driving-video)\n", err
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_weights_offline_is_one_line_naming_them_before_any_decoding(tmp_path, monkeypatch, capsys):
     from huggingface_hub import constants
 

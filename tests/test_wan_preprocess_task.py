@@ -221,8 +221,10 @@ def test_a_rerun_replaces_the_whole_set_and_reports_filled_face_boxes(runs, tmp_
 
 
 def test_flags_fill_the_settings_with_the_task_defaults():
-    from posevid.commands.wan_preprocess import collect_settings, parse_args
+    from posevid.commands.fields import command_parser
+    from posevid.commands.wan_preprocess import collect_settings
 
+    parse_args = command_parser("wan_preprocess").parse_args  # the command's own parser, raising InputError
     base = ["v.mp4", "--image", "r.png", "--out", "o"]
     assert collect_settings(parse_args(base)) == WanPreprocessSettings(video="v.mp4", image="r.png", out="o")
     assert collect_settings(parse_args([*base, "--fps", "source"])).fps is None
@@ -334,3 +336,18 @@ def test_dwpose_onnx_files_reach_the_video_and_the_reference(tiny_rtmpose_models
     assert np.array_equal(scores > 0.5, np.arange(133) % 2 == 1)  # odd joints 0.8, even 0.2 (the model's scores)
     np.testing.assert_allclose(info.reference_keypoints[0, :, 2], scores, atol=1e-6)
     assert {p.name for p in out.iterdir()} == WAN_FILES["animate"] | {"wan_preprocess.json"}
+
+
+def test_a_missing_onnx_model_is_one_line_before_any_decoding(tmp_path, monkeypatch, capsys):
+    """Offline without the dwpose files: the one line naming what to download comes before the video is decoded (the
+    whole clip is held in memory first; the estimator used to be built, and the files looked for, only after that)."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("POSEVID_OFFLINE", "1")
+    monkeypatch.setenv("POSEVID_CACHE", str(tmp_path / "empty-cache"))
+    for variable in ("POSEVID_DET_MODEL", "POSEVID_POSE_MODEL"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(task, "_source_frames", lambda *a, **k: pytest.fail("the video was decoded before the models were found"))
+    out = tmp_path / "out"
+    code, stderr, _ = _run([str(CLIPS / "0RJKT.mp4"), "--image", str(REFERENCE), "--out", str(out), "--estimator", "dwpose"])
+    assert code == 2 and stderr.count("\n") == 1 and "dwpose detector model is not available offline" in stderr, stderr
+    assert not out.exists()

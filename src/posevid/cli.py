@@ -38,13 +38,22 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "(default" in text or "default:" in text or action.required or action.default in (None, False, argparse.SUPPRESS):
+        unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS  # not ``in``: 0 == False
+        if "(default" in text or "default:" in text or action.required or unset:
             return text
         return super()._get_help_string(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A mistake in the flags is one line on stderr, exit code 2, like every other user mistake (argparse would print
+    the whole usage block first; ``--help`` shows it). Subcommand parsers are of this class too (``add_subparsers``)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="posevid",
         description="Make a video of a character follow a pose sequence (Follow-Your-Pose, DreamPose).",
         epilog="Run 'posevid COMMAND --help' for the options of each command.",

@@ -144,12 +144,3 @@ def collect_densepose(files: list[str | Path], dest: Path, *, max_bytes: int, ma
     if count == 0:
         raise InputError("DensePose poses: no frame_<N>_densepose.npy files found", hint="zip the folder of frame_0_densepose.npy, ...")
     return dest
-
-
-def inside(root: str | Path, *parts: str) -> Path:
-    """``root/parts...`` resolved, refusing anything that would leave ``root`` (``..``, absolute, links)."""
-    root = Path(root).resolve()
-    candidate = root.joinpath(*parts).resolve()
-    if candidate != root and root not in candidate.parents:
-        raise InputError("path outside the app's output folder refused", hint="use the links the app shows")
-    return candidate

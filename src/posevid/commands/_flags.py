@@ -37,6 +37,15 @@ def _device(value: str) -> str:
     return value
 
 
+def settings_from_args(settings_class, args: argparse.Namespace, **overrides: Any):
+    """Parsed flags -> a task's settings dataclass: each flag fills the field of its own name (its ``dest``); a field
+    without a flag keeps its default, ``overrides`` set fields whose flag says it another way (``--no-preview``)."""
+    from dataclasses import fields
+
+    given = {f.name: getattr(args, f.name) for f in fields(settings_class) if hasattr(args, f.name)}
+    return settings_class(**{**given, **overrides})
+
+
 def add_device(parser, *, default: Any = "auto", what: str = "where to run", flag: str = "--device") -> None:
     shown = "auto" if default is SUPPRESS else default
     parser.add_argument(

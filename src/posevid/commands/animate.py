@@ -66,7 +66,8 @@ def register(subparsers, formatter_class) -> None:
     )
     o.add_argument("--output_dir", "--output-dir", dest="output_dir", metavar="DIR",
                    help="test.py layout: DIR/pred_#N.png plus DIR/<backbone>.mp4")  # fmt: skip
-    o.add_argument("--fps", type=float, default=D.fps, help="frame rate of the mp4/gif")
+    o.add_argument("--fps", type=float, default=D.fps,
+                   help="frame rate of the mp4/gif (also the rate a backbone resamples the driving video to, where it does)")
     o.add_argument("--no-gif", action="store_true", help="do not write the GIF")
     _flags.add_quiet(o)
     _flags.add_overwrite(o)

@@ -6,7 +6,6 @@ Also ``--densepose-pkl X.pkl --out Y.safetensors``: DensePose R-CNN model-zoo we
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
 from posevid.commands import _flags
 from posevid.tasks.convert import ConvertSettings
@@ -45,7 +44,7 @@ def register(subparsers, formatter_class) -> None:
 
 def collect_settings(args: argparse.Namespace) -> ConvertSettings:
     """Parsed flags -> the task's settings: each flag fills the settings field of its own name."""
-    return ConvertSettings(**{f.name: getattr(args, f.name) for f in fields(ConvertSettings) if hasattr(args, f.name)})
+    return _flags.settings_from_args(ConvertSettings, args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
@@ -73,15 +72,8 @@ def model_options(args: argparse.Namespace, prefix: str = "") -> DensePoseOption
     return DensePoseOptions(**{name: getattr(args, dest + name) for name in MODEL_OPTIONS})
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    """``posevid densepose ARGV`` parsed, not run (a batch job's line): a bad flag or value is a one-line InputError."""
-    from posevid.commands.fields import command_parser
-
-    return command_parser("densepose").parse_args(list(argv))
-
-
 def collect_settings(args: argparse.Namespace) -> DensePoseSettings:
-    """Parsed flags -> the task's settings (a batch runner calls this, then ``tasks.densepose.densepose``)."""
+    """Parsed flags -> the task's settings (``tasks.densepose.densepose`` runs them)."""
     options = model_options(args).as_dict()
     return DensePoseSettings(input=str(args.input), out=str(args.out), **options, iuv=args.iuv, preview=args.preview,
                              overwrite=args.overwrite, quiet=args.quiet)  # fmt: skip

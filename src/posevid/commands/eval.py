@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
 from posevid.commands import _flags
 from posevid.eval.defaults import EVAL_DEFAULTS
@@ -81,7 +80,7 @@ def register(subparsers, formatter_class) -> None:
 
 def collect_settings(args: argparse.Namespace) -> EvalSettings:
     """Parsed flags -> the task's settings: each flag fills the settings field of its own name."""
-    return EvalSettings(**{f.name: getattr(args, f.name) for f in fields(EvalSettings) if hasattr(args, f.name)})
+    return _flags.settings_from_args(EvalSettings, args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
+from posevid.commands import _flags
 from posevid.tasks.make_tiny import KINDS, MakeTinySettings
 
 
@@ -26,14 +26,14 @@ def register(subparsers, formatter_class) -> None:
     p.add_argument("--kind", choices=KINDS, default=d.kind,
                    help="fyp = Follow-Your-Pose (text + pose, for 'generate'); dreampose = DreamPose (image + pose, for 'animate'); "
                         "wan-animate = Wan2.2-Animate in the diffusers layout (WanAnimatePipeline)")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed of the weights (same seed, same files)")
+    _flags.add_seed(p, default=d.seed, help="random seed of the weights (same seed, same files)")
     p.add_argument("--overwrite", action="store_true", default=d.overwrite, help="replace OUT if it already exists and is not empty")
     p.set_defaults(func=run)
 
 
 def collect_settings(args: argparse.Namespace) -> MakeTinySettings:
     """Parsed flags -> the task's settings: each flag fills the settings field of its own name."""
-    return MakeTinySettings(**{f.name: getattr(args, f.name) for f in fields(MakeTinySettings) if hasattr(args, f.name)})
+    return _flags.settings_from_args(MakeTinySettings, args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
 
 from posevid.commands import _flags
 from posevid.tasks.pose import PoseSettings
@@ -166,7 +165,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def collect_settings(args: argparse.Namespace) -> PoseSettings:
     """Parsed flags -> the task's settings (a batch runner calls this, then ``tasks.pose.pose``): each flag fills the
     settings field of its own name."""
-    return PoseSettings(**{f.name: getattr(args, f.name) for f in fields(PoseSettings) if hasattr(args, f.name)})
+    return _flags.settings_from_args(PoseSettings, args)
 
 
 def run(args: argparse.Namespace) -> int:

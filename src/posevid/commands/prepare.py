@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
 from posevid.commands import _flags
 from posevid.commands.densepose import add_model_arguments
@@ -85,7 +84,7 @@ def register(subparsers, formatter_class) -> None:
 def collect_settings(args: argparse.Namespace) -> PrepareSettings:
     """Parsed flags -> the task's settings: each flag fills the settings field of its own name (``--densepose-batch-size``
     fills ``densepose_batch_size``)."""
-    return PrepareSettings(**{f.name: getattr(args, f.name) for f in fields(PrepareSettings) if hasattr(args, f.name)})
+    return _flags.settings_from_args(PrepareSettings, args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from posevid.commands import _flags
 from posevid.errors import InputError
@@ -19,7 +18,7 @@ from posevid.tasks.wan_preprocess import SOURCE_FPS, WanPreprocessSettings, outp
 D = WanPreprocessSettings()  # the defaults, defined once in the task
 
 DESCRIPTION = """Turn a driving video and a reference image into Wan2.2-Animate's inputs: the pose video (Wan's drawing of
-body, hands and face), the 512x512 face video, the reference, and in replace mode the background and mask videos.
+body and hands), the 512x512 face video, the reference, and in replace mode the background and mask videos.
 Whole-body keypoints come from MediaPipe Holistic, bundled with posevid (nothing is downloaded), or from
 DWPose/RTMW ONNX files; the person mask of replace mode from MediaPipe's selfie segmentation.
 
@@ -99,22 +98,9 @@ def register(subparsers, formatter_class) -> None:
     p.set_defaults(func=run)
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    """``posevid wan-preprocess ARGV`` parsed, not run (a batch job's line): a bad flag or value is a one-line InputError."""
-    from posevid.commands.fields import command_parser
-
-    return command_parser("wan_preprocess").parse_args(list(argv))
-
-
 def collect_settings(args: argparse.Namespace) -> WanPreprocessSettings:
-    """Parsed flags -> the task's settings (a batch runner calls this, then ``tasks.wan_preprocess.wan_preprocess``)."""
-    return WanPreprocessSettings(
-        video=args.video, image=args.image, out=args.out, mode=args.mode, retarget=args.retarget, fps=args.fps, area=args.area,
-        max_frames=args.max_frames, estimator=args.estimator, det_model=args.det_model, pose_model=args.pose_model,
-        body_only=args.body_only, person=args.person, fill=args.fill, smooth=args.smooth, min_cutoff=args.min_cutoff, beta=args.beta,
-        threshold=args.threshold, joint_correction=args.joint_correction, preview=not args.no_preview, preset=args.preset,
-        quiet=args.quiet,
-    )  # fmt: skip
+    """Parsed flags -> the task's settings (``tasks.wan_preprocess.wan_preprocess`` runs them)."""
+    return _flags.settings_from_args(WanPreprocessSettings, args, preview=not args.no_preview)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,7 +3,7 @@
 :func:`posevid.data.prepare.prepare_dataset` and ``posevid prepare`` (:class:`posevid.tasks.prepare.PrepareSettings`,
 whose fields read them) share these; the building blocks cannot import the task, so they live here, one layer down.
 The Ray engine's sizes are :class:`posevid.data.prepare_ray.RaySettings`' defaults, the DensePose model's
-:data:`posevid.densepose.MODEL_DEFAULTS`.
+:class:`posevid.densepose.options.DensePoseOptions`' defaults.
 """
 
 from __future__ import annotations

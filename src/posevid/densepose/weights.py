@@ -98,17 +98,15 @@ def resolve_weights(path: str | os.PathLike | None = None, *, flag: str = "--wei
     return resolve_model_file(None, env=WEIGHTS_ENV, url=WEIGHTS_URL, what=f"DensePose ({MODEL_NAME})", flag=flag)
 
 
-def convert_pkl_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike, *, check: bool = True) -> Path:
-    """Rewrite a model-zoo ``.pkl`` as safetensors (atomically); with ``check`` the weights must build the model first."""
+def convert_pkl_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Rewrite a model-zoo ``.pkl`` as safetensors (atomically), once the weights have built the model."""
     from safetensors.torch import save_file
 
+    from posevid.densepose.model import DensePoseRCNN
     from posevid.utils.outputs import atomic_path
 
     state = load_weights_file(src)
-    if check:
-        from posevid.densepose.model import DensePoseRCNN
-
-        DensePoseRCNN.from_state_dict(state, source=str(src))
+    DensePoseRCNN.from_state_dict(state, source=str(src))
     dst = Path(dst)
     with atomic_path(dst) as tmp:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata={"format": "pt", "model": MODEL_NAME})

@@ -34,7 +34,6 @@ from posevid.utils.progress import hide_inner_bar, progress_bar
 PAIRED = ("l1", "psnr", "psnr_uint8_overflow_buggy", "ssim", "lpips", "fid", "fvd")
 UNPAIRED = ("pose", "clip_consistency", "clip_text_alignment", "clip_image_alignment")
 ALL_METRICS = UNPAIRED + PAIRED
-SET_LEVEL = ("fid", "fvd")
 ALIASES = {
     "consistency": "clip_consistency", "text": "clip_text_alignment", "text_alignment": "clip_text_alignment",
     "clip_score": "clip_text_alignment", "image_alignment": "clip_image_alignment", "pck": "pose", "oks": "pose",

@@ -44,11 +44,6 @@ class FollowYourPoseLayout:
     pose_encoder: Path | None  # adapter-only state, used only without a checkpoint
     source: str  # what the user passed, for messages
 
-    @property
-    def is_posevid_format(self) -> bool:
-        index = self.sd_dir / "model_index.json"
-        return index.is_file() and read_model_json(index).get("_posevid_format") == POSEVID_FORMAT
-
 
 
 # ------------------------------------------------------------------------------------------------------

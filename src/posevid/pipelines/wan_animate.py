@@ -39,6 +39,7 @@ import numpy as np
 
 from posevid.errors import CheckpointError, InputError, short_reason
 from posevid.utils.extras import require
+from posevid.utils.progress import Progress, no_progress
 
 if TYPE_CHECKING:  # torch and diffusers are imported inside functions so that input checks stay instant
     import torch
@@ -52,6 +53,23 @@ PREV_SEGMENT_FRAMES = (1, 5)  # what diffusers accepts for prev_segment_conditio
 SIZE_MULTIPLE = 16  # height and width (diffusers' check: VAE stride 8 x patch 2)
 TEMPORAL_STRIDE = 4  # segment_frame_length must be 4k + 1 (the VAE's temporal compression)
 FACE_SIZE = 512  # the release's motion_encoder_size: face crops are 512x512
+
+
+@dataclass(frozen=True)
+class WanAnimateDefaults:
+    """The generation defaults, defined once and torch-free: :func:`generate`, :func:`check_wan_inputs`,
+    :func:`load_wan_animate` take them as their parameters' defaults, and the ``wan-animate`` backbone's options
+    (``tasks/backbones/wan_animate.py``, whose flags and app controls show them) read them."""
+
+    num_inference_steps: int = 20  # the release's
+    guidance_scale: float = 1.0  # 1: no classifier-free guidance, the release's setting
+    segment_frame_length: int = 77  # the release's clip length (4k+1)
+    prev_segment_conditioning_frames: int = 1
+    memory: str = "none"  # memory profile (MEMORY_PROFILES)
+
+
+WAN_ANIMATE_DEFAULTS = D = WanAnimateDefaults()
+
 
 HOW_TO_GET = (
     f"download the hub repo {HUB_ID} on a machine with internet access and pass its folder with --model DIR, "
@@ -100,11 +118,14 @@ MEMORY_HELP = {
 OFFLOAD_STEPS = frozenset({"model_offload", "group_offload"})
 
 
-def check_memory_profile(profile: str, device: str | torch.device) -> tuple[str, ...]:
-    """The steps of ``profile``; a one-line :class:`InputError` for an unknown name or an offload profile on the CPU."""
+def check_memory_profile(profile: str, device: str | torch.device | None = None) -> tuple[str, ...]:
+    """The steps of ``profile``; a one-line :class:`InputError` for an unknown name or an offload profile on the CPU
+    (``device`` None: the name only, for a check before the device is chosen)."""
     if profile not in MEMORY_PROFILES:
         raise InputError(f"unknown memory profile {profile!r}", hint=f"choose one of {', '.join(MEMORY_PROFILES)}")
     steps = MEMORY_PROFILES[profile]
+    if device is None:
+        return steps
     device_type = str(device).split(":")[0]
     if device_type in ("cpu", "meta") and OFFLOAD_STEPS & set(steps):
         raise InputError(
@@ -154,7 +175,7 @@ _STEPS: dict[str, Callable[[Any, str, Any], str]] = {
 
 
 def apply_memory_profile(
-    pipe: WanAnimatePipeline, profile: str = "none", *, device: str | torch.device = "cpu", compute_dtype: torch.dtype | None = None
+    pipe: WanAnimatePipeline, profile: str = D.memory, *, device: str | torch.device = "cpu", compute_dtype: torch.dtype | None = None
 ) -> dict[str, Any]:
     """Configure ``pipe`` in place for ``profile`` and place it on ``device``; returns (and stores) :func:`memory_record`.
 
@@ -232,7 +253,7 @@ def load_wan_animate(
     *,
     device: str | torch.device = "cpu",
     torch_dtype: torch.dtype | None = None,
-    memory: str = "none",
+    memory: str = D.memory,
 ) -> WanAnimatePipeline:
     """Load diffusers' ``WanAnimatePipeline`` from :func:`locate_wan_animate` and apply the memory profile ``memory``.
 
@@ -324,23 +345,17 @@ def check_wan_inputs(
     mask_frames: int | None = None,
     height: int,
     width: int,
-    segment_frame_length: int = 77,
-    prev_segment_conditioning_frames: int = 1,
-    num_inference_steps: int = 20,
-    guidance_scale: float = 1.0,
+    segment_frame_length: int = D.segment_frame_length,
+    prev_segment_conditioning_frames: int = D.prev_segment_conditioning_frames,
+    num_inference_steps: int = D.num_inference_steps,
+    guidance_scale: float = D.guidance_scale,
 ) -> SegmentPlan:
     """Torch-free checks of everything the model would reject late or crash on; each failure is one line."""
     if mode not in MODES:
         raise InputError(f"unknown Wan-Animate mode {mode!r}", hint=f"choose one of {', '.join(MODES)}")
+    check_generation_settings(segment_frame_length=segment_frame_length, prev_segment_conditioning_frames=prev_segment_conditioning_frames,
+                              num_inference_steps=num_inference_steps, guidance_scale=guidance_scale)  # fmt: skip
     n, L, prev = int(frames), int(segment_frame_length), int(prev_segment_conditioning_frames)
-    if prev not in PREV_SEGMENT_FRAMES:
-        raise InputError(f"prev_segment_conditioning_frames must be 1 or 5, got {prev}")
-    if L % TEMPORAL_STRIDE != 1 or prev >= L:
-        nearest = TEMPORAL_STRIDE * max(round((L - 1) / TEMPORAL_STRIDE), prev // TEMPORAL_STRIDE + 1) + 1
-        raise InputError(
-            f"segment length must be 4k+1 frames and more than the {prev} conditioning frame(s), got {L}",
-            hint=f"try {nearest} (default 77)",
-        )
     if height <= 0 or width <= 0 or height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
         raise InputError(
             f"Wan-Animate needs a height and width that are multiples of {SIZE_MULTIPLE}, got {width}x{height}",
@@ -358,11 +373,41 @@ def check_wan_inputs(
                 raise InputError(
                     f"the {what} video has {count} frames but the pose video has {n}", hint="preprocess all from the same video"
                 )
-    if int(num_inference_steps) < 1:
-        raise InputError(f"steps must be at least 1, got {num_inference_steps}")
-    if guidance_scale < 0:
-        raise InputError(f"guidance scale must be >= 0, got {guidance_scale}")
     return plan_segments(n, L, prev)
+
+
+SETTING_NAMES = {
+    "segment_frame_length": "segment length", "prev_segment_conditioning_frames": "prev_segment_conditioning_frames",
+    "num_inference_steps": "steps", "guidance_scale": "guidance scale",
+}  # fmt: skip
+
+
+def check_generation_settings(
+    *,
+    segment_frame_length: int = D.segment_frame_length,
+    prev_segment_conditioning_frames: int = D.prev_segment_conditioning_frames,
+    num_inference_steps: int = D.num_inference_steps,
+    guidance_scale: float = D.guidance_scale,
+    names: dict[str, str] | None = None,
+) -> None:
+    """The checks of the settings that need no frames (part of :func:`check_wan_inputs`, and what a front end checks
+    before any decoding); each failure is one line. ``names``: how the caller's user spells each argument (e.g. its
+    flags), by default :data:`SETTING_NAMES`."""
+    name = {**SETTING_NAMES, **(names or {})}
+    L, prev = int(segment_frame_length), int(prev_segment_conditioning_frames)
+    if prev not in PREV_SEGMENT_FRAMES:
+        raise InputError(f"{name['prev_segment_conditioning_frames']} must be 1 or 5, got {prev}")
+    if L % TEMPORAL_STRIDE != 1 or prev >= L:
+        nearest = TEMPORAL_STRIDE * max(round((L - 1) / TEMPORAL_STRIDE), prev // TEMPORAL_STRIDE + 1) + 1
+        raise InputError(
+            f"{name['segment_frame_length']} must be 4k+1 frames and more than the {prev} conditioning frame(s) "
+            f"({name['prev_segment_conditioning_frames']}), got {L}",
+            hint=f"try {nearest} (default {D.segment_frame_length})",
+        )
+    if int(num_inference_steps) < 1:
+        raise InputError(f"{name['num_inference_steps']} must be at least 1, got {num_inference_steps}")
+    if guidance_scale < 0:
+        raise InputError(f"{name['guidance_scale']} must be >= 0, got {guidance_scale}")
 
 
 def _round16(x: int) -> int:
@@ -418,14 +463,14 @@ def generate(
     mask_frames: Sequence | None = None,
     prompt: str = "",
     negative_prompt: str | None = None,
-    num_inference_steps: int = 20,
-    guidance_scale: float = 1.0,
-    segment_frame_length: int = 77,
-    prev_segment_conditioning_frames: int = 1,
+    num_inference_steps: int = D.num_inference_steps,
+    guidance_scale: float = D.guidance_scale,
+    segment_frame_length: int = D.segment_frame_length,
+    prev_segment_conditioning_frames: int = D.prev_segment_conditioning_frames,
     height: int | None = None,
     width: int | None = None,
     seed: int = 0,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress = no_progress,
     return_video: bool = False,
     show_progress: bool = True,
 ) -> WanAnimateOutput:
@@ -471,8 +516,7 @@ def generate(
     def on_step(_pipe, i, t, callback_kwargs):
         nonlocal done
         done += 1
-        if progress is not None:
-            progress("denoise", done, total)
+        progress("denoise", done, total)
         return {}
 
     pipe.set_progress_bar_config(disable=hide_inner_bar(show_progress), leave=False)
@@ -527,10 +571,13 @@ __all__ = [
     "MEMORY_HELP",
     "MEMORY_PROFILES",
     "MODES",
+    "WAN_ANIMATE_DEFAULTS",
     "SegmentPlan",
+    "WanAnimateDefaults",
     "WanAnimateOutput",
     "apply_memory_profile",
     "as_pil",
+    "check_generation_settings",
     "check_memory_profile",
     "check_wan_animate_folder",
     "check_wan_inputs",

@@ -53,11 +53,11 @@ def unpack(payload: bytes) -> tuple[list[np.ndarray], str, str]:
 
 def main() -> int:
     from posevid.errors import PosevidError
-    from posevid.pose.extract import _segment_detections
+    from posevid.pose.extract import block_detections
 
     args = json.loads(sys.stdin.read())
     try:
-        detections, name, fmt = _segment_detections(
+        detections, name, fmt = block_detections(
             args["video_path"], args["estimator"], args["estimator_options"], args["step"], [tuple(seg) for seg in args["segments"]],
             args["max_frames"], args["width"], args["height"],
         )  # fmt: skip

@@ -278,7 +278,7 @@ def extract_keypoints(
     return seq
 
 
-def _segment_detections(
+def block_detections(
     video_path: str,
     estimator: str | PoseEstimator,
     estimator_options: dict[str, Any] | None,
@@ -339,7 +339,7 @@ def _detect_blocks(
     path = str(video_path)
     tick = None if bar is None else (lambda: bar.update(1))
     if len(blocks) == 1:  # one process: the decoder may use its own threads
-        return _segment_detections(path, estimator, estimator_options, step, blocks[0], max_frames, info.width, info.height, tick, None)
+        return block_detections(path, estimator, estimator_options, step, blocks[0], max_frames, info.width, info.height, tick, None)
     package_root = str(Path(__file__).resolve().parents[2])  # the folder holding ``posevid``, whatever put it on sys.path
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     children = []
@@ -361,7 +361,7 @@ def _detect_blocks(
             with contextlib.suppress(OSError):  # a child that died at once is reported (and replaced) below
                 child.stdin.write(json.dumps(job).encode())
                 child.stdin.close()
-        detections, name, fmt = _segment_detections(
+        detections, name, fmt = block_detections(
             path, estimator, estimator_options, step, blocks[0], max_frames, info.width, info.height, tick
         )
         for block, child, log in zip(blocks[1:], children, logs, strict=True):
@@ -373,7 +373,7 @@ def _detect_blocks(
                 tail = log.read().decode(errors="replace").strip().splitlines()[-1:]
                 print(f"posevid: warning: pose worker failed ({' '.join(tail) or f'exit code {child.returncode}'}); "
                       "estimating its segments in this process", file=sys.stderr)  # fmt: skip
-                part = _segment_detections(path, estimator, estimator_options, step, block, max_frames, info.width, info.height)[0]
+                part = block_detections(path, estimator, estimator_options, step, block, max_frames, info.width, info.height)[0]
             detections.extend(part)
             if bar is not None:
                 bar.update(len(part))

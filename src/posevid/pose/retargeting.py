@@ -34,6 +34,7 @@ import numpy as np
 from posevid.errors import InputError, NoPersonError
 from posevid.pose.options import POSE_DEFAULTS
 from posevid.pose.sequence import KeypointSequence
+from posevid.utils.media import KEYPOINT_SUFFIXES
 
 METHODS = ("bones", "linear")
 ROOT, NECK = -1, -2  # virtual joints: mid-hips and mid-shoulders
@@ -200,7 +201,7 @@ def reference_pose(
     path = Path(path).expanduser()
     if not path.is_file():
         raise InputError(f"reference not found: {path}", hint="pass an image or a keypoints .json/.npz")
-    if path.suffix.lower() in (".json", ".npz"):
+    if path.suffix.lower() in KEYPOINT_SUFFIXES:
         seq = KeypointSequence.load(path)
         present = np.flatnonzero(seq.present(threshold))
         if len(present) == 0:

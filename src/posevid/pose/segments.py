@@ -14,7 +14,7 @@ laptop, an 8-core box and a Ray cluster. So:
 
 mediapipe itself is deterministic: the same frames through a fresh (or reset) tracker give the same bits, in
 one process or another, so 1, 2 or N workers and every engine (``posevid pose``, ``prepare``, Ray) give the
-same keypoints, bit for bit. A segment boundary still differs from an unbroken pass (docs/pose.md, "Parallel
+same keypoints, bit for bit. A segment boundary still differs from an unbroken pass (docs/pose.md, "Segments and
 workers"); the zero-phase smoothing then runs once over the whole stitched track.
 """
 
@@ -95,7 +95,7 @@ def worker_count(workers: int | None, segments: int) -> int:
     """Processes that share ``segments`` segments when ``workers`` are asked for (``None``: :func:`default_workers`)."""
     n = default_workers() if workers is None else int(workers)
     if n < 1:
-        raise InputError(f"workers must be >= 1, got {workers}")
+        raise InputError(f"--workers must be >= 1, got {workers}")
     return min(n, segments)
 
 

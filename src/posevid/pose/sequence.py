@@ -25,6 +25,7 @@ import numpy as np
 
 from posevid.errors import InputError
 from posevid.pose.formats import FORMATS, convert, num_keypoints
+from posevid.utils.media import KEYPOINT_SUFFIXES
 from posevid.utils.outputs import atomic_path
 
 SCHEMA_VERSION = 1
@@ -94,8 +95,8 @@ class KeypointSequence:
         """Write ``.json`` or ``.npz`` (chosen by suffix) atomically."""
         path = Path(path)
         suffix = path.suffix.lower()
-        if suffix not in (".json", ".npz"):
-            raise InputError(f"keypoints file must end in .json or .npz: {path}")
+        if suffix not in KEYPOINT_SUFFIXES:
+            raise InputError(f"keypoints file must end in {' or '.join(KEYPOINT_SUFFIXES)}: {path}")
         with atomic_path(path) as tmp:
             if suffix == ".json":
                 payload = self.header()

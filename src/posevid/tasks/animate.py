@@ -116,8 +116,8 @@ def validate(settings: AnimateSettings) -> dict[str, Any]:
         raise InputError(f"reference image not found: {settings.image}", hint="check --image")
     given = {n for n in backbone.pose_inputs if (settings.driving_video if n == "driving_video" else getattr(settings.options, n))}
     check_pose_inputs(backbone, given, lambda n: "--driving-video" if n == "driving_video" else backbone.flag(n).names[0])
+    check_driving_video(settings)  # before the backbone's checks, which may word it for another command (wan-preprocess's VIDEO)
     backbone.validate(settings)
-    check_driving_video(settings)
     if settings.dtype != "auto":
         dtype_name(settings.dtype)
     return output_layout(settings)

@@ -112,15 +112,20 @@ class _Checked:
     pose: Any  # posevid.pose.options.PoseOptions: smoothing and joint correction resolved
 
 
-def parse_area(text: str | tuple[int, int] | list[int]) -> tuple[int, int]:
-    """``"1280x720"`` (or a (width, height) pair) -> (1280, 720); a one-line error otherwise."""
-    try:
-        w, h = (int(v) for v in (text.lower().split("x") if isinstance(text, str) else text))
-    except (ValueError, TypeError):
-        raise InputError(f"--area must look like WIDTHxHEIGHT (e.g. 1280x720), got {text!r}") from None
-    if not (16 <= w <= 8192 and 16 <= h <= 8192):
-        raise InputError(f"--area {text} is out of range (16..8192 per side)")
-    return w, h
+MIN_AREA_SIDE = 16  # smaller budgets leave no 16-pixel block for the model
+
+
+def parse_area(text: str) -> tuple[int, int]:
+    """``"1280x720"`` -> (1280, 720): posevid's one ``WxH`` reader (:func:`posevid.utils.sizes.parse_size`), at least
+    :data:`MIN_AREA_SIDE` per side; a one-line error otherwise."""
+    from posevid.utils.sizes import parse_size
+
+    size = parse_size(text, flag="--area")
+    if size is None:
+        raise InputError("--area must look like WIDTHxHEIGHT (e.g. 1280x720), got nothing")
+    if min(size) < MIN_AREA_SIDE:
+        raise InputError(f"--area {text} is too small (at least {MIN_AREA_SIDE} pixels per side)")
+    return size.width, size.height
 
 
 def output_fps(value: float | str | None) -> float | None:
@@ -272,6 +277,19 @@ def _keypoints(frames, checked: _Checked, settings: WanPreprocessSettings, *, fp
     return wholebody_keypoints(checked.pose.prepare(seq), joint_correction=False), meta
 
 
+def _with_model_files(checked: _Checked) -> _Checked:
+    """An ONNX estimator's files found (given, cached or downloaded) before the video is decoded: a missing model costs
+    no decoding (the whole clip is held in memory, which takes a while for a long video)."""
+    if "det_model" not in checked.options:  # mediapipe: its models ship in the wheel
+        return checked
+    from dataclasses import replace
+
+    from posevid.pose.estimators.rtmpose import model_files
+
+    det, pose = model_files(checked.estimator, checked.options["det_model"], checked.options["pose_model"])
+    return replace(checked, options={**checked.options, "det_model": str(det), "pose_model": str(pose)})
+
+
 def wan_inputs(settings: WanPreprocessSettings, *, progress: Progress = no_progress) -> tuple[WanInputs, WanPreprocessInfo]:
     """Wan2.2-Animate's inputs for ``settings.video`` and ``settings.image``, in memory (nothing is written).
 
@@ -282,7 +300,7 @@ def wan_inputs(settings: WanPreprocessSettings, *, progress: Progress = no_progr
     from posevid.pose.wholebody import part_presence
     from posevid.wan.preprocess import preprocess
 
-    checked = validate(settings)
+    checked = _with_model_files(validate(settings))
     seconds: dict[str, float] = {}
     reference = read_image(settings.image)
     reference_keypoints = None

@@ -116,7 +116,7 @@ def person_masks(frames: np.ndarray, keypoints: np.ndarray, pad: float = PERSON_
     segmented (general model, threshold 0.5) and pasted back; outside the box the mask is 0. See the module
     docstring for how this differs from Wan's SAM2.
     """
-    from posevid.pose.estimators.mediapipe_pose import _quiet_native_stderr, import_mediapipe
+    from posevid.pose.estimators.mediapipe_pose import import_mediapipe, quiet_native_stderr
 
     height, width = frames.shape[1:3]
     masks = np.zeros(frames.shape[:3], dtype=np.uint8)
@@ -124,7 +124,7 @@ def person_masks(frames: np.ndarray, keypoints: np.ndarray, pad: float = PERSON_
     if not any(box is not None for box in boxes):
         return PersonMasks(masks, boxes)
     mp = import_mediapipe()
-    with _quiet_native_stderr():  # the graph's threads log while it starts
+    with quiet_native_stderr():  # the graph's threads log while it starts
         segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
         try:
             for t, box in enumerate(boxes):

@@ -17,13 +17,13 @@ resizes an image, posevid moves the keypoints with its pixels instead of estimat
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from posevid.errors import InputError
+from posevid.utils.progress import Progress, no_progress
 from posevid.wan.draw import draw_pose_video
 from posevid.wan.faces import face_boxes, face_crops
 from posevid.wan.frames import letterbox_keypoints, padding_resize, resize_by_area
@@ -88,7 +88,7 @@ def preprocess(
     retarget: bool = False,
     area: tuple[int, int] = DEFAULT_AREA,
     masks: np.ndarray | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress = no_progress,
 ) -> WanInputs:
     """Wan2.2-Animate's model-free preprocessing of one clip.
 
@@ -119,7 +119,7 @@ def preprocess(
         reference_keypoints = check_wholebody(reference_keypoints, "reference keypoints")[:1]
         require_person(reference_keypoints, "the reference image")
     stages = 5 if mode == "replace" else 3
-    step = progress or (lambda stage, done, total: None)
+    step = progress
 
     if mode == "replace":
         work = np.stack([resize_by_area(frame, area[0] * area[1]) for frame in frames])

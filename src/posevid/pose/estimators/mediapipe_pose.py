@@ -26,7 +26,7 @@ _QUIET_SAVED: int | None = None
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
+def quiet_native_stderr() -> Iterator[None]:
     """Hide the C++ start-up warnings mediapipe prints straight to fd 2 (they are harmless and alarming).
 
     Thread-safe: nested or concurrent users share one redirection, undone when the last one leaves.
@@ -137,7 +137,7 @@ class MediaPipePose(EstimatorBase):
         if self._quiet_calls <= 0:
             result = self._pose.process(frame)
         else:  # the first calls build the graph and log its warnings
-            with _quiet_native_stderr():
+            with quiet_native_stderr():
                 if self._pose is None:
                     self._pose = self._solution(**self._opts)
                 result = self._pose.process(frame)
@@ -152,12 +152,12 @@ class MediaPipePose(EstimatorBase):
 
     def reset(self) -> None:
         if self._pose is not None:
-            with _quiet_native_stderr():
+            with quiet_native_stderr():
                 self._pose.reset()
         self._quiet_calls = 5
 
     def close(self) -> None:
         if self._pose is not None:
-            with _quiet_native_stderr():
+            with quiet_native_stderr():
                 self._pose.close()
             self._pose = None

@@ -127,6 +127,16 @@ def decode_simcc(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = 
 KEYPOINT_SETS = {"body": ("coco17", 17), "wholebody": ("wholebody133", 133)}
 
 
+def model_files(name: str, det_model: str | os.PathLike | None = None, pose_model: str | os.PathLike | None = None) -> tuple[Path, Path]:
+    """The detector and pose ``.onnx`` files of estimator ``name`` (``dwpose`` or ``rtmpose``): the given paths, else
+    ``$POSEVID_DET_MODEL`` / ``$POSEVID_POSE_MODEL``, the cache or a one-time download; offline without them, one line.
+
+    Public so that a caller about to decode a whole video first can find out before it starts (``wan-preprocess``)."""
+    urls = MODELS.get(name, MODELS["rtmpose"])
+    return (resolve_model_file(det_model, env="POSEVID_DET_MODEL", url=urls["det"], what=f"{name} detector"),
+            resolve_model_file(pose_model, env="POSEVID_POSE_MODEL", url=urls["pose"], what=f"{name} pose"))  # fmt: skip
+
+
 class RTMPoseEstimator(EstimatorBase):
     """YOLOX + RTMPose (or DWPose/RTMW) top-down estimator: COCO-17, or COCO-WholeBody-133, for every detected person."""
 
@@ -151,10 +161,8 @@ class RTMPoseEstimator(EstimatorBase):
             raise InputError(f"keypoints must be one of {', '.join(KEYPOINT_SETS)}, got '{keypoints}'")
         self.keypoint_format, self.num_joints = KEYPOINT_SETS[keypoints]
         require("onnxruntime", f"the {name} pose estimator")
-        urls = MODELS.get(name, MODELS["rtmpose"])
         self.name = name
-        det_path = resolve_model_file(det_model, env="POSEVID_DET_MODEL", url=urls["det"], what=f"{name} detector")
-        pose_path = resolve_model_file(pose_model, env="POSEVID_POSE_MODEL", url=urls["pose"], what=f"{name} pose")
+        det_path, pose_path = model_files(name, det_model, pose_model)
         self.det = _session(det_path, name, threads)
         self.pose = _session(pose_path, name, threads)
         dshape = self.det.get_inputs()[0].shape

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from posevid.errors import InputError
 from posevid.pipelines.wan_animate import HUB_ID, MEMORY_PROFILES, MODES, PREV_SEGMENT_FRAMES  # torch-free
+from posevid.pipelines.wan_animate import WAN_ANIMATE_DEFAULTS as GEN  # the generation's defaults, defined there once
 from posevid.tasks.backbones import Backbone, Form, Generated, option
 from posevid.tasks.wan_preprocess import WanPreprocessSettings
 from posevid.utils.devices import torch_dtype
@@ -23,8 +23,8 @@ NAME = "wan-animate"
 
 @dataclass
 class WanAnimateOptions:
-    """Wan-Animate's own settings; the defaults here (and the preprocessing's, read from WanPreprocessSettings) are the
-    only ones."""
+    """Wan-Animate's own settings; their defaults are read from where the library defines them: the generation's from
+    :data:`posevid.pipelines.wan_animate.WAN_ANIMATE_DEFAULTS`, the preprocessing's from WanPreprocessSettings."""
 
     mode: str = option(PRE.mode, "--mode", choices=MODES,
                        help="animate: the character moves like the video; replace: the character replaces the person in the video",
@@ -37,13 +37,13 @@ class WanAnimateOptions:
     negative_prompt: str | None = option(None, "--negative-prompt", type=str, metavar="TEXT",
                                          help="negative prompt (used with --guidance above 1)",
                                          form=Form("Negative prompt", "text"))  # fmt: skip
-    steps: int = option(20, "--steps", help="denoising steps", form=Form("Steps", "slider", 1, 100, 1))
-    guidance: float = option(1.0, "--guidance", help="classifier-free guidance scale (1: none, the release's)",
+    steps: int = option(GEN.num_inference_steps, "--steps", help="denoising steps", form=Form("Steps", "slider", 1, 100, 1))
+    guidance: float = option(GEN.guidance_scale, "--guidance", help="classifier-free guidance scale (1: none, the release's)",
                              form=Form("Guidance scale", "slider", 1, 10, 0.5))  # fmt: skip
-    segment_length: int = option(77, "--segment-length", metavar="4K+1",
+    segment_length: int = option(GEN.segment_frame_length, "--segment-length", metavar="4K+1",
                                  help="frames per segment; longer videos run as overlapping segments",
                                  form=Form("Segment length (4k+1 frames)", "number", minimum=5, section="Advanced: Wan-Animate"))
-    prev_frames: int = option(1, "--prev-frames", choices=PREV_SEGMENT_FRAMES,
+    prev_frames: int = option(GEN.prev_segment_conditioning_frames, "--prev-frames", choices=PREV_SEGMENT_FRAMES,
                               help="frames of the previous segment each segment is conditioned on",
                               form=Form("Frames carried between segments", "dropdown", section="Advanced: Wan-Animate"))  # fmt: skip
     area: str = option(PRE.area, "--area", metavar="WxH", help="Wan's resolution area: the pixel budget of the video",
@@ -52,7 +52,7 @@ class WanAnimateOptions:
                                     help="animate only the first N frames (at --fps)",
                                     form=Form("At most this many frames (empty: all)", "number", minimum=1,
                                               section="Advanced: Wan-Animate"))  # fmt: skip
-    memory: str = option("none", "--memory", choices=tuple(MEMORY_PROFILES), app="--wan-animate-memory",
+    memory: str = option(GEN.memory, "--memory", choices=tuple(MEMORY_PROFILES), app="--wan-animate-memory",
                          help="memory profile: none, vae-tiling, fp8 (any device); model-offload, group-offload and their "
                               "fp8- variants (GPU)")  # fmt: skip
     estimator: str = option(PRE.estimator, "--estimator", help="whole-body keypoints: mediapipe (Holistic, bundled), or dwpose / "
@@ -62,6 +62,10 @@ class WanAnimateOptions:
                                     help="whole-body DWPose/RTMW .onnx for dwpose/rtmpose")
     body_only: bool = option(PRE.body_only, "--body-only", switch=True,
                              help="body keypoints only (faster): no hands in the pose video, face boxes from the head points")
+
+
+FLAG_NAMES = {"segment_frame_length": "--segment-length", "prev_segment_conditioning_frames": "--prev-frames",
+              "num_inference_steps": "--steps", "guidance_scale": "--guidance"}  # the pipeline's arguments as this backbone's flags
 
 
 def preprocess_settings(settings) -> WanPreprocessSettings:
@@ -75,22 +79,14 @@ def preprocess_settings(settings) -> WanPreprocessSettings:
 # ------------------------------------------------------------------------------------------------ hooks
 def validate(settings) -> None:
     """Cheap checks (no torch, no decoding): the preprocessing's own, then the generation's."""
-    from posevid.pipelines.wan_animate import TEMPORAL_STRIDE, require_ftfy
+    from posevid.pipelines.wan_animate import check_generation_settings, check_memory_profile, require_ftfy
     from posevid.tasks.wan_preprocess import validate as validate_preprocessing
 
     o: WanAnimateOptions = settings.options
     validate_preprocessing(preprocess_settings(settings))
-    if o.steps < 1:
-        raise InputError(f"--steps {o.steps} must be at least 1")
-    if o.guidance < 0:
-        raise InputError(f"--guidance must be >= 0, got {o.guidance}")
-    if o.prev_frames not in PREV_SEGMENT_FRAMES:
-        raise InputError(f"--prev-frames must be 1 or 5, got {o.prev_frames}")
-    if o.segment_length % TEMPORAL_STRIDE != 1 or o.segment_length <= o.prev_frames:
-        raise InputError(f"--segment-length must be 4k+1 frames and more than --prev-frames {o.prev_frames}, got {o.segment_length}",
-                         hint="e.g. 77 (the default), 49 or 5")  # fmt: skip
-    if o.memory not in MEMORY_PROFILES:
-        raise InputError(f"unknown memory profile {o.memory!r}", hint=f"choose one of {', '.join(MEMORY_PROFILES)}")
+    check_generation_settings(segment_frame_length=o.segment_length, prev_segment_conditioning_frames=o.prev_frames,
+                              num_inference_steps=o.steps, guidance_scale=o.guidance, names=FLAG_NAMES)  # fmt: skip
+    check_memory_profile(o.memory)  # the name; the device is checked once chosen (prepare)
     require_ftfy()
 
 
