@@ -261,12 +261,8 @@ LIBRARY: dict[tuple[str, str], tuple[str, str, Callable | None]] = {
         "kind", "poses", "min_frames", "frames_per_video", "pose_workers", "engine")},
     **{("posevid.data.prepare_ray:RaySettings", p): ("posevid.tasks.prepare:PrepareSettings", f"ray_{p}", None) for p in (
         "address", "num_cpus", "stage_cpus", "model_cpus", "model_gpus", "model_concurrency")},
-    **{("posevid.eval.runner:EvalConfig", p): ("posevid.tasks.eval:EvalSettings", p, None) for p in (
-        "metrics", "pose_estimator", "pose_fit", "pose_start", "pose_stride", "pose_threshold", "pck_ref", "fvd_clip_length",
-        "fvd_size", "batch_size", "device")},
-    ("posevid.eval.runner:EvalConfig", "clip"): ("posevid.tasks.eval:EvalSettings", "clip", lambda v: v or _load(
-        "posevid.eval.defaults:EVAL_DEFAULTS").clip),  # the task's None: "the default CLIP"
-    ("posevid.eval.clip:ClipScorer", "spec"): ("posevid.eval.runner:EvalConfig", "clip", None),
+    # (EvalSettings is the library's EvalConfig plus its report files: one dataclass, nothing to compare)
+    ("posevid.eval.clip:ClipScorer", "spec"): ("posevid.eval.defaults:EVAL_DEFAULTS", "clip", None),  # EvalConfig.clip None: this one
     ("posevid.eval.runner:fvd_clips", "clip_length"): ("posevid.tasks.eval:EvalSettings", "fvd_clip_length", None),
     ("posevid.eval.runner:fvd_clips", "size"): ("posevid.tasks.eval:EvalSettings", "fvd_size", None),
     ("posevid.eval.pose_accuracy:pose_accuracy", "ref"): ("posevid.tasks.eval:EvalSettings", "pck_ref", None),

@@ -124,7 +124,7 @@ def test_frame_folders_pair_with_videos_and_sizes_are_matched(eval_videos, tmp_p
     for i, f in enumerate(frames):
         Image.fromarray(cv2.resize(f, (72, 128), interpolation=cv2.INTER_AREA)).save(folder / f"{i:04d}.png")
     report = evaluate(
-        EvalConfig(videos=[str(folder)], reference=[str(eval_videos["reference"])], metrics="psnr,ssim", max_frames=5, progress=False)
+        EvalConfig(videos=[str(folder)], reference=[str(eval_videos["reference"])], metrics="psnr,ssim", max_frames=5, quiet=True)
     )
     video = report["videos"][0]
     assert video["name"] == "clip" and video["frames"] == 5 and video["size"] == [72, 128]

@@ -19,10 +19,10 @@ def _cfg(videos, eval_videos, eval_weights, eval_keypoints, tmp_path):
 
     return EvalConfig(
         videos=[str(videos)], reference=[str(eval_videos["reference"])], metrics="all", pose=str(eval_keypoints),
-        prompt=EVAL_PROMPT, reference_image=str(tmp_path / "ref.png"), clip=str(eval_weights["clip"]), clip_given=True,
+        prompt=EVAL_PROMPT, reference_image=str(tmp_path / "ref.png"), clip=str(eval_weights["clip"]),
         lpips_weights=str(eval_weights["lpips"]), lpips_backbone=str(eval_weights["lpips_backbone"]),
         inception_weights=str(eval_weights["inception"]), i3d_weights=str(eval_weights["i3d"]), fvd_size=112,
-        fvd_clip_length=8, max_frames=16, progress=False,
+        fvd_clip_length=8, max_frames=16, quiet=True,
     )  # fmt: skip
 
 

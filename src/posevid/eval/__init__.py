@@ -19,5 +19,5 @@ __all__ = ["ALL_METRICS", "EvalConfig", "evaluate", "resolve_metrics"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(importlib.import_module("posevid.eval.runner"), name)
+        return getattr(importlib.import_module("posevid.eval.config" if name == "EvalConfig" else "posevid.eval.runner"), name)
     raise AttributeError(f"module 'posevid.eval' has no attribute {name!r}")

@@ -1,8 +1,8 @@
 """The defaults of evaluation, defined once (no numpy or torch, so the command line can read them cheaply).
 
-:class:`posevid.eval.runner.EvalConfig` (the library), the metric functions that take the same parameters
+:class:`posevid.eval.config.EvalConfig` (the library), the metric functions that take the same parameters
 (:func:`~posevid.eval.pose_accuracy.pose_accuracy`, :func:`~posevid.eval.runner.fvd_clips`, the CLIP model) and
-``posevid eval`` (:class:`posevid.tasks.eval.EvalSettings`, whose fields read them) share these; the building blocks
+``posevid eval`` (:class:`posevid.tasks.eval.EvalSettings`, an EvalConfig plus its report files) share these; the building blocks
 cannot import the task, so they live here, one layer down.
 """
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from posevid.errors import InputError, PosevidError
 from posevid.eval import paired
+from posevid.eval.config import EvalConfig
 from posevid.eval.defaults import EVAL_DEFAULTS as D
 from posevid.eval.frechet import frechet_distance_features
 from posevid.eval.inputs import Item, collect_items, load_frames, pair_items, sidecar_settings
@@ -40,37 +41,6 @@ ALIASES = {
     "psnr_buggy": "psnr_uint8_overflow_buggy", "mae": "l1",
 }  # fmt: skip
 CLIP_METRICS = ("clip_consistency", "clip_text_alignment", "clip_image_alignment")
-
-
-@dataclass
-class EvalConfig:
-    """What :func:`evaluate` is asked; the defaults are :data:`~posevid.eval.defaults.EVAL_DEFAULTS` (``posevid eval``'s too)."""
-
-    videos: list[str]
-    reference: list[str] | None = None
-    metrics: str = D.metrics
-    pose: str | None = None
-    pose_estimator: str = D.pose_estimator
-    pose_fit: str = D.pose_fit
-    pose_start: int = D.pose_start
-    pose_stride: int = D.pose_stride
-    pose_threshold: float = D.pose_threshold
-    pck_ref: str = D.pck_ref
-    prompt: str | None = None
-    reference_image: str | None = None
-    clip: str = D.clip
-    clip_given: bool = False  # clip named by the user: a CLIP that cannot be loaded is an error even with metrics "all"
-    lpips_weights: str | None = None
-    lpips_backbone: str | None = None
-    inception_weights: str | None = None
-    i3d_weights: str | None = None
-    fvd_clip_length: int = D.fvd_clip_length
-    fvd_size: int = D.fvd_size
-    max_frames: int | None = None
-    batch_size: int = D.batch_size
-    device: str = D.device  # auto = cuda > mps > cpu, resolved by evaluate()
-    progress: bool = True
-    notes: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------------------------- metrics selection
@@ -237,7 +207,7 @@ class _PoseScorer:
         gt, mode = fit_keypoints(gt, (seq.width, seq.height), (w, h), self.cfg.pose_fit)
         self.estimator.reset()
         detections = []
-        for frame in progress_bar(frames, desc=f"pose {item.name}", enabled=not hide_inner_bar(self.cfg.progress)):  # inside 'eval'
+        for frame in progress_bar(frames, desc=f"pose {item.name}", enabled=not hide_inner_bar(not self.cfg.quiet)):  # inside 'eval'
             found = np.asarray(self.estimator(frame), dtype=np.float64)
             if len(found):
                 found = convert(found, self.estimator.keypoint_format, "coco17")
@@ -262,7 +232,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     scorers = _Scorers.load(cfg, metrics, prompts)
     videos = []
     try:
-        for gen_item, ref_item in progress_bar(pairs, desc="eval", unit="video", enabled=cfg.progress and len(pairs) >= 2, leave=True):
+        for gen_item, ref_item in progress_bar(pairs, desc="eval", unit="video", enabled=not cfg.quiet and len(pairs) >= 2, leave=True):
             videos.append(scorers.score_video(gen_item, ref_item))
     finally:
         if scorers.pose is not None:
@@ -274,7 +244,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         "videos": videos,
         "aggregate": aggregate,
         "set_sizes": set_counts,
-        "settings": {k: v for k, v in vars(cfg).items() if k != "notes"},
+        "settings": {**{k: v for k, v in vars(cfg).items() if k != "notes"}, "clip": cfg.clip or D.clip},  # the CLIP used
         "notes": cfg.notes,
         "environment": environment_info(),
     }
@@ -415,9 +385,9 @@ def _load_clip(cfg: EvalConfig, metrics: list[str]) -> tuple[Any, list[str]]:
     from posevid.eval.clip import ClipScorer
 
     try:
-        return ClipScorer(cfg.clip, device=cfg.device, batch_size=cfg.batch_size), metrics
+        return ClipScorer(cfg.clip or D.clip, device=cfg.device, batch_size=cfg.batch_size), metrics
     except PosevidError as exc:
-        if cfg.metrics.strip().lower() != "all" or cfg.clip_given:
+        if cfg.metrics.strip().lower() != "all" or cfg.clip is not None:  # a CLIP the user named must load
             raise
         cfg.notes.append(f"CLIP metrics skipped: {exc}")
         left = [m for m in metrics if m not in CLIP_METRICS]
