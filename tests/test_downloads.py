@@ -63,3 +63,43 @@ def test_either_offline_variable_stops_file_and_hub_downloads(tmp_path, monkeypa
         resolve_model_file(None, env="POSEVID_TEST_MODEL", url=url, what="test")
     with pytest.raises(CheckpointError, match="offline mode is on"):
         resolve_model_path("someone/some-model", what="test model")
+
+
+def _online(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("POSEVID_CACHE", str(tmp_path / "cache"))
+    for var in ("POSEVID_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_allow_download_false_uses_only_a_file_already_here(tmp_path, monkeypatch):
+    _online(monkeypatch, tmp_path)
+    url = _served(tmp_path, "model.onnx", b"onnx bytes")
+    with pytest.raises(CheckpointError, match="not available without a download") as err:
+        resolve_model_file(None, env="POSEVID_TEST_MODEL", url=url, what="test", allow_download=False)
+    assert "\n" not in str(err.value) and not (tmp_path / "cache").exists()  # nothing fetched although the URL works
+    cached = tmp_path / "cache" / "models" / "model.onnx"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"already here")
+    assert resolve_model_file(None, env="POSEVID_TEST_MODEL", url=url, what="test", allow_download=False) == cached
+
+
+def test_eval_auto_estimator_takes_dwpose_only_from_disk(tmp_path, monkeypatch):
+    """``posevid eval --pose-estimator auto`` prefers dwpose when its files are here; online, it must still not start
+    a download (it asks the resolver for files on disk only, instead of setting offline mode for the whole process)."""
+    import numpy as np
+
+    from posevid.eval import EvalConfig
+    from posevid.eval.runner import _PoseScorer
+    from posevid.pose.estimators import rtmpose
+    from posevid.pose.sequence import KeypointSequence
+
+    _online(monkeypatch, tmp_path)
+    for var in ("POSEVID_DET_MODEL", "POSEVID_POSE_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    served = {part: _served(tmp_path, f"dw_{part}.onnx", b"not a graph") for part in ("det", "pose")}
+    monkeypatch.setitem(rtmpose.MODELS, "dwpose", {**rtmpose.MODELS["dwpose"], **served})
+    keypoints = KeypointSequence(np.zeros((2, 1, 17, 3), np.float32), "coco17", 64, 64, 8.0, meta={"estimator": "mediapipe"})
+    notes: list[str] = []
+    scorer = _PoseScorer(EvalConfig(videos=["x"], pose=str(keypoints.save(tmp_path / "kp.json"))), notes)
+    assert scorer.estimator_name == "mediapipe" and "without a download" in notes[0]
+    assert not (tmp_path / "cache" / "models").exists()  # the reachable URLs were not fetched

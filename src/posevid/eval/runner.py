@@ -16,7 +16,6 @@ A metric named explicitly whose weights or inputs are missing is an error naming
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -161,21 +160,14 @@ class _PoseScorer:
         if name != "auto":
             return name, get_estimator(name)
         if made_by != "dwpose":
-            saved = os.environ.get("POSEVID_OFFLINE")
-            os.environ["POSEVID_OFFLINE"] = "1"  # use dwpose only if its models are already here: never download implicitly
-            try:
-                return "dwpose", get_estimator("dwpose")
+            try:  # dwpose only if its models are already here: never download implicitly
+                return "dwpose", get_estimator("dwpose", allow_download=False)
             except Exception as exc:
                 reason = (str(exc) or type(exc).__name__).split(" (")[0].splitlines()[0][:100]
                 notes.append(
                     f"pose re-detection uses mediapipe, the same estimator family as the conditioning ({made_by}): dwpose is not usable "
                     f"here ({reason}); agreement may be optimistic — fetch the dwpose models and pass --pose-estimator dwpose"
                 )
-            finally:
-                if saved is None:
-                    os.environ.pop("POSEVID_OFFLINE", None)
-                else:
-                    os.environ["POSEVID_OFFLINE"] = saved
         return "mediapipe", get_estimator("mediapipe")
 
     def _sequence(self, item: Item):

@@ -68,12 +68,21 @@ def resolve_model_path(
 
 
 def resolve_model_file(
-    given: str | os.PathLike | None, *, env: str, url: str, what: str, flag: str | None = None, sha256: str | None = None
+    given: str | os.PathLike | None,
+    *,
+    env: str,
+    url: str,
+    what: str,
+    flag: str | None = None,
+    sha256: str | None = None,
+    allow_download: bool = True,
 ) -> Path:
     """One local model file: ``given``, else ``$env``, else the cache, else a one-time download of ``url``.
 
     ``flag``: the option that passes the file, named in the offline hint. ``sha256``: the published checksum of the
-    downloaded file (of the archive for a ``.zip``), checked before the file enters the cache.
+    downloaded file (of the archive for a ``.zip``), checked before the file enters the cache. ``allow_download=False``:
+    use the file only if it is already here (a caller choosing an optional model must not start a download), and say
+    so the way offline mode does.
     """
     given = given or os.environ.get(env)
     if given:
@@ -85,10 +94,11 @@ def resolve_model_file(
     cached = cache_root() / "models" / (name[:-4] + ".onnx" if name.endswith(".zip") else name)
     if cached.is_file():
         return cached
-    if offline():
+    if offline() or not allow_download:
         passing = f"pass its path with {flag}" if flag else "pass its path"
         hint = f"download {url} and put it at {cached}, or {passing} (or set {env})"
-        raise CheckpointError(f"{what} model is not available offline", hint=hint)
+        where = "offline" if allow_download else "without a download"
+        raise CheckpointError(f"{what} model is not available {where}", hint=hint)
     download(url, cached, what=f"the {what} model", sha256=sha256)
     return cached
 

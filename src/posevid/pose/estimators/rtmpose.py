@@ -127,14 +127,22 @@ def decode_simcc(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float = 
 KEYPOINT_SETS = {"body": ("coco17", 17), "wholebody": ("wholebody133", 133)}
 
 
-def model_files(name: str, det_model: str | os.PathLike | None = None, pose_model: str | os.PathLike | None = None) -> tuple[Path, Path]:
+def model_files(
+    name: str,
+    det_model: str | os.PathLike | None = None,
+    pose_model: str | os.PathLike | None = None,
+    *,
+    allow_download: bool = True,
+) -> tuple[Path, Path]:
     """The detector and pose ``.onnx`` files of estimator ``name`` (``dwpose`` or ``rtmpose``): the given paths, else
-    ``$POSEVID_DET_MODEL`` / ``$POSEVID_POSE_MODEL``, the cache or a one-time download; offline without them, one line.
+    ``$POSEVID_DET_MODEL`` / ``$POSEVID_POSE_MODEL``, the cache or (unless ``allow_download`` is False) a one-time
+    download; offline without them, one line.
 
     Public so that a caller about to decode a whole video first can find out before it starts (``wan-preprocess``)."""
     urls = MODELS.get(name, MODELS["rtmpose"])
-    return (resolve_model_file(det_model, env="POSEVID_DET_MODEL", url=urls["det"], what=f"{name} detector"),
-            resolve_model_file(pose_model, env="POSEVID_POSE_MODEL", url=urls["pose"], what=f"{name} pose"))  # fmt: skip
+    det = resolve_model_file(det_model, env="POSEVID_DET_MODEL", url=urls["det"], what=f"{name} detector", allow_download=allow_download)
+    pose = resolve_model_file(pose_model, env="POSEVID_POSE_MODEL", url=urls["pose"], what=f"{name} pose", allow_download=allow_download)
+    return det, pose
 
 
 class RTMPoseEstimator(EstimatorBase):
@@ -154,6 +162,7 @@ class RTMPoseEstimator(EstimatorBase):
         threads: int | None = None,
         channel_order: str = "rgb",
         keypoints: str = "body",
+        allow_download: bool = True,
     ) -> None:
         from posevid.utils.extras import require
 
@@ -162,7 +171,7 @@ class RTMPoseEstimator(EstimatorBase):
         self.keypoint_format, self.num_joints = KEYPOINT_SETS[keypoints]
         require("onnxruntime", f"the {name} pose estimator")
         self.name = name
-        det_path, pose_path = model_files(name, det_model, pose_model)
+        det_path, pose_path = model_files(name, det_model, pose_model, allow_download=allow_download)
         self.det = _session(det_path, name, threads)
         self.pose = _session(pose_path, name, threads)
         dshape = self.det.get_inputs()[0].shape
