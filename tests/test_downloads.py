@@ -22,10 +22,15 @@ def _served(tmp_path: Path, name: str, data: bytes) -> str:
     return path.as_uri()
 
 
-def test_a_download_matching_its_checksum_lands_in_the_cache(tmp_path, monkeypatch):
+def _online(monkeypatch, tmp_path) -> None:
+    """Downloads allowed (no offline variable) into a cache under ``tmp_path``."""
     monkeypatch.setenv("POSEVID_CACHE", str(tmp_path / "cache"))
     for var in ("POSEVID_OFFLINE", "HF_HUB_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
+
+
+def test_a_download_matching_its_checksum_lands_in_the_cache(tmp_path, monkeypatch):
+    _online(monkeypatch, tmp_path)
     data = b"onnx bytes"
     url = _served(tmp_path, "model.onnx", data)
     path = resolve_model_file(None, env="POSEVID_TEST_MODEL", url=url, what="test", sha256=hashlib.sha256(data).hexdigest())
@@ -53,22 +58,14 @@ def test_a_zip_is_unpacked_to_its_onnx_file(tmp_path):
 
 @pytest.mark.parametrize("variable", ["POSEVID_OFFLINE", "HF_HUB_OFFLINE"])
 def test_either_offline_variable_stops_file_and_hub_downloads(tmp_path, monkeypatch, variable):
-    monkeypatch.setenv("POSEVID_CACHE", str(tmp_path / "cache"))
+    _online(monkeypatch, tmp_path)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    for var in ("POSEVID_OFFLINE", "HF_HUB_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv(variable, "1")
     url = _served(tmp_path, "model.onnx", b"x")
     with pytest.raises(CheckpointError, match="not available offline"):
         resolve_model_file(None, env="POSEVID_TEST_MODEL", url=url, what="test")
     with pytest.raises(CheckpointError, match="offline mode is on"):
         resolve_model_path("someone/some-model", what="test model")
-
-
-def _online(monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv("POSEVID_CACHE", str(tmp_path / "cache"))
-    for var in ("POSEVID_OFFLINE", "HF_HUB_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
 
 
 def test_allow_download_false_uses_only_a_file_already_here(tmp_path, monkeypatch):
